@@ -1,0 +1,257 @@
+package backfill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Observer sees the rows that were handed to the producer, a batch at a
+// time, from several goroutines at once. Verification uses it to remember
+// what it must find in ksqlDB.
+type Observer interface {
+	ObserveBatch(rows [][]any)
+}
+
+// Pipeline reads rows from a source, encodes them on a bounded number of
+// goroutines and hands them to a producer, accounting for every row.
+type Pipeline struct {
+	Source   Source
+	Codec    *Codec
+	Mapping  Mapping
+	Producer Producer // nil runs dry: rows are read and encoded, nothing is produced
+	Observer Observer // optional
+
+	Workers       int           // goroutines encoding and producing at once (the errgroup limit)
+	BatchSize     int           // rows handed to one goroutine at a time
+	FlushTimeout  time.Duration // how long to wait for outstanding deliveries at the end or after an interruption
+	ProgressEvery time.Duration // how often to log progress; 0 disables it
+	AllowEmpty    bool          // a result with no rows is a success rather than a failure
+	Logger        *slog.Logger
+}
+
+// counters are the pipeline's live totals.
+type counters struct {
+	read, encoded, produced, bytes atomic.Int64
+	nullKey, nullValue             atomic.Int64
+}
+
+type batch struct {
+	rows [][]any
+	n    int
+}
+
+// Run moves every row and fills rep with what happened. The error it
+// returns is an *Error whose kind tells why the run failed. When ctx ends
+// (SIGTERM), Run stops reading, waits up to FlushTimeout for the records in
+// flight and returns a KindInterrupted error.
+func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
+	log := p.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	workers, batchSize := max(p.Workers, 1), max(p.BatchSize, 1)
+	rep.DryRun = p.Producer == nil
+	rep.KeySchemaID, rep.ValueSchemaID = p.Codec.schemas.Key.ID, p.Codec.schemas.Value.ID
+
+	reader, err := p.Source.Open(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Errorf(KindInterrupted, "interrupted while starting the source query: %w", err)
+		}
+		if KindOf(err) != KindInternal {
+			return err
+		}
+		return Errorf(KindSource, "starting the source query: %w", err)
+	}
+	defer reader.Close()
+	rep.SourcePath = reader.Path()
+	total, totalKnown := reader.TotalRows()
+	if totalKnown {
+		t := int64(total)
+		rep.SourceTotal = &t
+	}
+	enc, err := p.Codec.Bind(p.Mapping, reader.Columns())
+	if err != nil {
+		return err
+	}
+	log.Info("source open", "path", reader.Path(), "total_rows", total, "total_known", totalKnown,
+		"mapping", enc.Describe(), "workers", workers, "batch_size", batchSize, "dry_run", rep.DryRun)
+
+	var c counters
+	stopProgress := p.startProgress(log, &c, total, totalKnown)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	pool := sync.Pool{New: func() any { return enc.NewWriter() }}
+	batches := sync.Pool{New: func() any { return &batch{rows: make([][]any, batchSize)} }}
+
+	readErr := func() error {
+		for {
+			if err := gctx.Err(); err != nil {
+				return nil // a worker failed or the run was interrupted; reported below
+			}
+			b := batches.Get().(*batch)
+			b.n = 0
+			var eof bool
+			for b.n < batchSize {
+				if err := reader.Next(&b.rows[b.n]); err != nil {
+					if errors.Is(err, io.EOF) {
+						eof = true
+						break
+					}
+					c.read.Add(int64(b.n))
+					batches.Put(b)
+					if gctx.Err() != nil {
+						return nil
+					}
+					return Errorf(KindSource, "reading source row %d: %w", c.read.Load()+1, err)
+				}
+				b.n++
+			}
+			c.read.Add(int64(b.n))
+			if b.n > 0 {
+				g.Go(func() error {
+					defer batches.Put(b)
+					w := pool.Get().(*RecordWriter)
+					defer pool.Put(w)
+					return p.process(gctx, w, b, &c)
+				})
+			} else {
+				batches.Put(b)
+			}
+			if eof {
+				return nil
+			}
+		}
+	}()
+	workErr := g.Wait()
+	stopProgress()
+
+	var flushErr error
+	if p.Producer != nil {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.FlushTimeout)
+		flushErr = p.Producer.Flush(fctx)
+		cancel()
+		d := p.Producer.Deliveries()
+		rep.RecordsProduced, rep.RecordsAcked, rep.RecordsFailed = d.Produced, d.Acked, d.Failed
+		rep.DeliveryErrors = d.Errors
+	}
+	rep.RowsRead, rep.RecordsEncoded, rep.Bytes = c.read.Load(), c.encoded.Load(), c.bytes.Load()
+	rep.RowsSkipped = map[string]int64{string(SkipNullKey): c.nullKey.Load(), string(SkipNullValue): c.nullValue.Load()}
+	undelivered := rep.RecordsProduced - rep.RecordsAcked - rep.RecordsFailed
+
+	switch {
+	case ctx.Err() != nil:
+		return Errorf(KindInterrupted, "interrupted after reading %d rows: %d records acknowledged, %d failed, %d undelivered; rerun the job to finish the backfill",
+			rep.RowsRead, rep.RecordsAcked, rep.RecordsFailed, undelivered)
+	case readErr != nil:
+		return p.withDeliveries(readErr, rep)
+	case workErr != nil:
+		return p.withDeliveries(workErr, rep)
+	case rep.RecordsFailed > 0:
+		return Errorf(KindProduce, "%d of %d records failed delivery (first error: %s); rerun the job once the cause is fixed", rep.RecordsFailed, rep.RecordsProduced, firstOf(rep.DeliveryErrors))
+	case flushErr != nil || undelivered > 0:
+		return Errorf(KindProduce, "%d records still undelivered after waiting %s for acknowledgements: %v", undelivered, p.FlushTimeout, flushErr)
+	case rep.RowsRead == 0 && !p.AllowEmpty:
+		return Errorf(KindContract, "the source query returned no rows; check the query and table, or allow an empty result")
+	}
+	return nil
+}
+
+// process encodes and produces one batch.
+func (p *Pipeline) process(ctx context.Context, w *RecordWriter, b *batch, c *counters) error {
+	rows := b.rows[:b.n]
+	sent := 0
+	for i, row := range rows {
+		key, value, skip, err := w.Encode(row)
+		if err != nil {
+			return Errorf(KindContract, "encoding source row: %w", err)
+		}
+		switch skip {
+		case SkipNullKey:
+			c.nullKey.Add(1)
+			continue
+		case SkipNullValue:
+			c.nullValue.Add(1)
+			continue
+		}
+		c.encoded.Add(1)
+		c.bytes.Add(int64(len(key) + len(value)))
+		if p.Producer != nil {
+			if err := p.Producer.Produce(ctx, key, value); err != nil {
+				return err
+			}
+		}
+		rows[i], rows[sent] = rows[sent], rows[i]
+		sent++
+	}
+	if p.Observer != nil && sent > 0 {
+		p.Observer.ObserveBatch(rows[:sent])
+	}
+	return nil
+}
+
+// withDeliveries adds the delivery accounting to a failure's message.
+func (p *Pipeline) withDeliveries(err error, rep *Report) error {
+	if p.Producer == nil {
+		return err
+	}
+	k := KindOf(err)
+	if k == KindInternal {
+		k = KindProduce
+	}
+	return &Error{Kind: k, Err: fmt.Errorf("%w (%d records produced: %d acknowledged, %d failed, %d undelivered)",
+		err, rep.RecordsProduced, rep.RecordsAcked, rep.RecordsFailed, rep.RecordsProduced-rep.RecordsAcked-rep.RecordsFailed)}
+}
+
+// startProgress logs progress until the returned function is called.
+func (p *Pipeline) startProgress(log *slog.Logger, c *counters, total uint64, known bool) (stop func()) {
+	if p.ProgressEvery <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(p.ProgressEvery)
+		defer t.Stop()
+		start, last, lastRead := time.Now(), time.Now(), int64(0)
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				read := c.read.Load()
+				rate := float64(read-lastRead) / now.Sub(last).Seconds()
+				attrs := []any{"rows_read", read, "records_encoded", c.encoded.Load(), "rows_per_second", int64(rate),
+					"elapsed", now.Sub(start).Round(time.Second).String()}
+				if p.Producer != nil {
+					d := p.Producer.Deliveries()
+					attrs = append(attrs, "records_produced", d.Produced, "records_acked", d.Acked, "records_failed", d.Failed)
+				}
+				if known && rate > 0 && uint64(read) <= total {
+					eta := time.Duration(float64(total-uint64(read)) / rate * float64(time.Second))
+					attrs = append(attrs, "total_rows", total, "eta", eta.Round(time.Second).String())
+				}
+				log.Info("progress", attrs...)
+				last, lastRead = now, read
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func firstOf(s []string) string {
+	if len(s) == 0 {
+		return "unknown"
+	}
+	return s[0]
+}

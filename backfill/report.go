@@ -1,0 +1,84 @@
+package backfill
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Report is the run's outcome, printed as one JSON document on stdout.
+type Report struct {
+	Status   string `json:"status"` // "ok", "failed" or "interrupted"
+	ExitCode int    `json:"exit_code"`
+	Error    string `json:"error,omitempty"`
+	// ErrorKind classifies Error: config, contract, source, produce, verify, unavailable, interrupted or internal.
+	ErrorKind string `json:"error_kind,omitempty"`
+	DryRun    bool   `json:"dry_run"`
+
+	Topic         string `json:"topic,omitempty"`
+	Partitions    int    `json:"partitions,omitempty"`
+	KeySchemaID   int    `json:"key_schema_id,omitempty"`
+	ValueSchemaID int    `json:"value_schema_id,omitempty"`
+	SourcePath    string `json:"source_path,omitempty"`
+	SourceTotal   *int64 `json:"source_total_rows,omitempty"`
+
+	RowsRead           int64            `json:"rows_read"`
+	RowsSkipped        map[string]int64 `json:"rows_skipped"`
+	RecordsEncoded     int64            `json:"records_encoded"`
+	RecordsProduced    int64            `json:"records_produced"`
+	RecordsAcked       int64            `json:"records_acked"`
+	RecordsFailed      int64            `json:"records_failed"`
+	RecordsUndelivered int64            `json:"records_undelivered"`
+	DeliveryErrors     []string         `json:"delivery_errors,omitempty"`
+	Bytes              int64            `json:"bytes"`
+
+	StartedAt       time.Time `json:"started_at"`
+	FinishedAt      time.Time `json:"finished_at"`
+	DurationSeconds float64   `json:"duration_seconds"`
+	RowsPerSecond   float64   `json:"rows_per_second"`
+
+	Verification *Verification `json:"verification,omitempty"`
+}
+
+// Verification is the outcome of checking the ksqlDB table after a run.
+type Verification struct {
+	Mode         string   `json:"mode"`
+	Checked      int64    `json:"keys_checked"`
+	Matched      int64    `json:"keys_matched"`
+	TableSmaller int64    `json:"keys_table_smaller"`
+	Missing      int64    `json:"keys_missing"`
+	Larger       int64    `json:"keys_table_larger"`
+	Examples     []string `json:"examples,omitempty"`
+	Warnings     []string `json:"warnings,omitempty"`
+	Seconds      float64  `json:"seconds"`
+}
+
+// Finish fills the status, exit code, error and rates from err.
+func (r *Report) Finish(err error, now time.Time) {
+	r.FinishedAt = now
+	if !r.StartedAt.IsZero() {
+		r.DurationSeconds = now.Sub(r.StartedAt).Seconds()
+	}
+	if r.DurationSeconds > 0 {
+		r.RowsPerSecond = float64(r.RowsRead) / r.DurationSeconds
+	}
+	r.RecordsUndelivered = r.RecordsProduced - r.RecordsAcked - r.RecordsFailed
+	if r.RowsSkipped == nil {
+		r.RowsSkipped = map[string]int64{}
+	}
+	if err == nil {
+		r.Status, r.ExitCode, r.Error, r.ErrorKind = "ok", ExitOK, "", ""
+		return
+	}
+	k := KindOf(err)
+	r.Status = "failed"
+	if k == KindInterrupted {
+		r.Status = "interrupted"
+	}
+	r.ExitCode, r.Error, r.ErrorKind = k.ExitCode(), err.Error(), k.String()
+}
+
+// JSON returns the report as one line of JSON.
+func (r *Report) JSON() []byte {
+	b, _ := json.Marshal(r)
+	return b
+}
