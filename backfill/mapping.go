@@ -150,3 +150,17 @@ func columnList(cols []Column) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// intField returns the source column index of the named long or int value
+// field; an empty name means the first field.
+func (e *Encoder) intField(name string) (int, error) {
+	for _, f := range e.fields {
+		if name == "" || strings.EqualFold(f.name, name) {
+			if f.typ != avro.Long && f.typ != avro.Int {
+				return -1, Errorf(KindContract, "value field %s is %s; only a long or int field can be verified", f.name, f.typ)
+			}
+			return f.col, nil
+		}
+	}
+	return -1, Errorf(KindContract, "value field %q is not in the value schema (fields: %s)", name, strings.Join(e.codec.ValueFields(), ", "))
+}

@@ -13,11 +13,17 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Observer sees the rows that were handed to the producer, a batch at a
+// KeyValue is one record handed to the producer, as the key column's value
+// and the observed value field's value.
+type KeyValue struct {
+	Key, Value int64
+}
+
+// Observer sees the records that were handed to the producer, a batch at a
 // time, from several goroutines at once. Verification uses it to remember
-// what it must find in ksqlDB.
+// what it must find in ksqlDB. The slice is reused after the call returns.
 type Observer interface {
-	ObserveBatch(rows [][]any)
+	ObserveBatch(records []KeyValue)
 }
 
 // Pipeline reads rows from a source, encodes them on a bounded number of
@@ -28,6 +34,9 @@ type Pipeline struct {
 	Mapping  Mapping
 	Producer Producer // nil runs dry: rows are read and encoded, nothing is produced
 	Observer Observer // optional
+	// ObserveField is the value field whose value the Observer sees; empty
+	// means the value schema's first field. It must be a long or int field.
+	ObserveField string
 
 	Workers       int           // goroutines encoding and producing at once (the errgroup limit)
 	BatchSize     int           // rows handed to one goroutine at a time
@@ -46,6 +55,7 @@ type counters struct {
 type batch struct {
 	rows [][]any
 	n    int
+	seen []KeyValue
 }
 
 // Run moves every row and fills rep with what happened. The error it
@@ -81,6 +91,12 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 	enc, err := p.Codec.Bind(p.Mapping, reader.Columns())
 	if err != nil {
 		return err
+	}
+	observed := -1
+	if p.Observer != nil {
+		if observed, err = enc.intField(p.ObserveField); err != nil {
+			return err
+		}
 	}
 	log.Info("source open", "path", reader.Path(), "total_rows", total, "total_known", totalKnown,
 		"mapping", enc.Describe(), "workers", workers, "batch_size", batchSize, "dry_run", rep.DryRun)
@@ -121,7 +137,7 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 					defer batches.Put(b)
 					w := pool.Get().(*RecordWriter)
 					defer pool.Put(w)
-					return p.process(gctx, w, b, &c)
+					return p.process(gctx, w, b, observed, &c)
 				})
 			} else {
 				batches.Put(b)
@@ -166,10 +182,9 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 }
 
 // process encodes and produces one batch.
-func (p *Pipeline) process(ctx context.Context, w *RecordWriter, b *batch, c *counters) error {
-	rows := b.rows[:b.n]
-	sent := 0
-	for i, row := range rows {
+func (p *Pipeline) process(ctx context.Context, w *RecordWriter, b *batch, observed int, c *counters) error {
+	b.seen = b.seen[:0]
+	for _, row := range b.rows[:b.n] {
 		key, value, skip, err := w.Encode(row)
 		if err != nil {
 			return Errorf(KindContract, "encoding source row: %w", err)
@@ -189,11 +204,12 @@ func (p *Pipeline) process(ctx context.Context, w *RecordWriter, b *batch, c *co
 				return err
 			}
 		}
-		rows[i], rows[sent] = rows[sent], rows[i]
-		sent++
+		if observed >= 0 {
+			b.seen = append(b.seen, KeyValue{Key: row[w.enc.keyCol].(int64), Value: row[observed].(int64)})
+		}
 	}
-	if p.Observer != nil && sent > 0 {
-		p.Observer.ObserveBatch(rows[:sent])
+	if len(b.seen) > 0 {
+		p.Observer.ObserveBatch(b.seen)
 	}
 	return nil
 }
