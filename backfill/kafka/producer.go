@@ -1,0 +1,246 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ckafka "github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
+)
+
+// maxDeliveryErrors bounds how many delivery errors are kept for the report.
+const maxDeliveryErrors = 5
+
+// Producer is a backfill.Producer on confluent-kafka-go.
+type Producer struct {
+	cfg   Config
+	p     *ckafka.Producer
+	topic string
+	log   *slog.Logger
+
+	produced, acked, failed atomic.Int64
+	room                    chan struct{} // signalled when a delivery frees queue space
+
+	mu     sync.Mutex
+	errs   []string
+	fatal  error
+	closed chan struct{}
+	done   sync.WaitGroup
+}
+
+var _ backfill.Producer = (*Producer)(nil)
+
+// New creates the producer. It does not contact the brokers: call
+// Partitions to check that they answer and the topic exists.
+func New(cfg Config, log *slog.Logger) (*Producer, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m, err := cfg.configMap()
+	if err != nil {
+		return nil, backfill.Errorf(backfill.KindConfig, "kafka settings: %v", err)
+	}
+	p, err := ckafka.NewProducer(&m)
+	if err != nil {
+		return nil, backfill.Errorf(backfill.KindConfig, "creating the Kafka producer: %v", err)
+	}
+	pr := &Producer{cfg: cfg, p: p, topic: cfg.Topic, log: log, room: make(chan struct{}, 1), closed: make(chan struct{})}
+	pr.done.Add(2)
+	go pr.deliveries()
+	go pr.logs()
+	log.Info("kafka producer created", cfg.describe()...)
+	return pr, nil
+}
+
+// Partitions asks the brokers for the topic's metadata within the
+// configured connect timeout (or ctx's deadline, if sooner) and returns its
+// partition count. Unreachable brokers and a missing topic are clear errors.
+func (p *Producer) Partitions(ctx context.Context) (int, error) {
+	timeout := p.cfg.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
+	}
+	type result struct {
+		md  *ckafka.Metadata
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		topic := p.topic
+		md, err := p.p.GetMetadata(&topic, false, int(timeout/time.Millisecond))
+		ch <- result{md, err}
+	}()
+	var r result
+	select {
+	case <-ctx.Done():
+		return 0, backfill.Errorf(backfill.KindInterrupted, "interrupted while asking Kafka for topic %q metadata", p.topic)
+	case r = <-ch:
+	}
+	brokers := strings.Join(p.cfg.Brokers, ",")
+	if r.err != nil {
+		return 0, backfill.Errorf(backfill.KindUnavailable, "cannot reach the Kafka brokers %s within %s: %v; check kafka.brokers, the network path and the security settings", brokers, timeout.Round(time.Millisecond), r.err)
+	}
+	t, ok := r.md.Topics[p.topic]
+	if !ok || t.Error.Code() == ckafka.ErrUnknownTopicOrPart || t.Error.Code() == ckafka.ErrUnknownTopic {
+		return 0, backfill.Errorf(backfill.KindContract, "topic %q does not exist on %s: create the stream in ksqlDB first (its CREATE STREAM creates the topic) or fix kafka.topic", p.topic, brokers)
+	}
+	if t.Error.Code() != ckafka.ErrNoError {
+		return 0, backfill.Errorf(backfill.KindUnavailable, "metadata for topic %q from %s: %v", p.topic, brokers, t.Error)
+	}
+	if len(t.Partitions) == 0 {
+		return 0, backfill.Errorf(backfill.KindContract, "topic %q on %s has no partitions", p.topic, brokers)
+	}
+	return len(t.Partitions), nil
+}
+
+// Produce enqueues one record. librdkafka copies key and value before
+// Produce returns, so the caller may reuse them.
+func (p *Producer) Produce(ctx context.Context, key, value []byte) error {
+	msg := &ckafka.Message{
+		TopicPartition: ckafka.TopicPartition{Topic: &p.topic, Partition: ckafka.PartitionAny},
+		Key:            key,
+		Value:          value,
+	}
+	for {
+		if err := p.failure(); err != nil {
+			return err
+		}
+		err := p.p.Produce(msg, nil)
+		if err == nil {
+			p.produced.Add(1)
+			return nil
+		}
+		var kerr ckafka.Error
+		if !errors.As(err, &kerr) || kerr.Code() != ckafka.ErrQueueFull {
+			return backfill.Errorf(backfill.KindProduce, "producing to topic %q: %v", p.topic, err)
+		}
+		// Backpressure: wait for a delivery to free space in the local queue.
+		t := time.NewTimer(time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-p.room:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// Flush waits until every enqueued record has a delivery report, or ctx ends.
+func (p *Producer) Flush(ctx context.Context) error {
+	for {
+		d := p.Deliveries()
+		if d.Undelivered() <= 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%d records unacknowledged: %w", d.Undelivered(), err)
+		}
+		if p.p.Flush(100) == 0 {
+			// librdkafka is empty; wait for the delivery goroutine to count the last reports.
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// Deliveries returns the delivery accounting so far.
+func (p *Producer) Deliveries() backfill.Deliveries {
+	p.mu.Lock()
+	errs := append([]string(nil), p.errs...)
+	p.mu.Unlock()
+	// Read acked and failed before produced so that Undelivered is never negative.
+	acked, failed := p.acked.Load(), p.failed.Load()
+	return backfill.Deliveries{Produced: p.produced.Load(), Acked: acked, Failed: failed, Errors: errs}
+}
+
+// Close releases the producer. Call Flush first: records still queued are
+// lost and show as undelivered.
+func (p *Producer) Close() {
+	select {
+	case <-p.closed:
+		return
+	default:
+	}
+	close(p.closed)
+	p.p.Close()
+	p.done.Wait()
+}
+
+// failure returns the error that stops further produce calls: a failed
+// delivery or a fatal producer error.
+func (p *Producer) failure() error {
+	if p.failed.Load() == 0 {
+		p.mu.Lock()
+		fatal := p.fatal
+		p.mu.Unlock()
+		if fatal == nil {
+			return nil
+		}
+		return backfill.Errorf(backfill.KindProduce, "the Kafka producer hit a fatal error: %v", fatal)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return backfill.Errorf(backfill.KindProduce, "a record failed delivery to topic %q: %s", p.topic, p.errs[0])
+}
+
+// deliveries counts every delivery report until the producer is closed.
+func (p *Producer) deliveries() {
+	defer p.done.Done()
+	for ev := range p.p.Events() {
+		switch e := ev.(type) {
+		case *ckafka.Message:
+			if e.TopicPartition.Error != nil {
+				p.mu.Lock()
+				if len(p.errs) < maxDeliveryErrors {
+					p.errs = append(p.errs, fmt.Sprintf("partition %d: %v", e.TopicPartition.Partition, e.TopicPartition.Error))
+				}
+				p.mu.Unlock()
+				p.failed.Add(1)
+			} else {
+				p.acked.Add(1)
+			}
+			select {
+			case p.room <- struct{}{}:
+			default:
+			}
+		case ckafka.Error:
+			if e.IsFatal() {
+				p.mu.Lock()
+				if p.fatal == nil {
+					p.fatal = e
+				}
+				p.mu.Unlock()
+				p.log.Error("kafka fatal error", "code", e.Code().String(), "error", e.Error())
+			} else {
+				p.log.Warn("kafka client error", "code", e.Code().String(), "error", e.Error())
+			}
+		}
+	}
+}
+
+// logs forwards librdkafka's log lines to slog at debug level.
+func (p *Producer) logs() {
+	defer p.done.Done()
+	for {
+		select {
+		case <-p.closed:
+			return
+		case l, ok := <-p.p.Logs():
+			if !ok {
+				return
+			}
+			p.log.Debug("librdkafka", "tag", l.Tag, "level", l.Level, "message", l.Message)
+		}
+	}
+}
