@@ -1,0 +1,156 @@
+// Package config loads and validates the backfill's settings from flags,
+// environment variables (BACKFILL_*) and an optional YAML file, with
+// precedence flags > environment > file > defaults.
+package config
+
+import (
+	"time"
+)
+
+// Config is every setting of a run.
+type Config struct {
+	File    string        // the YAML file the settings were read from, if any
+	DryRun  bool          // read and encode everything, produce nothing
+	Timeout time.Duration // bound on the whole run; 0 means none
+
+	BigQuery       BigQuery
+	Kafka          Kafka
+	SchemaRegistry SchemaRegistry
+	Mapping        Mapping
+	KsqlDB         KsqlDB
+	Pipeline       Pipeline
+	Log            Log
+	ReportFile     string // also write the final JSON report here (e.g. /dev/termination-log)
+}
+
+// BigQuery says what to read and how.
+type BigQuery struct {
+	Project         string       // project that runs the query job
+	BillingProject  string       // quota/billing project, if different
+	Location        string       // job location, e.g. EU or us-central1
+	Table           string       // project.dataset.table used by the default query
+	OrderColumn     string       // order id column used by the default query
+	Query           string       // SQL; overrides the default query built from Table
+	Params          []QueryParam // named query parameters (@name)
+	ReadAPI         string       // "storage" (BigQuery Storage Read API) or "rest"
+	CredentialsFile string       // service-account key file; default: Application Default Credentials
+	Endpoint        string       // REST endpoint override (emulators, private endpoints)
+	StorageEndpoint string       // Storage Read API gRPC endpoint override
+	// StoragePlaintext dials StorageEndpoint without TLS (emulators only).
+	StoragePlaintext bool
+	QueryTimeout     time.Duration // bound on running the query job before the first row
+}
+
+// QueryParam is one named query parameter.
+type QueryParam struct {
+	Name  string
+	Type  string // STRING, INT64, FLOAT64, BOOL, DATE or TIMESTAMP
+	Value string
+}
+
+// Kafka holds the producer settings.
+type Kafka struct {
+	Brokers               []string
+	Topic                 string
+	SecurityProtocol      string
+	SASLMechanism         string
+	SASLUsername          string
+	SASLPassword          Secret
+	SASLPasswordFile      string
+	TLSCAFile             string
+	TLSInsecureSkipVerify bool
+	Compression           string
+	Linger                time.Duration
+	BatchBytes            int
+	MessageTimeout        time.Duration
+	QueueMaxMessages      int
+	QueueMaxKBytes        int
+	ConnectTimeout        time.Duration
+	Properties            map[string]string
+}
+
+// SchemaRegistry holds the registry settings.
+type SchemaRegistry struct {
+	URL                   string
+	Username              string
+	Password              Secret
+	PasswordFile          string
+	TLSCAFile             string
+	TLSInsecureSkipVerify bool
+	KeySchema             string // latest, a version number, or id:N
+	ValueSchema           string
+	Timeout               time.Duration
+	Retries               int
+}
+
+// Mapping binds source columns to the key and value fields.
+type Mapping struct {
+	KeyColumn    string
+	ValueColumns map[string]string // value field -> column
+}
+
+// KsqlDB holds the preflight and verification settings.
+type KsqlDB struct {
+	URL                   string
+	Username              string
+	Password              Secret
+	PasswordFile          string
+	TLSCAFile             string
+	TLSInsecureSkipVerify bool
+	Stream                string
+	Table                 string
+	Preflight             bool
+	Verify                string // sample, full or none
+	SampleSize            int
+	VerifyTimeout         time.Duration
+	VerifyBatch           int
+	Timeout               time.Duration
+	Retries               int
+}
+
+// Pipeline tunes the read-encode-produce pipeline.
+type Pipeline struct {
+	Workers          int
+	BatchSize        int
+	DrainTimeout     time.Duration // grace for in-flight records after SIGTERM
+	ProgressInterval time.Duration
+	AllowEmpty       bool
+}
+
+// Log sets up logging.
+type Log struct {
+	Level  string // debug, info, warn or error
+	Format string // json or text
+}
+
+// Default returns the defaults.
+func Default() Config {
+	return Config{
+		Timeout: 6 * time.Hour,
+		BigQuery: BigQuery{
+			OrderColumn:  "order_id",
+			ReadAPI:      "storage",
+			QueryTimeout: 30 * time.Minute,
+		},
+		Kafka: Kafka{
+			Topic:            "STREAM.ORDER.INSERT",
+			SecurityProtocol: "PLAINTEXT",
+			Compression:      "lz4",
+			Linger:           20 * time.Millisecond,
+			BatchBytes:       1 << 20,
+			MessageTimeout:   2 * time.Minute,
+			QueueMaxMessages: 100000,
+			QueueMaxKBytes:   32768,
+			ConnectTimeout:   30 * time.Second,
+		},
+		SchemaRegistry: SchemaRegistry{KeySchema: "latest", ValueSchema: "latest", Timeout: 10 * time.Second, Retries: 5},
+		Mapping:        Mapping{KeyColumn: "user_id"},
+		KsqlDB: KsqlDB{
+			Stream: "stream_order_insert", Table: "table_min_order", Preflight: true,
+			Verify: "sample", SampleSize: 1000, VerifyTimeout: 5 * time.Minute, VerifyBatch: 100,
+			Timeout: 10 * time.Second, Retries: 5,
+		},
+		Pipeline: Pipeline{Workers: 4, BatchSize: 512, DrainTimeout: 20 * time.Second, ProgressInterval: 10 * time.Second},
+		Log:      Log{Level: "info", Format: "json"},
+	}
+}

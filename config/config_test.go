@@ -1,0 +1,177 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var required = []string{"--bigquery-project=p", "--bigquery-table=p.d.orders", "--kafka-brokers=b:9092",
+	"--schema-registry-url=http://sr:8081", "--ksqldb-url=http://ksql:8088"}
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPrecedenceFlagsOverEnvOverFileOverDefaults(t *testing.T) {
+	file := writeFile(t, "c.yaml", `
+kafka:
+  topic: FROM.FILE
+  brokers: [f1:9092, f2:9092]
+  linger: 50ms
+  properties:
+    socket.keepalive.enable: "true"
+pipeline:
+  workers: 8
+  batch_size: 100
+mapping:
+  value_columns:
+    ORDER_ID: first_order
+`)
+	c, err := Load(append([]string{"--config", file, "--pipeline-workers=2"}, required...), env(map[string]string{
+		"BACKFILL_PIPELINE_WORKERS":    "6",
+		"BACKFILL_PIPELINE_BATCH_SIZE": "200",
+		"BACKFILL_KAFKA_TOPIC":         "FROM.ENV",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string][2]any{
+		"workers (flag)":       {c.Pipeline.Workers, 2},
+		"batch (env)":          {c.Pipeline.BatchSize, 200},
+		"topic (env)":          {c.Kafka.Topic, "FROM.ENV"},
+		"brokers (flag)":       {strings.Join(c.Kafka.Brokers, ","), "b:9092"},
+		"linger (file)":        {c.Kafka.Linger, 50 * time.Millisecond},
+		"property (file)":      {c.Kafka.Properties["socket.keepalive.enable"], "true"},
+		"value column (file)":  {c.Mapping.ValueColumns["ORDER_ID"], "first_order"},
+		"compression default":  {c.Kafka.Compression, "lz4"},
+		"key column default":   {c.Mapping.KeyColumn, "user_id"},
+		"verify mode default":  {c.KsqlDB.Verify, "sample"},
+		"security default":     {c.Kafka.SecurityProtocol, "PLAINTEXT"},
+		"drain below k8s 30 s": {c.Pipeline.DrainTimeout < 30*time.Second, true},
+	}
+	for name, v := range checks {
+		if fmt.Sprint(v[0]) != fmt.Sprint(v[1]) {
+			t.Errorf("%s = %v, want %v", name, v[0], v[1])
+		}
+	}
+	if got, want := c.SQL(), "SELECT user_id, MIN(order_id) AS min_order_id FROM `p.d.orders` GROUP BY user_id"; got != want {
+		t.Errorf("SQL = %q, want %q", got, want)
+	}
+}
+
+func TestErrorsNameTheSetting(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--pipeline-workers=many"}, nil, "--pipeline-workers"},
+		{nil, map[string]string{"BACKFILL_KAFKA_LINGER": "soon"}, "BACKFILL_KAFKA_LINGER"},
+		{[]string{"--kafka-compression=brotli"}, nil, "kafka.compression"},
+		{[]string{"--kafka-security-protocol=SASL_SSL"}, nil, "kafka.sasl_mechanism"},
+		{[]string{"--schema-registry-key-schema=newest"}, nil, "schema_registry.key_schema"},
+		{[]string{"--ksqldb-verify=some"}, nil, "ksqldb.verify"},
+		{[]string{"--bigquery-table=orders"}, nil, "bigquery.table"},
+		{[]string{"--bigquery-params=since:DATETIME=2020"}, nil, "DATETIME"},
+		{[]string{"--mapping-key-column=user id"}, nil, "mapping.key_column"},
+		{[]string{"--kafka-properties=partitioner"}, nil, "key=value"},
+		{[]string{"extra"}, nil, `unexpected argument "extra"`},
+	} {
+		_, err := Load(append(append([]string{}, required...), tc.args...), env(tc.env), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Load(%v, %v) = %v; want an error mentioning %q", tc.args, tc.env, err, tc.want)
+		}
+	}
+	_, err := Load(nil, env(nil), io.Discard)
+	for _, name := range []string{"bigquery.project", "kafka.brokers", "schema_registry.url", "ksqldb.url"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("empty config: error %v does not name %s", err, name)
+		}
+	}
+}
+
+func TestUnknownFileSettingRejected(t *testing.T) {
+	file := writeFile(t, "c.yaml", "kafka:\n  brokerz: [x]\n")
+	_, err := Load(append([]string{"--config", file}, required...), env(nil), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "kafka.brokerz") {
+		t.Fatalf("want unknown setting kafka.brokerz, got %v", err)
+	}
+}
+
+func TestDryRunNeedsNoBrokersAndBoolFlags(t *testing.T) {
+	c, err := Load([]string{"--dry-run", "--bigquery-project=p", "--bigquery-table=d.t", "--schema-registry-url=http://sr",
+		"--ksqldb-preflight=false", "--ksqldb-verify=none"}, env(nil), io.Discard)
+	if err != nil || !c.DryRun || c.KsqlDB.Preflight {
+		t.Fatalf("Load = %+v, %v", c, err)
+	}
+}
+
+func TestSecretsFromFilesAndURLsNeverPrinted(t *testing.T) {
+	pw := writeFile(t, "pw", "kafka-s3cret\n")
+	c, err := Load(append([]string{"--kafka-security-protocol=SASL_SSL", "--kafka-sasl-mechanism=SCRAM-SHA-512",
+		"--kafka-sasl-username=u", "--kafka-sasl-password-file=" + pw,
+		"--schema-registry-url=https://sruser:sr-s3cret@sr.example:8081"}, required[:3]...), env(map[string]string{
+		"BACKFILL_KSQLDB_URL": "http://ksql:8088", "BACKFILL_KSQLDB_PASSWORD": "ksql-s3cret", "BACKFILL_KSQLDB_USERNAME": "k",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Kafka.SASLPassword.Reveal() != "kafka-s3cret" || c.SchemaRegistry.Password.Reveal() != "sr-s3cret" ||
+		c.SchemaRegistry.Username != "sruser" || c.SchemaRegistry.URL != "https://sr.example:8081" {
+		t.Fatalf("credentials not resolved: %+v", c.SchemaRegistry)
+	}
+	var out bytes.Buffer
+	js, _ := json.Marshal(c)
+	out.Write(js)
+	fmt.Fprintf(&out, "%v %+v %#v %s", c, c, c, c.Kafka.SASLPassword)
+	slog.New(slog.NewJSONHandler(&out, nil)).Info("config", "config", c, "pw", c.KsqlDB.Password)
+	for _, s := range []string{"kafka-s3cret", "sr-s3cret", "ksql-s3cret"} {
+		if strings.Contains(out.String(), s) {
+			t.Fatalf("secret %q printed:\n%s", s, out.String())
+		}
+	}
+}
+
+func TestPasswordAndFileTogetherRejected(t *testing.T) {
+	pw := writeFile(t, "pw", "x")
+	_, err := Load(append([]string{"--ksqldb-password=y", "--ksqldb-password-file=" + pw}, required...), env(nil), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "ksqldb.password") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestHelpListsEnvNames(t *testing.T) {
+	var out bytes.Buffer
+	if _, err := Load([]string{"-h"}, env(nil), &out); err != ErrHelp {
+		t.Fatalf("got %v, want ErrHelp", err)
+	}
+	if !strings.Contains(out.String(), "BACKFILL_KAFKA_BROKERS") || !strings.Contains(out.String(), "-schema-registry-url") {
+		t.Fatalf("usage lacks names:\n%s", out.String())
+	}
+}
+
+func TestQueryParams(t *testing.T) {
+	c, err := Load(append([]string{"--bigquery-params=since:DATE=2024-01-01", "--bigquery-params=min:int64=5,name=x"}, required...), env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []QueryParam{{"since", "DATE", "2024-01-01"}, {"min", "INT64", "5"}, {"name", "STRING", "x"}}
+	if fmt.Sprint(c.BigQuery.Params) != fmt.Sprint(want) {
+		t.Fatalf("params = %v, want %v", c.BigQuery.Params, want)
+	}
+}

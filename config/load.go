@@ -1,0 +1,217 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ErrHelp is returned by Load when -h or --help was asked for; the usage
+// has been written to the output.
+var ErrHelp = flag.ErrHelp
+
+// Load reads the settings: defaults, then the YAML file (--config or
+// BACKFILL_CONFIG), then BACKFILL_* environment variables, then flags; then
+// reads password files and validates. Usage goes to out on -h. Every error
+// names the setting and where its value came from.
+func Load(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	c := Default()
+	all := settings(&c)
+
+	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
+	fs.SetOutput(out)
+	flagValues := map[string][]string{}
+	fs.StringVar(&c.File, "config", "", "YAML settings file (env BACKFILL_CONFIG)")
+	for _, s := range all {
+		name := s.name
+		if _, isBool := s.ptr.(*bool); isBool {
+			fs.Var(boolFlag{name: name, values: flagValues}, Flag(name), s.usage+" (env "+Env(name)+")")
+			continue
+		}
+		fs.Func(Flag(name), s.usage+" (env "+Env(name)+")", func(v string) error {
+			flagValues[name] = append(flagValues[name], v)
+			return nil
+		})
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: backfill [run|check|version] [flags]\n\nSettings (flag > env > YAML file > default):\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, ErrHelp
+		}
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q (settings are flags like --kafka-brokers=host:9092)", fs.Arg(0))
+	}
+	if c.File == "" {
+		c.File = getenv("BACKFILL_CONFIG")
+	}
+
+	if c.File != "" {
+		fileValues, err := readFile(c.File)
+		if err != nil {
+			return c, err
+		}
+		known := map[string]bool{}
+		for _, s := range all {
+			known[s.name] = true
+		}
+		var unknown []string
+		for k := range fileValues {
+			if !known[k] {
+				unknown = append(unknown, k)
+			}
+		}
+		if len(unknown) > 0 {
+			sort.Strings(unknown)
+			return c, fmt.Errorf("config file %s: unknown setting %s", c.File, strings.Join(unknown, ", "))
+		}
+		for _, s := range all {
+			if err := s.set(fileValues[s.name]); err != nil {
+				return c, fmt.Errorf("config file %s: %s: %v", c.File, s.name, err)
+			}
+		}
+	}
+	for _, s := range all {
+		if v := getenv(Env(s.name)); v != "" {
+			if err := s.set([]string{v}); err != nil {
+				return c, fmt.Errorf("environment %s: %v", Env(s.name), err)
+			}
+		}
+	}
+	for _, s := range all {
+		if err := s.set(flagValues[s.name]); err != nil {
+			return c, fmt.Errorf("flag --%s: %v", Flag(s.name), err)
+		}
+	}
+	if err := c.resolveSecrets(); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// boolFlag lets a boolean setting be given as --flag or --flag=false.
+type boolFlag struct {
+	name   string
+	values map[string][]string
+}
+
+func (b boolFlag) String() string { return "" }
+func (b boolFlag) Set(v string) error {
+	b.values[b.name] = append(b.values[b.name], v)
+	return nil
+}
+func (b boolFlag) IsBoolFlag() bool { return true }
+
+// readFile flattens a YAML file into dotted setting names. Scalars become
+// one value; sequences several; a mapping under kafka.properties or
+// mapping.value_columns becomes key=value items.
+func readFile(path string) (map[string][]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config file: %v", err)
+	}
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return map[string][]string{}, nil
+		}
+		return nil, fmt.Errorf("config file %s is not valid YAML: %v", path, err)
+	}
+	out := map[string][]string{}
+	if len(root.Content) == 0 {
+		return out, nil
+	}
+	if err := flatten(root.Content[0], "", out); err != nil {
+		return nil, fmt.Errorf("config file %s: %v", path, err)
+	}
+	return out, nil
+}
+
+// keyValueMaps are settings whose YAML form is a mapping of free keys.
+var keyValueMaps = map[string]bool{"kafka.properties": true, "mapping.value_columns": true}
+
+func flatten(n *yaml.Node, prefix string, out map[string][]string) error {
+	switch n.Kind {
+	case yaml.MappingNode:
+		if keyValueMaps[prefix] {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				if v.Kind != yaml.ScalarNode {
+					return fmt.Errorf("line %d: %s.%s must be a single value", v.Line, prefix, k.Value)
+				}
+				out[prefix] = append(out[prefix], k.Value+"="+v.Value)
+			}
+			return nil
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			name := n.Content[i].Value
+			if prefix != "" {
+				name = prefix + "." + name
+			}
+			if err := flatten(n.Content[i+1], name, out); err != nil {
+				return err
+			}
+		}
+	case yaml.SequenceNode:
+		for _, item := range n.Content {
+			if item.Kind != yaml.ScalarNode {
+				return fmt.Errorf("line %d: %s must be a list of single values", item.Line, prefix)
+			}
+			out[prefix] = append(out[prefix], item.Value)
+		}
+	case yaml.ScalarNode:
+		if prefix == "" {
+			return fmt.Errorf("the file must be a mapping of settings")
+		}
+		if n.Tag == "!!null" {
+			return nil
+		}
+		out[prefix] = []string{n.Value}
+	default:
+		return fmt.Errorf("line %d: %s: unsupported YAML (anchors and aliases are not)", n.Line, prefix)
+	}
+	return nil
+}
+
+// resolveSecrets reads password files and moves credentials out of URLs.
+func (c *Config) resolveSecrets() error {
+	for _, p := range []struct {
+		name string
+		val  *Secret
+		file string
+	}{
+		{"kafka.sasl_password", &c.Kafka.SASLPassword, c.Kafka.SASLPasswordFile},
+		{"schema_registry.password", &c.SchemaRegistry.Password, c.SchemaRegistry.PasswordFile},
+		{"ksqldb.password", &c.KsqlDB.Password, c.KsqlDB.PasswordFile},
+	} {
+		if p.file == "" {
+			continue
+		}
+		if *p.val != "" {
+			return fmt.Errorf("%s and %s_file are both set: keep one", p.name, p.name)
+		}
+		data, err := os.ReadFile(p.file)
+		if err != nil {
+			return fmt.Errorf("%s_file: %v", p.name, err)
+		}
+		*p.val = Secret(strings.TrimRight(string(data), "\r\n"))
+	}
+	var err error
+	if c.SchemaRegistry.URL, err = moveUserinfo("schema_registry", c.SchemaRegistry.URL, &c.SchemaRegistry.Username, &c.SchemaRegistry.Password); err != nil {
+		return err
+	}
+	c.KsqlDB.URL, err = moveUserinfo("ksqldb", c.KsqlDB.URL, &c.KsqlDB.Username, &c.KsqlDB.Password)
+	return err
+}

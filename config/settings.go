@@ -1,0 +1,223 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// setting is one configurable value, known by its dotted name in the YAML
+// file, as --dotted-name-with-dashes on the command line and as
+// BACKFILL_DOTTED_NAME in the environment.
+type setting struct {
+	name  string
+	usage string
+	ptr   any // *string, *Secret, *int, *bool, *time.Duration, *[]string, *map[string]string, *[]QueryParam
+}
+
+// Flag returns the command-line flag name of a dotted setting name.
+func Flag(name string) string { return strings.NewReplacer(".", "-", "_", "-").Replace(name) }
+
+// Env returns the environment variable name of a dotted setting name.
+func Env(name string) string {
+	return "BACKFILL_" + strings.ToUpper(strings.ReplaceAll(name, ".", "_"))
+}
+
+func settings(c *Config) []setting {
+	return []setting{
+		{"dry_run", "read and encode every row but produce nothing", &c.DryRun},
+		{"timeout", "bound on the whole run (0: none)", &c.Timeout},
+		{"report.file", "also write the final JSON report to this file (e.g. /dev/termination-log)", &c.ReportFile},
+
+		{"bigquery.project", "Google Cloud project that runs the query job (required)", &c.BigQuery.Project},
+		{"bigquery.billing_project", "quota/billing project, if not bigquery.project", &c.BigQuery.BillingProject},
+		{"bigquery.location", "BigQuery job location (e.g. EU, us-central1)", &c.BigQuery.Location},
+		{"bigquery.table", "project.dataset.table of orders, for the default query", &c.BigQuery.Table},
+		{"bigquery.order_column", "order id column, for the default query", &c.BigQuery.OrderColumn},
+		{"bigquery.query", "SQL to run instead of the default MIN(order id) per user query", &c.BigQuery.Query},
+		{"bigquery.params", "query parameters name[:TYPE]=value (repeatable; TYPE: STRING, INT64, FLOAT64, BOOL, DATE, TIMESTAMP)", &c.BigQuery.Params},
+		{"bigquery.read_api", "how to read the result: storage (Storage Read API) or rest", &c.BigQuery.ReadAPI},
+		{"bigquery.credentials_file", "service-account key file (default: Application Default Credentials / Workload Identity)", &c.BigQuery.CredentialsFile},
+		{"bigquery.endpoint", "BigQuery REST endpoint override", &c.BigQuery.Endpoint},
+		{"bigquery.storage_endpoint", "Storage Read API gRPC endpoint override (host:port)", &c.BigQuery.StorageEndpoint},
+		{"bigquery.storage_plaintext", "dial the Storage Read API endpoint without TLS (emulators only)", &c.BigQuery.StoragePlaintext},
+		{"bigquery.query_timeout", "bound on running the query job before rows flow", &c.BigQuery.QueryTimeout},
+
+		{"kafka.brokers", "bootstrap brokers host:port (comma-separated or repeated; required unless dry_run)", &c.Kafka.Brokers},
+		{"kafka.topic", "topic behind the ksqlDB stream", &c.Kafka.Topic},
+		{"kafka.security_protocol", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", &c.Kafka.SecurityProtocol},
+		{"kafka.sasl_mechanism", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", &c.Kafka.SASLMechanism},
+		{"kafka.sasl_username", "SASL username", &c.Kafka.SASLUsername},
+		{"kafka.sasl_password", "SASL password (secret; prefer kafka.sasl_password_file)", &c.Kafka.SASLPassword},
+		{"kafka.sasl_password_file", "file holding the SASL password", &c.Kafka.SASLPasswordFile},
+		{"kafka.tls_ca_file", "PEM file of CA certificates for the brokers", &c.Kafka.TLSCAFile},
+		{"kafka.tls_insecure_skip_verify", "do not verify broker certificates (unsafe)", &c.Kafka.TLSInsecureSkipVerify},
+		{"kafka.compression", "none, gzip, snappy, lz4 or zstd", &c.Kafka.Compression},
+		{"kafka.linger", "time to wait to fill a batch", &c.Kafka.Linger},
+		{"kafka.batch_bytes", "maximum batch size in bytes", &c.Kafka.BatchBytes},
+		{"kafka.message_timeout", "a record not acknowledged within this fails", &c.Kafka.MessageTimeout},
+		{"kafka.queue_max_messages", "producer queue bound, in records", &c.Kafka.QueueMaxMessages},
+		{"kafka.queue_max_kbytes", "producer queue bound, in KiB", &c.Kafka.QueueMaxKBytes},
+		{"kafka.connect_timeout", "bound on reaching the brokers at start", &c.Kafka.ConnectTimeout},
+		{"kafka.properties", "extra librdkafka properties key=value (repeatable)", &c.Kafka.Properties},
+
+		{"schema_registry.url", "Schema Registry URL (required)", &c.SchemaRegistry.URL},
+		{"schema_registry.username", "Schema Registry basic-auth user", &c.SchemaRegistry.Username},
+		{"schema_registry.password", "Schema Registry basic-auth password (secret; prefer the _file form)", &c.SchemaRegistry.Password},
+		{"schema_registry.password_file", "file holding the Schema Registry password", &c.SchemaRegistry.PasswordFile},
+		{"schema_registry.tls_ca_file", "PEM file of CA certificates for the registry", &c.SchemaRegistry.TLSCAFile},
+		{"schema_registry.tls_insecure_skip_verify", "do not verify the registry's certificate (unsafe)", &c.SchemaRegistry.TLSInsecureSkipVerify},
+		{"schema_registry.key_schema", "key schema to write with: latest, a version number, or id:N", &c.SchemaRegistry.KeySchema},
+		{"schema_registry.value_schema", "value schema to write with: latest, a version number, or id:N", &c.SchemaRegistry.ValueSchema},
+		{"schema_registry.timeout", "per-request timeout", &c.SchemaRegistry.Timeout},
+		{"schema_registry.retries", "retries on 5xx, 429 and transport errors", &c.SchemaRegistry.Retries},
+
+		{"mapping.key_column", "source column that becomes the record key", &c.Mapping.KeyColumn},
+		{"mapping.value_columns", "FIELD=column pairs binding value fields to source columns (repeatable; default: same name or min_<field>)", &c.Mapping.ValueColumns},
+
+		{"ksqldb.url", "ksqlDB server URL (required unless ksqldb.preflight=false and ksqldb.verify=none)", &c.KsqlDB.URL},
+		{"ksqldb.username", "ksqlDB basic-auth user", &c.KsqlDB.Username},
+		{"ksqldb.password", "ksqlDB basic-auth password (secret; prefer the _file form)", &c.KsqlDB.Password},
+		{"ksqldb.password_file", "file holding the ksqlDB password", &c.KsqlDB.PasswordFile},
+		{"ksqldb.tls_ca_file", "PEM file of CA certificates for ksqlDB", &c.KsqlDB.TLSCAFile},
+		{"ksqldb.tls_insecure_skip_verify", "do not verify ksqlDB's certificate (unsafe)", &c.KsqlDB.TLSInsecureSkipVerify},
+		{"ksqldb.stream", "stream fed by the topic", &c.KsqlDB.Stream},
+		{"ksqldb.table", "table holding MIN(order id) per key", &c.KsqlDB.Table},
+		{"ksqldb.preflight", "check the stream, table and formats with DESCRIBE before writing", &c.KsqlDB.Preflight},
+		{"ksqldb.verify", "verification after producing: sample, full or none", &c.KsqlDB.Verify},
+		{"ksqldb.sample_size", "keys checked in sample mode", &c.KsqlDB.SampleSize},
+		{"ksqldb.verify_timeout", "how long verification waits for ksqlDB to catch up", &c.KsqlDB.VerifyTimeout},
+		{"ksqldb.verify_batch", "keys per pull query", &c.KsqlDB.VerifyBatch},
+		{"ksqldb.timeout", "per-request timeout", &c.KsqlDB.Timeout},
+		{"ksqldb.retries", "retries on 429, 5xx and transport errors", &c.KsqlDB.Retries},
+
+		{"pipeline.workers", "goroutines encoding and producing at once", &c.Pipeline.Workers},
+		{"pipeline.batch_size", "rows handed to a goroutine at a time", &c.Pipeline.BatchSize},
+		{"pipeline.drain_timeout", "after SIGTERM, how long to wait for records in flight", &c.Pipeline.DrainTimeout},
+		{"pipeline.progress_interval", "how often to log progress (0: never)", &c.Pipeline.ProgressInterval},
+		{"pipeline.allow_empty", "an empty query result is a success instead of a failure", &c.Pipeline.AllowEmpty},
+
+		{"log.level", "debug, info, warn or error", &c.Log.Level},
+		{"log.format", "json or text", &c.Log.Format},
+	}
+}
+
+// isList reports whether a setting takes several values.
+func (s setting) isList() bool {
+	switch s.ptr.(type) {
+	case *[]string, *map[string]string, *[]QueryParam:
+		return true
+	}
+	return false
+}
+
+// set parses raw values into the setting. A list setting replaces its
+// whole value; a scalar takes the last value.
+func (s setting) set(values []string) error {
+	if len(values) == 0 {
+		return nil
+	}
+	last := strings.TrimSpace(values[len(values)-1])
+	switch p := s.ptr.(type) {
+	case *string:
+		*p = last
+	case *Secret:
+		*p = Secret(last)
+	case *int:
+		n, err := strconv.Atoi(last)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", last)
+		}
+		*p = n
+	case *bool:
+		b, err := strconv.ParseBool(last)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", last)
+		}
+		*p = b
+	case *time.Duration:
+		d, err := time.ParseDuration(last)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration like 30s or 5m", last)
+		}
+		*p = d
+	case *[]string:
+		*p = splitList(values)
+	case *map[string]string:
+		m := map[string]string{}
+		for _, kv := range splitList(values) {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || strings.TrimSpace(k) == "" {
+				return fmt.Errorf("%q is not key=value", kv)
+			}
+			m[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+		*p = m
+	case *[]QueryParam:
+		var ps []QueryParam
+		for _, kv := range splitList(values) {
+			q, err := parseParam(kv)
+			if err != nil {
+				return err
+			}
+			ps = append(ps, q)
+		}
+		*p = ps
+	default:
+		return fmt.Errorf("unsupported setting type %T", p)
+	}
+	return nil
+}
+
+// splitList splits comma-separated values and drops empty items.
+func splitList(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, item := range strings.Split(v, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				out = append(out, item)
+			}
+		}
+	}
+	return out
+}
+
+var paramTypes = map[string]bool{"STRING": true, "INT64": true, "FLOAT64": true, "BOOL": true, "DATE": true, "TIMESTAMP": true}
+
+func parseParam(s string) (QueryParam, error) {
+	nameType, value, ok := strings.Cut(s, "=")
+	if !ok {
+		return QueryParam{}, fmt.Errorf("query parameter %q is not name[:TYPE]=value", s)
+	}
+	name, typ, _ := strings.Cut(nameType, ":")
+	name, typ = strings.TrimSpace(name), strings.ToUpper(strings.TrimSpace(typ))
+	if typ == "" {
+		typ = "STRING"
+	}
+	if !validIdent(name) {
+		return QueryParam{}, fmt.Errorf("query parameter name %q must be letters, digits and underscores", name)
+	}
+	if !paramTypes[typ] {
+		keys := make([]string, 0, len(paramTypes))
+		for k := range paramTypes {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return QueryParam{}, fmt.Errorf("query parameter %s has type %q; want one of %s", name, typ, strings.Join(keys, ", "))
+	}
+	return QueryParam{Name: name, Type: typ, Value: value}, nil
+}
+
+func validIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,202 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Validate checks every setting and returns all problems at once, each
+// naming its setting.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s (flag --%s, env %s): %s", name, Flag(name), Env(name), fmt.Sprintf(format, args...)))
+	}
+	oneOf := func(name, v string, allowed ...string) {
+		for _, a := range allowed {
+			if v == a {
+				return
+			}
+		}
+		bad(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	}
+
+	bq := c.BigQuery
+	if bq.Project == "" {
+		bad("bigquery.project", "required")
+	}
+	if bq.Query == "" && bq.Table == "" {
+		bad("bigquery.table", "set the orders table (project.dataset.table) or a full bigquery.query")
+	}
+	if bq.Table != "" && !tablePattern.MatchString(bq.Table) {
+		bad("bigquery.table", "%q is not project.dataset.table or dataset.table", bq.Table)
+	}
+	if bq.Query == "" && !validIdent(bq.OrderColumn) {
+		bad("bigquery.order_column", "%q is not a column name", bq.OrderColumn)
+	}
+	oneOf("bigquery.read_api", bq.ReadAPI, "storage", "rest")
+	if bq.QueryTimeout <= 0 {
+		bad("bigquery.query_timeout", "must be positive")
+	}
+
+	k := c.Kafka
+	if len(k.Brokers) == 0 && !c.DryRun {
+		bad("kafka.brokers", "required (or run with --dry-run)")
+	}
+	if k.Topic == "" {
+		bad("kafka.topic", "required")
+	}
+	oneOf("kafka.security_protocol", k.SecurityProtocol, "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+	if k.SASLMechanism != "" {
+		oneOf("kafka.sasl_mechanism", k.SASLMechanism, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+		if !strings.HasPrefix(k.SecurityProtocol, "SASL_") {
+			bad("kafka.security_protocol", "%s does not use SASL, but kafka.sasl_mechanism is %s: use SASL_SSL", k.SecurityProtocol, k.SASLMechanism)
+		}
+		if k.SASLUsername == "" || k.SASLPassword == "" {
+			bad("kafka.sasl_username", "SASL %s needs kafka.sasl_username and kafka.sasl_password(_file)", k.SASLMechanism)
+		}
+	} else if strings.HasPrefix(k.SecurityProtocol, "SASL_") {
+		bad("kafka.sasl_mechanism", "required with security protocol %s", k.SecurityProtocol)
+	}
+	oneOf("kafka.compression", k.Compression, "none", "gzip", "snappy", "lz4", "zstd")
+	positive := map[string]int64{
+		"kafka.batch_bytes": int64(k.BatchBytes), "kafka.message_timeout": int64(k.MessageTimeout),
+		"kafka.queue_max_messages": int64(k.QueueMaxMessages), "kafka.queue_max_kbytes": int64(k.QueueMaxKBytes),
+		"kafka.connect_timeout": int64(k.ConnectTimeout), "schema_registry.timeout": int64(c.SchemaRegistry.Timeout),
+		"ksqldb.timeout": int64(c.KsqlDB.Timeout), "pipeline.drain_timeout": int64(c.Pipeline.DrainTimeout),
+	}
+	for name, v := range positive {
+		if v <= 0 {
+			bad(name, "must be positive")
+		}
+	}
+	if k.Linger < 0 {
+		bad("kafka.linger", "must not be negative")
+	}
+
+	sr := c.SchemaRegistry
+	if err := checkURL(sr.URL); err != nil {
+		bad("schema_registry.url", "%v", err)
+	}
+	for name, sel := range map[string]string{"schema_registry.key_schema": sr.KeySchema, "schema_registry.value_schema": sr.ValueSchema} {
+		if !validSelector(sel) {
+			bad(name, "%q is not latest, a version number or id:N", sel)
+		}
+	}
+	if sr.Retries < 0 {
+		bad("schema_registry.retries", "must not be negative")
+	}
+
+	if !validIdent(c.Mapping.KeyColumn) {
+		bad("mapping.key_column", "%q is not a column name", c.Mapping.KeyColumn)
+	}
+
+	q := c.KsqlDB
+	oneOf("ksqldb.verify", q.Verify, "sample", "full", "none")
+	if q.URL == "" && (q.Preflight || q.Verify != "none") {
+		bad("ksqldb.url", "required for the preflight and verification; set ksqldb.preflight=false and ksqldb.verify=none to skip them (not recommended: ksqlDB drops undecodable records silently)")
+	} else if q.URL != "" {
+		if err := checkURL(q.URL); err != nil {
+			bad("ksqldb.url", "%v", err)
+		}
+	}
+	if q.Stream == "" {
+		bad("ksqldb.stream", "required")
+	}
+	if q.Table == "" {
+		bad("ksqldb.table", "required")
+	}
+	if q.Verify == "sample" && q.SampleSize <= 0 {
+		bad("ksqldb.sample_size", "must be positive")
+	}
+	if q.VerifyBatch <= 0 || q.VerifyBatch > 1000 {
+		bad("ksqldb.verify_batch", "must be between 1 and 1000")
+	}
+	if q.VerifyTimeout <= 0 {
+		bad("ksqldb.verify_timeout", "must be positive")
+	}
+
+	p := c.Pipeline
+	if p.Workers < 1 || p.Workers > 1024 {
+		bad("pipeline.workers", "must be between 1 and 1024")
+	}
+	if p.BatchSize < 1 || p.BatchSize > 100000 {
+		bad("pipeline.batch_size", "must be between 1 and 100000")
+	}
+	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf("log.format", c.Log.Format, "json", "text")
+	if c.Timeout < 0 {
+		bad("timeout", "must not be negative")
+	}
+	return errors.Join(errs...)
+}
+
+var tablePattern = regexp.MustCompile(`^([A-Za-z0-9_-]+(\.|:))?[A-Za-z0-9_]+\.[A-Za-z0-9_$-]+$`)
+
+// DefaultQuery returns the query the job runs when bigquery.query is empty:
+// the minimum order id per user.
+func (c *Config) DefaultQuery() string {
+	return fmt.Sprintf("SELECT %s, MIN(%s) AS min_%s FROM `%s` GROUP BY %s",
+		c.Mapping.KeyColumn, c.BigQuery.OrderColumn, c.BigQuery.OrderColumn, strings.Replace(c.BigQuery.Table, ":", ".", 1), c.Mapping.KeyColumn)
+}
+
+// SQL returns the query to run.
+func (c *Config) SQL() string {
+	if c.BigQuery.Query != "" {
+		return c.BigQuery.Query
+	}
+	return c.DefaultQuery()
+}
+
+func validSelector(s string) bool {
+	if s == "latest" {
+		return true
+	}
+	n := strings.TrimPrefix(s, "id:")
+	v, err := strconv.Atoi(n)
+	return err == nil && v > 0
+}
+
+func checkURL(raw string) error {
+	if raw == "" {
+		return errors.New("required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL", Redact(raw))
+	}
+	return nil
+}
+
+// moveUserinfo moves user:password@ out of a URL into the credentials, so
+// that the URL can be logged.
+func moveUserinfo(prefix, raw string, user *string, pass *Secret) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw, nil
+	}
+	if p, ok := u.User.Password(); ok {
+		if *pass != "" {
+			return "", fmt.Errorf("%s.url holds a password and %s.password is set too: keep one", prefix, prefix)
+		}
+		*pass = Secret(p)
+	}
+	if *user == "" {
+		*user = u.User.Username()
+	}
+	u.User = nil
+	return u.String(), nil
+}
+
+// Redact removes any password from a URL for messages.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "[unparseable URL]"
+	}
+	return u.Redacted()
+}
