@@ -40,7 +40,8 @@ type Pipeline struct {
 
 	Workers       int           // goroutines encoding and producing at once (the errgroup limit)
 	BatchSize     int           // rows handed to one goroutine at a time
-	FlushTimeout  time.Duration // how long to wait for outstanding deliveries at the end or after an interruption
+	FlushTimeout  time.Duration // how long to wait for outstanding deliveries after the last row
+	DrainTimeout  time.Duration // how long to wait for them after an interruption (SIGTERM); 0 means FlushTimeout
 	ProgressEvery time.Duration // how often to log progress; 0 disables it
 	AllowEmpty    bool          // a result with no rows is a success rather than a failure
 	Logger        *slog.Logger
@@ -60,7 +61,7 @@ type batch struct {
 
 // Run moves every row and fills rep with what happened. The error it
 // returns is an *Error whose kind tells why the run failed. When ctx ends
-// (SIGTERM), Run stops reading, waits up to FlushTimeout for the records in
+// (SIGTERM), Run stops reading, waits up to DrainTimeout for the records in
 // flight and returns a KindInterrupted error.
 func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 	log := p.Logger
@@ -152,7 +153,11 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 
 	var flushErr error
 	if p.Producer != nil {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.FlushTimeout)
+		wait := p.FlushTimeout
+		if ctx.Err() != nil && p.DrainTimeout > 0 {
+			wait = p.DrainTimeout
+		}
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait)
 		flushErr = p.Producer.Flush(fctx)
 		cancel()
 		d := p.Producer.Deliveries()

@@ -1,0 +1,81 @@
+// Package backfilltest provides in-memory sources and producers for tests
+// and benchmarks of the backfill pipeline, as net/http/httptest does for
+// net/http. It is never linked into the job's binary.
+package backfilltest
+
+import (
+	"context"
+	"io"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
+)
+
+// OrderColumns are the columns of the default BigQuery query.
+var OrderColumns = []backfill.Column{{Name: "user_id", Type: backfill.TypeInt64}, {Name: "min_order_id", Type: backfill.TypeInt64}}
+
+// Source generates rows without holding them: row i is produced by Row(i).
+type Source struct {
+	Rows    int64
+	Cols    []backfill.Column              // default OrderColumns
+	Row     func(i int64, dst []any) []any // default: user i+1, order 1000*(i+1)
+	FailAt  int64                          // if > 0, Next fails with FailErr at this row
+	FailErr error
+	// OpenErr, if set, is returned by Open.
+	OpenErr error
+	// Block, if set, makes Next wait on it before each row after the first BlockAfter rows.
+	Block      <-chan struct{}
+	BlockAfter int64
+}
+
+// Open implements backfill.Source.
+func (s *Source) Open(ctx context.Context) (backfill.RowReader, error) {
+	if s.OpenErr != nil {
+		return nil, s.OpenErr
+	}
+	return &reader{s: s, ctx: ctx}, nil
+}
+
+// DefaultRow is user i+1 with order 1000*(i+1).
+func DefaultRow(i int64, dst []any) []any {
+	return append(dst[:0], i+1, 1000*(i+1))
+}
+
+type reader struct {
+	s   *Source
+	ctx context.Context
+	i   int64
+}
+
+func (r *reader) Columns() []backfill.Column {
+	if r.s.Cols != nil {
+		return r.s.Cols
+	}
+	return OrderColumns
+}
+
+func (r *reader) Next(row *[]any) error {
+	if r.i >= r.s.Rows {
+		return io.EOF
+	}
+	if r.s.FailAt > 0 && r.i == r.s.FailAt {
+		return r.s.FailErr
+	}
+	if r.s.Block != nil && r.i >= r.s.BlockAfter {
+		select {
+		case <-r.s.Block:
+		case <-r.ctx.Done():
+			return r.ctx.Err()
+		}
+	}
+	gen := r.s.Row
+	if gen == nil {
+		gen = DefaultRow
+	}
+	*row = gen(r.i, *row)
+	r.i++
+	return nil
+}
+
+func (r *reader) TotalRows() (uint64, bool) { return uint64(r.s.Rows), true }
+func (r *reader) Path() string              { return "memory" }
+func (r *reader) Close() error              { return nil }

@@ -1,0 +1,161 @@
+package backfill_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/backfill/backfilltest"
+)
+
+const valueSchema = `{"type":"record","name":"KsqlDataSourceSchema","namespace":"io.confluent.ksql.avro_schemas","fields":[{"name":"ORDER_ID","type":["null","long"],"default":null}],"connect.name":"io.confluent.ksql.avro_schemas.KsqlDataSourceSchema"}`
+
+func codec(t testing.TB) *backfill.Codec {
+	t.Helper()
+	c, err := backfill.NewCodec(backfill.Schemas{
+		Key:   backfill.RegisteredSchema{Subject: "STREAM.ORDER.INSERT-key", Version: 1, ID: 1, Schema: `"long"`},
+		Value: backfill.RegisteredSchema{Subject: "STREAM.ORDER.INSERT-value", Version: 1, ID: 2, Schema: valueSchema},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func pipeline(t testing.TB, src backfill.Source, prod backfill.Producer) *backfill.Pipeline {
+	return &backfill.Pipeline{
+		Source: src, Codec: codec(t), Mapping: backfill.Mapping{KeyColumn: "user_id"}, Producer: prod,
+		Workers: 4, BatchSize: 7, FlushTimeout: time.Second, DrainTimeout: 100 * time.Millisecond,
+	}
+}
+
+// collector is an Observer that keeps everything it sees.
+type collector struct {
+	mu   sync.Mutex
+	seen map[int64]int64
+}
+
+func (c *collector) ObserveBatch(kvs []backfill.KeyValue) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, kv := range kvs {
+		c.seen[kv.Key] = kv.Value
+	}
+}
+
+func zigzag(b []byte) int64 {
+	u, _ := binary.Uvarint(b)
+	return int64(u>>1) ^ -int64(u&1)
+}
+
+func TestPipelineProducesEveryRowOnceAndCountsSkips(t *testing.T) {
+	const n = 1000
+	src := &backfilltest.Source{Rows: n, Row: func(i int64, dst []any) []any {
+		switch i % 100 {
+		case 10:
+			return append(dst[:0], nil, i) // NULL user
+		case 20:
+			return append(dst[:0], i, nil) // NULL order
+		}
+		return backfilltest.DefaultRow(i, dst)
+	}}
+	prod := &backfilltest.Producer{Keep: true}
+	obs := &collector{seen: map[int64]int64{}}
+	p := pipeline(t, src, prod)
+	p.Observer = obs
+	var rep backfill.Report
+	if err := p.Run(context.Background(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.RowsRead != n || rep.RowsSkipped["null_key"] != 10 || rep.RowsSkipped["null_value"] != 10 ||
+		rep.RecordsEncoded != n-20 || rep.RecordsProduced != n-20 || rep.RecordsAcked != n-20 {
+		t.Fatalf("report = %+v", rep)
+	}
+	keys := map[int64]bool{}
+	for _, r := range prod.Records() {
+		k, v := zigzag(r.Key[5:]), zigzag(r.Value[6:])
+		if keys[k] {
+			t.Fatalf("key %d produced twice", k)
+		}
+		keys[k] = true
+		if v != 1000*k || obs.seen[k] != v {
+			t.Fatalf("key %d: produced value %d, observed %d", k, v, obs.seen[k])
+		}
+	}
+	if len(keys) != n-20 || len(obs.seen) != n-20 {
+		t.Fatalf("%d keys produced, %d observed; want %d", len(keys), len(obs.seen), n-20)
+	}
+}
+
+func TestPipelineDryRunProducesNothing(t *testing.T) {
+	var rep backfill.Report
+	p := pipeline(t, &backfilltest.Source{Rows: 50}, nil)
+	if err := p.Run(context.Background(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	// Keys 1..50 take 6 bytes; values 1000k take 8 bytes for k <= 8 and 9 above.
+	if !rep.DryRun || rep.RecordsEncoded != 50 || rep.RecordsProduced != 0 || rep.Bytes != 742 {
+		t.Fatalf("report = %+v", rep)
+	}
+}
+
+func TestPipelineFailures(t *testing.T) {
+	boom := errors.New("connection reset")
+	for name, tc := range map[string]struct {
+		src      *backfilltest.Source
+		prod     *backfilltest.Producer
+		empty    bool
+		wantKind backfill.Kind
+	}{
+		"source fails mid-stream": {&backfilltest.Source{Rows: 100, FailAt: 50, FailErr: boom}, &backfilltest.Producer{}, false, backfill.KindSource},
+		"source cannot open":      {&backfilltest.Source{OpenErr: boom}, &backfilltest.Producer{}, false, backfill.KindSource},
+		"deliveries fail":         {&backfilltest.Source{Rows: 100}, &backfilltest.Producer{FailDeliveries: "broker down"}, false, backfill.KindProduce},
+		"never acknowledged":      {&backfilltest.Source{Rows: 10}, &backfilltest.Producer{Hold: true}, false, backfill.KindProduce},
+		"empty result":            {&backfilltest.Source{Rows: 0}, &backfilltest.Producer{}, false, backfill.KindContract},
+		"mistyped column":         {&backfilltest.Source{Rows: 10, Cols: []backfill.Column{{Name: "user_id", Type: backfill.TypeString}, {Name: "order_id", Type: backfill.TypeInt64}}}, &backfilltest.Producer{}, false, backfill.KindContract},
+		"mistyped value":          {&backfilltest.Source{Rows: 10, Row: func(i int64, dst []any) []any { return append(dst[:0], "x", i) }}, &backfilltest.Producer{}, false, backfill.KindContract},
+	} {
+		p := pipeline(t, tc.src, tc.prod)
+		p.FlushTimeout = 50 * time.Millisecond
+		var rep backfill.Report
+		err := p.Run(context.Background(), &rep)
+		if backfill.KindOf(err) != tc.wantKind {
+			t.Errorf("%s: got %v (kind %s), want kind %s", name, err, backfill.KindOf(err), tc.wantKind)
+		}
+		if rep.RecordsProduced != rep.RecordsAcked+rep.RecordsFailed+(rep.RecordsProduced-rep.RecordsAcked-rep.RecordsFailed) {
+			t.Errorf("%s: inconsistent accounting %+v", name, rep)
+		}
+	}
+	var rep backfill.Report
+	p := pipeline(t, &backfilltest.Source{Rows: 0}, &backfilltest.Producer{})
+	p.AllowEmpty = true
+	if err := p.Run(context.Background(), &rep); err != nil || rep.RowsRead != 0 {
+		t.Fatalf("allowed empty result: %v", err)
+	}
+}
+
+func TestPipelineInterruptedStopsReadingAndReports(t *testing.T) {
+	block := make(chan struct{})
+	src := &backfilltest.Source{Rows: 1000, Block: block, BlockAfter: 300}
+	prod := &backfilltest.Producer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := pipeline(t, src, prod)
+	done := make(chan error)
+	var rep backfill.Report
+	go func() { done <- p.Run(ctx, &rep) }()
+	for prod.Deliveries().Produced < 290 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel() // SIGTERM
+	err := <-done
+	if backfill.KindOf(err) != backfill.KindInterrupted {
+		t.Fatalf("got %v, want interrupted", err)
+	}
+	if rep.RowsRead != 300 || rep.RecordsAcked != rep.RecordsProduced || rep.RecordsProduced > 300 {
+		t.Fatalf("report = %+v", rep)
+	}
+}

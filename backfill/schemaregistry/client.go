@@ -1,0 +1,230 @@
+// Package schemaregistry reads the key and value schemas that ksqlDB
+// registered for a stream's topic from Confluent Schema Registry. It never
+// registers schemas: a record must be written with the exact ids ksqlDB
+// decodes with.
+package schemaregistry
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/riferrei/srclient"
+)
+
+// DefaultTimeout bounds each request when Config.Timeout is zero.
+const DefaultTimeout = 10 * time.Second
+
+// Config says where the registry is and which schemas to use.
+type Config struct {
+	URL                   string
+	Username, Password    string // Password is a secret: never put it in an error or log
+	TLSCAFile             string // PEM CA bundle added to the system roots
+	TLSInsecureSkipVerify bool
+	Timeout               time.Duration // per request; DefaultTimeout when zero
+	Retries               int           // retries on transport errors, 5xx and 429
+	// KeySchema and ValueSchema select a schema: "latest" (also when empty),
+	// a version number such as "3", or a global id such as "id:42".
+	KeySchema, ValueSchema string
+}
+
+// Client fetches registered schemas. It is safe for concurrent use.
+type Client struct {
+	base       string // registry URL without userinfo or trailing slash
+	user, pass string
+	timeout    time.Duration
+	retries    int
+	transport  http.RoundTripper
+	key, value selector
+}
+
+type selectorKind int
+
+const (
+	selLatest selectorKind = iota
+	selVersion
+	selID
+)
+
+// selector is a parsed KeySchema/ValueSchema setting.
+type selector struct {
+	kind  selectorKind
+	n     int
+	field string // the setting's name, for messages
+}
+
+func parseSelector(field, s string) (selector, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "latest" {
+		return selector{kind: selLatest, field: field}, nil
+	}
+	kind, num := selVersion, s
+	if rest, ok := strings.CutPrefix(s, "id:"); ok {
+		kind, num = selID, strings.TrimSpace(rest)
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 1 || n > 1<<31-1 {
+		return selector{}, backfill.Errorf(backfill.KindConfig, "%s %q is not a schema selector: want \"latest\", a version number such as \"3\", or a schema id such as \"id:42\"", field, s)
+	}
+	return selector{kind: kind, n: n, field: field}, nil
+}
+
+// New checks cfg and builds a client. It does not contact the registry.
+func New(cfg Config) (*Client, error) {
+	c := &Client{user: cfg.Username, pass: cfg.Password, timeout: cfg.Timeout, retries: cfg.Retries}
+	if strings.TrimSpace(cfg.URL) == "" {
+		return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.url is empty")
+	}
+	u, err := url.Parse(strings.TrimSpace(cfg.URL))
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the wrapper repeats the URL, which may hold a password
+		}
+		return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.url is not a valid URL: %v", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		u.User = nil
+		return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.url %q is not an http(s) URL such as http://schema-registry:8081", u.String())
+	}
+	if u.User != nil && c.user == "" {
+		c.user = u.User.Username()
+		c.pass, _ = u.User.Password()
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	c.base = strings.TrimRight(u.String(), "/")
+	if (c.user == "") != (c.pass == "") {
+		return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.username and schema_registry.password must be set together")
+	}
+	if c.timeout <= 0 {
+		c.timeout = DefaultTimeout
+	}
+	if c.retries < 0 {
+		return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.retries is %d; want 0 or more", c.retries)
+	}
+	if c.key, err = parseSelector("schema_registry.key_schema", cfg.KeySchema); err != nil {
+		return nil, err
+	}
+	if c.value, err = parseSelector("schema_registry.value_schema", cfg.ValueSchema); err != nil {
+		return nil, err
+	}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLSInsecureSkipVerify}
+	if cfg.TLSCAFile != "" {
+		pem, err := os.ReadFile(cfg.TLSCAFile)
+		if err != nil {
+			return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.tls_ca_file: %v", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.tls_ca_file %q holds no PEM certificate", cfg.TLSCAFile)
+		}
+		tlsCfg.RootCAs = pool
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsCfg
+	c.transport = tr
+	return c, nil
+}
+
+// Fetch returns the key and value schemas of the subjects <topic>-key and
+// <topic>-value (topic-name strategy), resolved by the configured selectors.
+// Failures are *backfill.Error values: KindContract when a subject, version
+// or id is missing, KindConfig for rejected credentials or a URL that is not
+// a registry, KindUnavailable when the registry cannot be reached.
+func (c *Client) Fetch(ctx context.Context, topic string) (backfill.Schemas, error) {
+	if topic == "" {
+		return backfill.Schemas{}, backfill.Errorf(backfill.KindConfig, "kafka.topic is empty: the schema subjects are named after it")
+	}
+	key, err := c.resolve(ctx, topic+"-key", c.key)
+	if err != nil {
+		return backfill.Schemas{}, err
+	}
+	value, err := c.resolve(ctx, topic+"-value", c.value)
+	if err != nil {
+		return backfill.Schemas{}, err
+	}
+	return backfill.Schemas{Key: key, Value: value}, nil
+}
+
+// resolve fetches the schema sel selects under subject.
+func (c *Client) resolve(ctx context.Context, subject string, sel selector) (backfill.RegisteredSchema, error) {
+	var (
+		s    *srclient.Schema
+		fl   *failure
+		what string
+	)
+	switch sel.kind {
+	case selLatest:
+		what = fmt.Sprintf("the latest version of subject %q", subject)
+		s, fl = call(ctx, c, func(sr *srclient.SchemaRegistryClient) (*srclient.Schema, error) { return sr.GetLatestSchema(subject) })
+	case selVersion:
+		what = fmt.Sprintf("version %d of subject %q", sel.n, subject)
+		s, fl = call(ctx, c, func(sr *srclient.SchemaRegistryClient) (*srclient.Schema, error) { return sr.GetSchemaByVersion(subject, sel.n) })
+	case selID:
+		return c.resolveID(ctx, subject, sel)
+	}
+	if fl != nil {
+		return backfill.RegisteredSchema{}, c.explain(ctx, what, subject, sel, fl)
+	}
+	return c.checked(subject, what, s.Version(), s)
+}
+
+// resolveID fetches schema id sel.n and checks that subject holds it.
+func (c *Client) resolveID(ctx context.Context, subject string, sel selector) (backfill.RegisteredSchema, error) {
+	what := fmt.Sprintf("schema id %d", sel.n)
+	s, fl := call(ctx, c, func(sr *srclient.SchemaRegistryClient) (*srclient.Schema, error) { return sr.GetSchema(sel.n) })
+	if fl != nil {
+		return backfill.RegisteredSchema{}, c.explain(ctx, what, subject, sel, fl)
+	}
+	what = fmt.Sprintf("the subjects of schema id %d", sel.n)
+	pairs, fl := call(ctx, c, func(sr *srclient.SchemaRegistryClient) (srclient.SubjectVersionResponse, error) {
+		return sr.GetSubjectVersionsById(sel.n)
+	})
+	if fl != nil {
+		return backfill.RegisteredSchema{}, c.explain(ctx, what, subject, sel, fl)
+	}
+	version, others := 0, []string{}
+	for _, p := range pairs {
+		if p.Subject == subject {
+			version = max(version, p.Version)
+		} else {
+			others = append(others, fmt.Sprintf("%s v%d", p.Subject, p.Version))
+		}
+	}
+	if version == 0 {
+		under := "no subject"
+		if len(others) > 0 {
+			under = strings.Join(others, ", ")
+		}
+		return backfill.RegisteredSchema{}, backfill.Errorf(backfill.KindContract,
+			"%s: schema id %d is not registered under subject %q (it is under %s); ksqlDB reads the topic with that subject's schemas: pick an id from GET /subjects/%s/versions or use \"latest\"",
+			sel.field, sel.n, subject, under, subject)
+	}
+	return c.checked(subject, what, version, s)
+}
+
+// checked turns a fetched schema into a RegisteredSchema after checking
+// that the registry gave an AVRO schema with an id.
+func (c *Client) checked(subject, what string, version int, s *srclient.Schema) (backfill.RegisteredSchema, error) {
+	if t := s.SchemaType(); t != nil && *t != "" && *t != srclient.Avro {
+		return backfill.RegisteredSchema{}, backfill.Errorf(backfill.KindContract,
+			"subject %q holds a %s schema; ksqlDB's key_format/value_format 'AVRO' registers AVRO schemas: recreate the stream with AVRO formats", subject, *t)
+	}
+	if s.ID() <= 0 || strings.TrimSpace(s.Schema()) == "" {
+		return backfill.RegisteredSchema{}, backfill.Errorf(backfill.KindContract,
+			"schema registry %s answered %s without a schema or id: check schema_registry.url", c.base, what)
+	}
+	return backfill.RegisteredSchema{Subject: subject, Version: version, ID: s.ID(), Schema: s.Schema()}, nil
+}

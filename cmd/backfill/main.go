@@ -1,0 +1,21 @@
+// Command backfill backfills ksqlDB's table_min_order from BigQuery: it
+// reads MIN(order_id) per user, writes Avro records in the Confluent wire
+// format to the stream's topic and verifies the table with pull queries.
+//
+// Usage: backfill [run|check|version] [flags]. See README.md for settings
+// and exit codes.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err))
+}

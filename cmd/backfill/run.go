@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// errHelp marks a run that only printed usage.
+var errHelp = errors.New("help")
+
+// run is the whole program: it parses the subcommand and settings, runs
+// the job and writes the JSON report to stdout and logs to stderr.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "run"
+	if len(args) > 0 && (args[0] == "run" || args[0] == "check" || args[0] == "version") {
+		cmd, args = args[0], args[1:]
+	}
+	if cmd == "version" {
+		fmt.Fprintln(stdout, versionString())
+		return nil
+	}
+	rep := &backfill.Report{StartedAt: time.Now().UTC()}
+	cfg, err := config.Load(args, getenv, stderr)
+	if errors.Is(err, config.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		err = backfill.Errorf(backfill.KindConfig, "invalid settings:\n%v", err)
+		fmt.Fprintln(stderr, err)
+		finish(rep, err, "", stdout, stderr)
+		return err
+	}
+	log := newLogger(cfg.Log, stderr)
+	log.Info("ordermin-backfill starting", "command", cmd, "version", versionString(), "dry_run", cfg.DryRun)
+	if cfg.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Timeout)
+		defer cancel()
+	}
+	j := &job{cfg: cfg, log: log, rep: rep, check: cmd == "check"}
+	err = j.run(ctx)
+	if err != nil && ctx.Err() != nil && backfill.KindOf(err) != backfill.KindInterrupted {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = backfill.Errorf(backfill.KindSource, "the run exceeded timeout=%s: %v", cfg.Timeout, err)
+		} else {
+			err = backfill.Errorf(backfill.KindInterrupted, "interrupted: %v", err)
+		}
+	}
+	finish(rep, err, cfg.ReportFile, stdout, stderr)
+	if err != nil {
+		log.Error("backfill failed", "kind", backfill.KindOf(err).String(), "exit_code", backfill.KindOf(err).ExitCode(), "error", err.Error())
+	} else {
+		log.Info("backfill finished", "rows_read", rep.RowsRead, "records_acked", rep.RecordsAcked, "seconds", rep.DurationSeconds)
+	}
+	return err
+}
+
+// finish completes the report and writes it to stdout and the report file.
+func finish(rep *backfill.Report, err error, file string, stdout, stderr io.Writer) {
+	rep.Finish(err, time.Now().UTC())
+	out := rep.JSON()
+	fmt.Fprintf(stdout, "%s\n", out)
+	if file != "" {
+		if werr := os.WriteFile(file, out, 0o644); werr != nil {
+			fmt.Fprintf(stderr, "writing the report to %s: %v\n", file, werr)
+		}
+	}
+}
+
+// exitCode maps a run's error to the documented exit code.
+func exitCode(err error) int {
+	if err == nil {
+		return backfill.ExitOK
+	}
+	return backfill.KindOf(err).ExitCode()
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func versionString() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v += " (" + bi.GoVersion + ")"
+	}
+	return "ordermin-backfill " + v
+}
