@@ -171,7 +171,9 @@ func (c *Client) resolve(ctx context.Context, subject string, sel selector) (bac
 		s, fl = call(ctx, c, func(sr *srclient.SchemaRegistryClient) (*srclient.Schema, error) { return sr.GetLatestSchema(subject) })
 	case selVersion:
 		what = fmt.Sprintf("version %d of subject %q", sel.n, subject)
-		s, fl = call(ctx, c, func(sr *srclient.SchemaRegistryClient) (*srclient.Schema, error) { return sr.GetSchemaByVersion(subject, sel.n) })
+		s, fl = call(ctx, c, func(sr *srclient.SchemaRegistryClient) (*srclient.Schema, error) {
+			return sr.GetSchemaByVersion(subject, sel.n)
+		})
 	case selID:
 		return c.resolveID(ctx, subject, sel)
 	}
@@ -188,12 +190,11 @@ func (c *Client) resolveID(ctx context.Context, subject string, sel selector) (b
 	if fl != nil {
 		return backfill.RegisteredSchema{}, c.explain(ctx, what, subject, sel, fl)
 	}
-	what = fmt.Sprintf("the subjects of schema id %d", sel.n)
 	pairs, fl := call(ctx, c, func(sr *srclient.SchemaRegistryClient) (srclient.SubjectVersionResponse, error) {
 		return sr.GetSubjectVersionsById(sel.n)
 	})
 	if fl != nil {
-		return backfill.RegisteredSchema{}, c.explain(ctx, what, subject, sel, fl)
+		return backfill.RegisteredSchema{}, c.explain(ctx, "the subjects of "+what, subject, sel, fl)
 	}
 	version, others := 0, []string{}
 	for _, p := range pairs {

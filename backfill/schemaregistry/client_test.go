@@ -1,0 +1,152 @@
+package schemaregistry
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
+	fake "github.com/ordermin/ordermin-backfill/internal/fake/schemaregistry"
+)
+
+const (
+	topic    = "STREAM.ORDER.INSERT"
+	keySubj  = topic + "-key"
+	valSubj  = topic + "-value"
+	keyLong  = `"long"`
+	valueV1  = `{"type":"record","name":"KsqlDataSourceSchema","namespace":"io.confluent.ksql.avro_schemas","fields":[{"name":"ORDER_ID","type":["null","long"],"default":null}],"connect.name":"io.confluent.ksql.avro_schemas.KsqlDataSourceSchema"}`
+	valueV2  = `{"type":"record","name":"KsqlDataSourceSchema","namespace":"io.confluent.ksql.avro_schemas","fields":[{"name":"ORDER_ID","type":["null","long"],"default":null}]}`
+	otherVal = `{"type":"record","name":"Other","fields":[{"name":"X","type":"long"}]}`
+)
+
+// ksqlRegistry is a registry as ksqlDB ≤0.28 leaves it: key id 1 (v1),
+// value id 2 (v1) and, after the first INSERT … VALUES, id 3 (v2).
+func ksqlRegistry(t *testing.T) *fake.Server {
+	t.Helper()
+	s := fake.New()
+	t.Cleanup(s.Close)
+	register(t, s, keySubj, keyLong)
+	register(t, s, valSubj, valueV1)
+	register(t, s, valSubj, valueV2)
+	return s
+}
+
+func register(t *testing.T, s *fake.Server, subject, schema string) int {
+	t.Helper()
+	id, err := s.Register(subject, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func newClient(t *testing.T, cfg Config) *Client {
+	t.Helper()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func fetch(t *testing.T, cfg Config) (backfill.Schemas, error) {
+	t.Helper()
+	return newClient(t, cfg).Fetch(context.Background(), topic)
+}
+
+func mustFetch(t *testing.T, cfg Config) backfill.Schemas {
+	t.Helper()
+	got, err := fetch(t, cfg)
+	if err != nil {
+		t.Fatalf("Fetch: %v", err)
+	}
+	return got
+}
+
+func wantKind(t *testing.T, err error, k backfill.Kind, contains ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("want a %s error, got none", k)
+	}
+	if got := backfill.KindOf(err); got != k {
+		t.Errorf("kind = %s, want %s (%v)", got, k, err)
+	}
+	for _, s := range contains {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not mention %q", err, s)
+		}
+	}
+}
+
+func TestFetchLatest(t *testing.T) {
+	s := ksqlRegistry(t)
+	got := mustFetch(t, Config{URL: s.URL()})
+	want := backfill.Schemas{
+		Key:   backfill.RegisteredSchema{Subject: keySubj, Version: 1, ID: 1, Schema: keyLong},
+		Value: backfill.RegisteredSchema{Subject: valSubj, Version: 2, ID: 3, Schema: valueV2},
+	}
+	if got != want {
+		t.Errorf("Fetch = %+v\nwant %+v", got, want)
+	}
+	if _, err := backfill.NewCodec(got); err != nil {
+		t.Errorf("the ksqlDB schemas fetched from the registry fail NewCodec: %v", err)
+	}
+}
+
+func TestFetchPinnedVersion(t *testing.T) {
+	s := ksqlRegistry(t)
+	got := mustFetch(t, Config{URL: s.URL(), KeySchema: "1", ValueSchema: "1"})
+	if got.Value.Version != 1 || got.Value.ID != 2 || got.Value.Schema != valueV1 || got.Key.ID != 1 {
+		t.Errorf("Fetch = %+v, want value v1 id 2 and key id 1", got)
+	}
+	_, err := fetch(t, Config{URL: s.URL(), ValueSchema: "7"})
+	wantKind(t, err, backfill.KindContract, "version 7", valSubj, "schema_registry.value_schema")
+}
+
+func TestFetchPinnedID(t *testing.T) {
+	s := ksqlRegistry(t)
+	register(t, s, "OTHER-key", keyLong) // the key id is shared with another subject
+	got := mustFetch(t, Config{URL: s.URL(), KeySchema: "id:1", ValueSchema: "id:2"})
+	want := backfill.Schemas{
+		Key:   backfill.RegisteredSchema{Subject: keySubj, Version: 1, ID: 1, Schema: keyLong},
+		Value: backfill.RegisteredSchema{Subject: valSubj, Version: 1, ID: 2, Schema: valueV1},
+	}
+	if got != want {
+		t.Errorf("Fetch = %+v\nwant %+v", got, want)
+	}
+}
+
+func TestFetchIDNotUnderSubject(t *testing.T) {
+	s := ksqlRegistry(t)
+	id := register(t, s, "OTHER-value", otherVal)
+	_, err := fetch(t, Config{URL: s.URL(), ValueSchema: "id:" + strconv.Itoa(id)})
+	wantKind(t, err, backfill.KindContract, "not registered under subject", valSubj, "OTHER-value v1")
+
+	_, err = fetch(t, Config{URL: s.URL(), ValueSchema: "id:99"})
+	wantKind(t, err, backfill.KindContract, "schema id 99", "schema_registry.value_schema")
+}
+
+func TestFetchMissingSubject(t *testing.T) {
+	s := fake.New()
+	defer s.Close()
+	_, err := fetch(t, Config{URL: s.URL()})
+	wantKind(t, err, backfill.KindContract, keySubj, "CREATE STREAM", s.URL())
+
+	register(t, s, keySubj, keyLong)
+	_, err = fetch(t, Config{URL: s.URL()})
+	wantKind(t, err, backfill.KindContract, valSubj, "CREATE STREAM")
+}
+
+func TestWrongKeyShapeIsFetchedAndRejectedByCodec(t *testing.T) {
+	s := fake.New()
+	defer s.Close()
+	register(t, s, keySubj, `{"type":"record","name":"Key","fields":[{"name":"ACCOUNT_ID","type":"long"}]}`)
+	register(t, s, valSubj, valueV1)
+	got := mustFetch(t, Config{URL: s.URL()})
+	if !strings.Contains(got.Key.Schema, `"record"`) {
+		t.Fatalf("key schema = %s", got.Key.Schema)
+	}
+	_, err := backfill.NewCodec(got)
+	wantKind(t, err, backfill.KindContract, keySubj)
+}
