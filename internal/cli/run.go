@@ -1,4 +1,7 @@
-package main
+// Package cli is the backfill command: it parses the subcommand and the
+// settings, wires BigQuery, Schema Registry, Kafka and ksqlDB into one run,
+// and reports. cmd/backfill's main and the sandbox both call Run.
+package cli
 
 import (
 	"context"
@@ -14,15 +17,13 @@ import (
 	"github.com/ordermin/ordermin-backfill/config"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// Version is set at build time with -ldflags "-X github.com/ordermin/ordermin-backfill/internal/cli.Version=…".
+var Version = "dev"
 
-// errHelp marks a run that only printed usage.
-var errHelp = errors.New("help")
-
-// run is the whole program: it parses the subcommand and settings, runs
-// the job and writes the JSON report to stdout and logs to stderr.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// Run is the whole program: it parses the subcommand and settings, runs
+// the job, writes the JSON report to stdout and logs to stderr. The
+// returned error's backfill.Kind gives the exit code (see ExitCode).
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cmd := "run"
 	if len(args) > 0 && (args[0] == "run" || args[0] == "check" || args[0] == "version") {
 		cmd, args = args[0], args[1:]
@@ -79,8 +80,8 @@ func finish(rep *backfill.Report, err error, file string, stdout, stderr io.Writ
 	}
 }
 
-// exitCode maps a run's error to the documented exit code.
-func exitCode(err error) int {
+// ExitCode maps Run's error to the documented exit code.
+func ExitCode(err error) int {
 	if err == nil {
 		return backfill.ExitOK
 	}
@@ -98,7 +99,7 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 }
 
 func versionString() string {
-	v := version
+	v := Version
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		v += " (" + bi.GoVersion + ")"
 	}
