@@ -1,0 +1,24 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/ordermin/ordermin-backfill/internal/sandbox"
+)
+
+func TestBackfillEndToEndFullVerification(t *testing.T) {
+	s := startStack(t, sandbox.Options{Users: 500, Partitions: 4})
+	r := runJob(t, s)
+	if r.code != 0 {
+		t.Fatalf("exit %d\nreport: %+v\nstderr:\n%s", r.code, r.report, r.stderr)
+	}
+	want := s.Expected()
+	rep := r.report
+	if rep.RowsRead != int64(len(want))+1 || rep.RowsSkipped["null_key"] != 1 || rep.RecordsAcked != int64(len(want)) {
+		t.Fatalf("report numbers do not match the data (%d users): %+v", len(want), rep)
+	}
+	if rep.Verification == nil || rep.Verification.Checked != int64(len(want)) || rep.Verification.Matched != int64(len(want)) {
+		t.Fatalf("verification = %+v", rep.Verification)
+	}
+	t.Logf("source path: %s; stderr:\n%s", rep.SourcePath, r.stderr)
+}

@@ -1,0 +1,95 @@
+// Package e2e runs the real backfill binary end to end against the
+// sandbox stack: kfake, the BigQuery emulator and the registry and ksqlDB
+// doubles. Every test that needs the emulator lives here so that it links once.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/internal/sandbox"
+)
+
+// binary is the backfill command built from cmd/backfill for this run.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "backfill-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "backfill")
+	build := exec.Command("go", "build", "-o", binary, "../../cmd/backfill")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building cmd/backfill:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// startStack starts a sandbox stack for one test.
+func startStack(t *testing.T, opts sandbox.Options) *sandbox.Stack {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := sandbox.Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// result is one run of the binary.
+type result struct {
+	code   int
+	report backfill.Report
+	stdout string
+	stderr string
+}
+
+// runJob runs the binary with the stack's settings plus extra flags.
+func runJob(t *testing.T, s *sandbox.Stack, extra ...string) result {
+	t.Helper()
+	return runJobEnv(t, s, nil, extra...)
+}
+
+func runJobEnv(t *testing.T, s *sandbox.Stack, env []string, extra ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	args := append(s.Args(), extra...)
+	if len(extra) > 0 && (extra[0] == "check" || extra[0] == "run") {
+		args = append([]string{extra[0]}, append(s.Args(), extra[1:]...)...)
+	}
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running backfill: %v\n%s", err, stderr.String())
+	}
+	if jerr := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &r.report); jerr != nil {
+		t.Fatalf("stdout is not one JSON report (%v):\n%s\nstderr:\n%s", jerr, stdout.String(), stderr.String())
+	}
+	if r.report.ExitCode != r.code {
+		t.Fatalf("report says exit code %d, process exited %d", r.report.ExitCode, r.code)
+	}
+	return r
+}
