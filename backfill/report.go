@@ -41,12 +41,18 @@ type Report struct {
 
 // Verification is the outcome of checking the ksqlDB table after a run.
 type Verification struct {
-	Mode         string   `json:"mode"`
+	Mode   string `json:"mode"`             // sample, full or none
+	Status string `json:"status,omitempty"` // passed, failed or skipped
+	Table  string `json:"table,omitempty"`  // the table checked, as ksqlDB names it
+	// Endpoint is the pull-query endpoint used: /query or /query-stream.
+	Endpoint     string   `json:"endpoint,omitempty"`
+	Observed     int64    `json:"records_observed"` // records the recorder saw
 	Checked      int64    `json:"keys_checked"`
 	Matched      int64    `json:"keys_matched"`
-	TableSmaller int64    `json:"keys_table_smaller"`
+	TableSmaller int64    `json:"keys_table_smaller"` // a warning: CDC saw an earlier order
 	Missing      int64    `json:"keys_missing"`
 	Larger       int64    `json:"keys_table_larger"`
+	Rounds       int      `json:"rounds"` // passes over the keys still failing
 	Examples     []string `json:"examples,omitempty"`
 	Warnings     []string `json:"warnings,omitempty"`
 	Seconds      float64  `json:"seconds"`

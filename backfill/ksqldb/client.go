@@ -1,0 +1,235 @@
+// Package ksqldb makes ksqlDB the judge of a backfill: before any write it
+// checks through the REST API that the stream and table the job feeds are
+// what the job assumes (Preflight), and after the produce it proves with
+// pull queries that the table holds what was sent (Recorder and Verify).
+package ksqldb
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
+)
+
+// Config holds the ksqlDB connection settings.
+type Config struct {
+	URL      string // base URL, e.g. http://ksqldb:8088
+	Username string // basic-auth user; empty sends no credentials
+	Password string // secret: never in errors or logs
+	// TLSCAFile is a PEM bundle trusted for the server certificate.
+	TLSCAFile string
+	// TLSInsecureSkipVerify turns off server certificate verification.
+	TLSInsecureSkipVerify bool
+	Timeout               time.Duration // per request, including reading the answer; default 30s
+	// Retries is how often a request is retried after 429, 5xx or a
+	// transport failure; 0 means the default 5, a negative value none.
+	Retries int
+	// MinBackoff and MaxBackoff bound the exponential backoff between
+	// retries; defaults 250ms and 10s.
+	MinBackoff, MaxBackoff time.Duration
+	Stream                 string // the stream the job writes to; default stream_order_insert
+	Table                  string // the table that aggregates it; default table_min_order
+}
+
+// Defaults for Config.
+const (
+	DefaultStream  = "stream_order_insert"
+	DefaultTable   = "table_min_order"
+	DefaultTimeout = 30 * time.Second
+	DefaultRetries = 5
+)
+
+// String describes the configuration without the password.
+func (c Config) String() string {
+	pw := ""
+	if c.Password != "" {
+		pw = "[redacted]"
+	}
+	return fmt.Sprintf("ksqldb.Config{URL:%s Username:%q Password:%s Stream:%q Table:%q}", redactURL(c.URL), c.Username, pw, c.Stream, c.Table)
+}
+
+// LogValue keeps the password out of structured logs.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("url", redactURL(c.URL)), slog.String("username", c.Username),
+		slog.String("stream", c.Stream), slog.String("table", c.Table))
+}
+
+// Client talks to one ksqlDB server. It is safe for concurrent use.
+type Client struct {
+	base       *url.URL
+	user, pass string
+	http       *http.Client
+	timeout    time.Duration
+	retries    int
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	stream     string
+	table      string
+}
+
+// New checks cfg and returns a client. Credentials embedded in the URL are
+// moved out of it so that no error message can carry them.
+func New(cfg Config) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(cfg.URL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, backfill.Errorf(backfill.KindConfig, "ksqlDB URL %q is not an http(s) URL", redactURL(cfg.URL))
+	}
+	user, pass := cfg.Username, cfg.Password
+	if u.User != nil {
+		if user == "" {
+			user = u.User.Username()
+			pass, _ = u.User.Password()
+		}
+		u.User = nil
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if u.Scheme == "https" {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLSInsecureSkipVerify} //nolint:gosec // opt-in
+		if cfg.TLSCAFile != "" {
+			pem, err := os.ReadFile(cfg.TLSCAFile)
+			if err != nil {
+				return nil, backfill.Errorf(backfill.KindConfig, "reading the ksqlDB CA file: %v", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, backfill.Errorf(backfill.KindConfig, "the ksqlDB CA file %s holds no PEM certificate", cfg.TLSCAFile)
+			}
+			tc.RootCAs = pool
+		}
+		tr.TLSClientConfig = tc
+	}
+	c := &Client{
+		base: u, user: user, pass: pass,
+		http:       &http.Client{Transport: tr},
+		timeout:    orDuration(cfg.Timeout, DefaultTimeout),
+		retries:    cfg.Retries,
+		minBackoff: orDuration(cfg.MinBackoff, 250*time.Millisecond),
+		maxBackoff: orDuration(cfg.MaxBackoff, 10*time.Second),
+		stream:     orString(cfg.Stream, DefaultStream),
+		table:      orString(cfg.Table, DefaultTable),
+	}
+	switch {
+	case c.retries == 0:
+		c.retries = DefaultRetries
+	case c.retries < 0:
+		c.retries = 0
+	}
+	if c.maxBackoff < c.minBackoff {
+		c.maxBackoff = c.minBackoff
+	}
+	return c, nil
+}
+
+// URL returns the server's base URL without credentials.
+func (c *Client) URL() string { return c.base.String() }
+
+// APIError is an error answer of the ksqlDB REST API:
+// {"@type":"statement_error","error_code":40001,"message":"…"}.
+type APIError struct {
+	Endpoint string `json:"-"`          // e.g. "POST /ksql"
+	Status   int    `json:"-"`          // HTTP status; 0 for an error inside a 200 answer
+	Type     string `json:"@type"`      // statement_error or generic_error
+	Code     int    `json:"error_code"` // HTTP status × 100 (+n), e.g. 42900 for the pull-query rate limit
+	Message  string `json:"message"`    // the server's explanation
+	Text     string `json:"statementText,omitempty"`
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "ksqlDB %s:", e.Endpoint)
+	if e.Status != 0 {
+		fmt.Fprintf(&b, " HTTP %d", e.Status)
+	}
+	if e.Type != "" {
+		fmt.Fprintf(&b, " %s", e.Type)
+	}
+	if e.Code != 0 {
+		fmt.Fprintf(&b, " %d", e.Code)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", truncate(e.Message, 500))
+	}
+	return b.String()
+}
+
+// retryable reports whether the server asked to be tried again: rate
+// limited (429 / 42900), not ready (50302) or another server error.
+func (e *APIError) retryable() bool {
+	if e.Status == http.StatusNotImplemented || e.Status == http.StatusHTTPVersionNotSupported {
+		return false // retrying cannot help; /query-stream falls back to /query on these
+	}
+	return e.Status == http.StatusTooManyRequests || e.Status >= 500 || e.Code == 42900 || e.Code >= 50000
+}
+
+// classify gives an exhausted or final API error its kind.
+func classify(e *APIError) error {
+	switch {
+	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden || e.Code/100 == 401 || e.Code/100 == 403:
+		return backfill.Errorf(backfill.KindConfig, "%w: ksqlDB refused the credentials; check the ksqlDB username and password and the user's permissions", e)
+	case e.retryable():
+		return backfill.Errorf(backfill.KindUnavailable, "%w (gave up after retrying)", e)
+	default:
+		return backfill.Errorf(backfill.KindContract, "%w", e)
+	}
+}
+
+// isNotFound reports whether a statement failed because a named stream or
+// table does not exist.
+func isNotFound(err error) bool {
+	var e *APIError
+	if !errors.As(err, &e) {
+		return false
+	}
+	m := strings.ToLower(e.Message)
+	return strings.Contains(m, "could not find") || strings.Contains(m, "does not exist")
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if u.User != nil {
+		u.User = url.User("redacted")
+	}
+	return u.String()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func orDuration(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+func orString(s, def string) string {
+	if s != "" {
+		return s
+	}
+	return def
+}
+
+// ctxErr reports the end of the caller's context: a cancellation is an
+// interruption, a deadline the server's unavailability.
+func ctxErr(ctx context.Context, what string) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return backfill.Errorf(backfill.KindUnavailable, "timed out while %s: %w", what, context.Cause(ctx))
+	}
+	return backfill.Errorf(backfill.KindInterrupted, "interrupted while %s: %w", what, context.Cause(ctx))
+}

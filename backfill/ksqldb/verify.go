@@ -1,0 +1,239 @@
+package ksqldb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
+)
+
+// VerifyOptions tune Verify.
+type VerifyOptions struct {
+	BatchKeys int // keys per pull query (WHERE key IN (…)); default 100
+	// Deadline bounds how long keys that are missing or larger are
+	// queried again, since ksqlDB processes asynchronously; default 2m.
+	Deadline     time.Duration
+	PollInterval time.Duration // pause between passes; default 2s
+	MaxExamples  int           // examples kept per finding; default 10
+	// UseQueryStream sends pull queries to /query-stream when the server
+	// answers it over HTTP/1.1 (0.24+); otherwise /query is used.
+	UseQueryStream bool
+	Parallel       int // pull queries in flight; default 4
+}
+
+func (o VerifyOptions) withDefaults() VerifyOptions {
+	if o.BatchKeys <= 0 {
+		o.BatchKeys = 100
+	}
+	if o.Deadline <= 0 {
+		o.Deadline = 2 * time.Minute
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 2 * time.Second
+	}
+	if o.MaxExamples <= 0 {
+		o.MaxExamples = 10
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 4
+	}
+	return o
+}
+
+// failure is a key whose check failed in the last pass.
+type failure struct {
+	kv    backfill.KeyValue
+	found bool
+	table cell
+}
+
+// verifyRun accumulates one verification's findings across passes.
+type verifyRun struct {
+	f       *Facts
+	opts    VerifyOptions
+	stream  atomic.Bool
+	matched atomic.Int64
+
+	mu       sync.Mutex
+	smaller  int64
+	smallEx  []string
+	failures []failure
+}
+
+// Verify proves with pull queries that the table holds what rec saw sent:
+// a key verifies when the table's MIN is at most the value sent (equal in
+// the usual case; smaller means CDC saw an order the source lacks, which is
+// reported as a warning). Keys missing or larger are queried again every
+// PollInterval until Deadline; those still failing then make Verify return
+// a KindVerify error with examples. facts come from Preflight.
+func (c *Client) Verify(ctx context.Context, facts Facts, rec *Recorder, opts VerifyOptions) (backfill.Verification, error) {
+	start := time.Now()
+	opts = opts.withDefaults()
+	v := backfill.Verification{Mode: rec.Mode(), Table: facts.Table, Observed: rec.Observed()}
+	if rec.Mode() == ModeNone {
+		v.Status = "skipped"
+		return v, nil
+	}
+	if facts.Table == "" || facts.TableKeyColumn == "" || facts.TableValueColumn == "" {
+		return v, backfill.Errorf(backfill.KindInternal, "verification needs the table's key and value columns from a successful preflight")
+	}
+	keys := rec.Keys()
+	v.Checked = int64(len(keys))
+	p := &verifyRun{f: &facts, opts: opts}
+	p.stream.Store(opts.UseQueryStream && supportsQueryStream(facts.ServerVersion))
+
+	todo := keys
+	deadline := start.Add(opts.Deadline)
+	var (
+		pending []failure
+		err     error
+	)
+	for len(todo) > 0 {
+		v.Rounds++
+		if pending, err = c.checkPass(ctx, p, todo); err != nil {
+			pending = nil
+			break
+		}
+		if len(pending) == 0 || !time.Now().Before(deadline) {
+			break
+		}
+		if sleep(ctx, min(opts.PollInterval, time.Until(deadline))) != nil {
+			err = ctxErr(ctx, "waiting for ksqlDB to catch up")
+			pending = nil
+			break
+		}
+		todo = make([]backfill.KeyValue, len(pending))
+		for i, fl := range pending {
+			todo[i] = fl.kv
+		}
+	}
+	v.Endpoint = "/query"
+	if p.stream.Load() {
+		v.Endpoint = "/query-stream"
+	}
+	v.Matched, v.TableSmaller = p.matched.Load(), p.smaller
+	valueCol := orString(facts.StreamValueColumn, "value")
+	if p.smaller > 0 {
+		v.Warnings = append(v.Warnings, fmt.Sprintf("%d of %d checked keys have a smaller %s in %s than the backfill sent: CDC saw orders the source lacks (examples: %s)",
+			p.smaller, v.Checked, facts.TableValueColumn, QuoteIdentifier(facts.Table), strings.Join(p.smallEx, "; ")))
+	}
+	for _, fl := range pending {
+		if fl.found && !fl.table.null {
+			v.Larger++
+		} else {
+			v.Missing++
+		}
+		if len(v.Examples) < opts.MaxExamples {
+			table := "missing"
+			switch {
+			case fl.found && fl.table.null:
+				table = "NULL"
+			case fl.found:
+				table = fmt.Sprint(fl.table.value)
+			}
+			v.Examples = append(v.Examples, fmt.Sprintf("%s=%d: sent %s=%d, table %s=%s", facts.TableKeyColumn, fl.kv.Key, valueCol, fl.kv.Value, facts.TableValueColumn, table))
+		}
+	}
+	v.Seconds = time.Since(start).Seconds()
+	switch {
+	case err != nil:
+		v.Status = "failed"
+		return v, err
+	case len(pending) > 0:
+		v.Status = "failed"
+		return v, backfill.Errorf(backfill.KindVerify,
+			"ksqlDB table %s does not hold what was sent after waiting %s: %d of %d checked keys are missing and %d have a larger %s (examples: %s); "+
+				"likely causes: records written with schema ids ksqlDB cannot resolve (it drops them silently), records on a partition other than murmur2 of the serialized key (partitioner=murmur2_random), "+
+				"the table's query started after the records were written (auto.offset.reset=latest), or ksqlDB still catching up (raise the verification deadline)",
+			QuoteIdentifier(facts.Table), opts.Deadline, v.Missing, v.Checked, v.Larger, facts.TableValueColumn, strings.Join(v.Examples, "; "))
+	}
+	v.Status = "passed"
+	return v, nil
+}
+
+// checkPass checks keys in batches, Parallel queries at a time, and returns
+// the keys that are missing or larger.
+func (c *Client) checkPass(ctx context.Context, p *verifyRun, keys []backfill.KeyValue) ([]failure, error) {
+	p.failures = nil
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.opts.Parallel)
+	for off := 0; off < len(keys); off += p.opts.BatchKeys {
+		batch := keys[off:min(off+p.opts.BatchKeys, len(keys))]
+		g.Go(func() error { return c.checkBatch(gctx, p, batch) })
+	}
+	if err := g.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctxErr(ctx, "verifying the ksqlDB table")
+		}
+		return nil, err
+	}
+	return p.failures, nil
+}
+
+// checkBatch runs one pull query and sorts its keys into matched, smaller
+// and failed.
+func (c *Client) checkBatch(ctx context.Context, p *verifyRun, batch []backfill.KeyValue) error {
+	ids := make([]int64, len(batch))
+	for i, kv := range batch {
+		ids[i] = kv.Key
+	}
+	stream := p.stream.Load()
+	rows, err := c.pull(ctx, p.f, ids, stream)
+	if err != nil && stream && notServed(err) {
+		p.stream.Store(false) // an old server, or one reached over a proxy without /query-stream
+		rows, err = c.pull(ctx, p.f, ids, false)
+	}
+	if err != nil {
+		return err
+	}
+	var matched int64
+	var failed []failure
+	var smaller []backfill.KeyValue
+	var smallerAt []int64
+	for _, kv := range batch {
+		got, ok := rows[kv.Key]
+		switch {
+		case ok && !got.null && got.value == kv.Value:
+			matched++
+		case ok && !got.null && got.value < kv.Value:
+			smaller = append(smaller, kv)
+			smallerAt = append(smallerAt, got.value)
+		default:
+			failed = append(failed, failure{kv: kv, found: ok, table: got})
+		}
+	}
+	p.matched.Add(matched)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.failures = append(p.failures, failed...)
+	p.smaller += int64(len(smaller))
+	for i, kv := range smaller {
+		if len(p.smallEx) >= p.opts.MaxExamples {
+			break
+		}
+		p.smallEx = append(p.smallEx, fmt.Sprintf("%s=%d: sent %d, table %d", p.f.TableKeyColumn, kv.Key, kv.Value, smallerAt[i]))
+	}
+	return nil
+}
+
+// notServed reports whether the server does not offer /query-stream to
+// this client (no HTTP/1.1 support before 0.24).
+func notServed(err error) bool {
+	var e *APIError
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Status {
+	case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented, http.StatusHTTPVersionNotSupported, http.StatusUpgradeRequired:
+		return true
+	}
+	return false
+}

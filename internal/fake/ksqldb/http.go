@@ -1,0 +1,253 @@
+package ksqldb
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+const delimited = "application/vnd.ksqlapi.delimited.v1"
+
+// writeError answers with ksqlDB's error JSON.
+func writeError(w http.ResponseWriter, status int, typ string, code int, msg, stmt string) {
+	body := map[string]any{"@type": typ, "error_code": code, "message": msg}
+	if typ == "statement_error" {
+		body["statementText"] = stmt
+		body["entities"] = []any{}
+	}
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func statementError(w http.ResponseWriter, msg, stmt string) {
+	writeError(w, http.StatusBadRequest, "statement_error", 40001, msg, stmt)
+}
+
+func (s *Server) handleInfo(w http.ResponseWriter) {
+	writeJSON(w, http.StatusOK, map[string]any{"KsqlServerInfo": map[string]any{
+		"version": s.cfg.Version, "kafkaClusterId": "fake-cluster", "ksqlServiceId": "default_", "serverStatus": "RUNNING",
+	}})
+}
+
+// handleKsql answers POST /ksql; only DESCRIBE is supported.
+func (s *Server) handleKsql(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		KSQL string `json:"ksql"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.KSQL == "" {
+		writeError(w, http.StatusBadRequest, "generic_error", 40000, "Invalid request body: a JSON object with ksql is required", "")
+		return
+	}
+	st, err := parse(req.KSQL)
+	if err != nil {
+		statementError(w, err.Error(), req.KSQL)
+		return
+	}
+	d, ok := st.(*describeStmt)
+	if !ok {
+		statementError(w, "this double answers only DESCRIBE on /ksql; pull queries go to /query", req.KSQL)
+		return
+	}
+	name := resolve(d.source)
+	var desc map[string]any
+	switch {
+	case name == s.cfg.Stream:
+		desc = s.describeStream(d.extended)
+	case name == s.cfg.Table && !s.cfg.NoTable:
+		desc = s.describeTable(d.extended)
+	default:
+		statementError(w, fmt.Sprintf("Could not find STREAM/TABLE '%s' in the Metastore", name), req.KSQL)
+		return
+	}
+	writeJSON(w, http.StatusOK, []any{map[string]any{
+		"@type": "sourceDescription", "statementText": req.KSQL, "sourceDescription": desc, "warnings": []any{},
+	}})
+}
+
+func field(name, typ string, key bool) map[string]any {
+	f := map[string]any{"name": name, "schema": map[string]any{"type": typ, "fields": nil, "memberSchema": nil}}
+	if key {
+		f["type"] = "KEY"
+	}
+	return f
+}
+
+func quote(name string) string { return "`" + strings.ReplaceAll(name, "`", "``") + "`" }
+
+// tableQuery is the persistent query writing the table, as DESCRIBE lists it.
+func (s *Server) tableQuery() map[string]any {
+	c := s.cfg
+	return map[string]any{
+		"queryString": fmt.Sprintf("CREATE TABLE %s WITH (KAFKA_TOPIC='%s', KEY_FORMAT='AVRO', VALUE_FORMAT='AVRO') AS SELECT %s, MIN(%s) %s FROM %s GROUP BY %s EMIT CHANGES;",
+			quote(c.Table), c.TableTopic, quote(c.KeyColumn), quote(c.ValueColumn), quote(c.MinColumn), quote(c.TableSource), quote(c.KeyColumn)),
+		"sinks":           []string{c.Table},
+		"sinkKafkaTopics": []string{c.TableTopic},
+		"id":              "CTAS_" + strings.ToUpper(c.Table) + "_1",
+		"statusCount":     map[string]int{c.QueryState: 1},
+		"queryType":       "PERSISTENT",
+		"state":           c.QueryState,
+	}
+}
+
+func (s *Server) source(name, typ, topic string, ext bool, fields, reads, writes []map[string]any, stmt string) map[string]any {
+	return map[string]any{
+		"name": name, "windowType": nil, "readQueries": reads, "writeQueries": writes, "fields": fields,
+		"type": typ, "timestamp": "", "statistics": "", "errorStats": "", "extended": ext,
+		"keyFormat": s.cfg.KeyFormat, "valueFormat": s.cfg.ValueFormat, "topic": topic,
+		"partitions": s.partitions, "replication": 1, "statement": stmt,
+		"queryOffsetSummaries": []any{}, "sourceConstraints": []any{}, "clusterStatistics": []any{}, "clusterErrorStats": []any{},
+	}
+}
+
+func (s *Server) describeStream(ext bool) map[string]any {
+	c := s.cfg
+	reads := []map[string]any{}
+	if !c.NoTable && c.TableSource == c.Stream {
+		reads = append(reads, s.tableQuery())
+	}
+	stmt := fmt.Sprintf("CREATE STREAM %s (%s %s KEY, %s BIGINT) WITH (KAFKA_TOPIC='%s', KEY_FORMAT='%s', VALUE_FORMAT='%s');",
+		quote(c.Stream), quote(c.KeyColumn), c.KeyType, quote(c.ValueColumn), c.Topic, c.KeyFormat, c.ValueFormat)
+	return s.source(c.Stream, "STREAM", c.Topic, ext,
+		[]map[string]any{field(c.KeyColumn, c.KeyType, true), field(c.ValueColumn, "BIGINT", false)},
+		reads, []map[string]any{}, stmt)
+}
+
+func (s *Server) describeTable(ext bool) map[string]any {
+	c := s.cfg
+	q := s.tableQuery()
+	return s.source(c.Table, "TABLE", c.TableTopic, ext,
+		[]map[string]any{field(c.KeyColumn, c.KeyType, true), field(c.MinColumn, "BIGINT", false)},
+		[]map[string]any{}, []map[string]any{q}, q["queryString"].(string))
+}
+
+// pullQuery parses and runs a pull query; on failure it has answered.
+func (s *Server) pullQuery(w http.ResponseWriter, r *http.Request, stmt string) ([][2]any, bool) {
+	st, err := parse(stmt)
+	if err != nil {
+		statementError(w, err.Error(), stmt)
+		return nil, false
+	}
+	q, ok := st.(*pullStmt)
+	if !ok {
+		statementError(w, "only pull queries (SELECT) are answered here", stmt)
+		return nil, false
+	}
+	switch name := resolve(q.source); {
+	case name == s.cfg.Stream:
+		statementError(w, "this double answers pull queries on the table only, not on stream "+name, stmt)
+		return nil, false
+	case name != s.cfg.Table || s.cfg.NoTable:
+		statementError(w, fmt.Sprintf("Exception while preparing statement: %s does not exist.", name), stmt)
+		return nil, false
+	}
+	if col := resolve(q.column); col != s.cfg.KeyColumn {
+		statementError(w, fmt.Sprintf("WHERE clause on column %s is not a key lookup: the key column of %s is %s", col, s.cfg.Table, s.cfg.KeyColumn), stmt)
+		return nil, false
+	}
+	rows, err := s.lookup(r.Context(), q.keys)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "generic_error", 50000, "serializing the key: "+err.Error(), "")
+		return nil, false
+	}
+	return rows, true
+}
+
+func (s *Server) newQueryID() string {
+	return "query_" + strconv.FormatInt(1700000000000+s.queries.Add(1), 10)
+}
+
+// handleQuery answers POST /query with one JSON array: the header, then
+// one object per row.
+func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		KSQL string `json:"ksql"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.KSQL == "" {
+		writeError(w, http.StatusBadRequest, "generic_error", 40000, "Invalid request body: a JSON object with ksql is required", "")
+		return
+	}
+	rows, ok := s.pullQuery(w, r, req.KSQL)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	bw := bufio.NewWriter(w)
+	schema := fmt.Sprintf("%s %s KEY, %s BIGINT", quote(s.cfg.KeyColumn), s.cfg.KeyType, quote(s.cfg.MinColumn))
+	head, _ := json.Marshal(map[string]any{"header": map[string]any{"queryId": s.newQueryID(), "schema": schema}})
+	bw.WriteString("[")
+	bw.Write(head)
+	for _, row := range rows {
+		b, _ := json.Marshal(map[string]any{"row": map[string]any{"columns": row[:]}})
+		bw.WriteString(",\n")
+		bw.Write(b)
+	}
+	bw.WriteString("]")
+	_ = bw.Flush()
+}
+
+// handleQueryStream answers POST /query-stream: delimited (metadata line,
+// then one array per row) when asked for, else one JSON array.
+func (s *Server) handleQueryStream(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor < 2 && !supportsHTTP1QueryStream(s.cfg.Version) {
+		writeError(w, http.StatusMethodNotAllowed, "generic_error", 40500, "/query-stream needs HTTP/2 on this server version", "")
+		return
+	}
+	var req struct {
+		SQL string `json:"sql"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.SQL == "" {
+		writeError(w, http.StatusBadRequest, "generic_error", 40000, "Invalid request body: a JSON object with sql is required", "")
+		return
+	}
+	rows, ok := s.pullQuery(w, r, req.SQL)
+	if !ok {
+		return
+	}
+	meta, _ := json.Marshal(map[string]any{
+		"queryId":     s.newQueryID(),
+		"columnNames": []string{s.cfg.KeyColumn, s.cfg.MinColumn},
+		"columnTypes": []string{s.cfg.KeyType, "BIGINT"},
+	})
+	bw := bufio.NewWriter(w)
+	if strings.Contains(r.Header.Get("Accept"), delimited) {
+		w.Header().Set("Content-Type", delimited)
+		bw.Write(meta)
+		for _, row := range rows {
+			b, _ := json.Marshal(row[:])
+			bw.WriteString("\n")
+			bw.Write(b)
+		}
+		bw.WriteString("\n")
+	} else {
+		w.Header().Set("Content-Type", "application/json")
+		bw.WriteString("[")
+		bw.Write(meta)
+		for _, row := range rows {
+			b, _ := json.Marshal(row[:])
+			bw.WriteString(",")
+			bw.Write(b)
+		}
+		bw.WriteString("]")
+	}
+	_ = bw.Flush()
+}
+
+// supportsHTTP1QueryStream reports whether version (0.x) is 0.24 or later;
+// other numbering (Confluent Platform 7.x) is taken as recent.
+func supportsHTTP1QueryStream(version string) bool {
+	parts := strings.Split(version, ".")
+	if len(parts) < 2 || parts[0] != "0" {
+		return true
+	}
+	minor, err := strconv.Atoi(parts[1])
+	return err == nil && minor >= 24
+}

@@ -1,0 +1,287 @@
+// Package ksqldb is an in-process double of the ksqlDB REST endpoints the
+// backfill uses, for tests and sandboxes. Production code never imports it.
+//
+// It behaves like the pipeline of the contract file: a stream over a real
+// Kafka topic (consumed with franz-go from the configured offset reset,
+// latest by default), every record decoded with the schema its wire-format
+// id names in the registry (records it cannot decode are dropped and
+// counted, as ksqlDB drops them), and a table holding MIN(value) per key
+// per partition. A pull query for key K serializes K as ksqlDB does (wire
+// format with the latest key schema id of <topic>-key) and looks only in
+// partition murmur2(bytes) % n, so a record on another partition is
+// invisible, exactly as in ksqlDB. Records become visible Lag after they
+// were consumed.
+//
+// Endpoints: GET /info, POST /ksql (DESCRIBE only), POST /query and POST
+// /query-stream (SELECT * FROM <table> WHERE <key> IN (…) only); anything
+// else is a statement_error 40001. Errors use ksqlDB's JSON shapes and
+// codes; every answer of /ksql and /query is application/json.
+package ksqldb
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Registry resolves schema ids, as the schema registry double does.
+type Registry interface {
+	SchemaByID(id int) (string, bool)
+}
+
+// Config describes the ksqlDB objects the double pretends to hold.
+type Config struct {
+	Brokers  []string // the Kafka cluster, e.g. a kfake cluster's ListenAddrs()
+	Registry Registry // resolves the schema id of every record
+	// RegistryURL is the registry's REST base URL; pull queries ask it for
+	// GET /subjects/<topic>-key/versions/latest to serialize keys. Not
+	// needed when KeySchemaID is set.
+	RegistryURL string
+	KeySchemaID int // the key schema id pull queries serialize keys with; 0 asks RegistryURL
+
+	Topic string // the stream's topic; it must exist
+	// Stream and Table are the names as ksqlDB stores them: created with
+	// backquotes they keep their case (stream_order_insert), created
+	// without they are upper-cased. Statements must name them accordingly.
+	Stream, Table string // defaults stream_order_insert, table_min_order
+	TableTopic    string // default TABLE.MIN_ORDER
+	KeyColumn     string // default ACCOUNT_ID (stream and table key)
+	ValueColumn   string // default ORDER_ID
+	MinColumn     string // the table's aggregate column; default MIN_<ValueColumn>
+	KeyType       string // the key column's SQL type; default BIGINT
+	KeyFormat     string // default AVRO
+	ValueFormat   string // default AVRO
+	// TableSource is the stream the table's persistent query reads;
+	// default Stream. Another name leaves the table unfed by the topic.
+	TableSource string
+	NoTable     bool   // the table does not exist
+	QueryState  string // the table query's state; default RUNNING (others leave the table unfed)
+	// OffsetReset is where the table's query starts reading: latest (the
+	// ksqlDB default: only records written after New) or earliest.
+	OffsetReset string
+	Lag         time.Duration // how long after consumption a record becomes visible
+	Version     string        // reported by GET /info; default 0.29.0 (before 0.24 /query-stream needs HTTP/2)
+	// Username and Password, when set, are required as basic auth.
+	Username, Password string
+}
+
+func (c *Config) defaults() error {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.Stream, "stream_order_insert")
+	def(&c.Table, "table_min_order")
+	def(&c.TableTopic, "TABLE.MIN_ORDER")
+	def(&c.KeyColumn, "ACCOUNT_ID")
+	def(&c.ValueColumn, "ORDER_ID")
+	def(&c.MinColumn, "MIN_"+c.ValueColumn)
+	def(&c.KeyType, "BIGINT")
+	def(&c.KeyFormat, "AVRO")
+	def(&c.ValueFormat, "AVRO")
+	def(&c.TableSource, c.Stream)
+	def(&c.QueryState, "RUNNING")
+	def(&c.OffsetReset, "latest")
+	def(&c.Version, "0.29.0")
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("no brokers")
+	case c.Registry == nil:
+		return errors.New("no registry")
+	case c.Topic == "":
+		return errors.New("no topic")
+	case c.KeySchemaID == 0 && c.RegistryURL == "":
+		return errors.New("set KeySchemaID or RegistryURL so that pull queries can serialize keys")
+	case c.OffsetReset != "latest" && c.OffsetReset != "earliest":
+		return fmt.Errorf("offset reset %q is not latest or earliest", c.OffsetReset)
+	}
+	return nil
+}
+
+// Server is a running ksqlDB double listening on 127.0.0.1.
+type Server struct {
+	cfg        Config
+	url        string
+	srv        *http.Server
+	kc         *kgo.Client
+	partitions int32
+	cancel     context.CancelFunc
+	consumed   chan struct{}
+	closeOnce  sync.Once
+
+	processed, dropped atomic.Int64
+
+	mu       sync.Mutex
+	pending  []pendingRecord     // consumed, not yet visible (oldest first)
+	table    []map[int64]cell    // per partition: key -> MIN
+	schemas  map[int]avro.Schema // parsed writer schemas by id
+	requests map[string]int      // by path
+	rateN    int                 // pull queries still to answer 429
+	failN    int                 // requests still to fail with failCode
+	failCode int                 // HTTP status for FailNext
+	queries  atomic.Int64
+}
+
+type pendingRecord struct {
+	partition int32
+	key       int64
+	value     cell
+	visibleAt time.Time
+}
+
+// cell is one table value; null when every value seen was NULL.
+type cell struct {
+	value int64
+	null  bool
+}
+
+// New connects to Kafka, positions the table's query at the configured
+// offset reset and starts serving.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, fmt.Errorf("ksqldb fake: %w", err)
+	}
+	s := &Server{
+		cfg:      cfg,
+		schemas:  map[int]avro.Schema{},
+		requests: map[string]int{},
+		consumed: make(chan struct{}),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	if err := s.startConsumer(ctx); err != nil {
+		cancel()
+		return nil, fmt.Errorf("ksqldb fake: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("ksqldb fake: listen: %w", err)
+	}
+	s.url = "http://" + ln.Addr().String()
+	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// URL is the base URL, e.g. http://127.0.0.1:41234.
+func (s *Server) URL() string { return s.url }
+
+// Close stops serving and consuming.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		<-s.consumed
+		if s.kc != nil {
+			s.kc.Close()
+		}
+		if s.srv != nil {
+			_ = s.srv.Close()
+		}
+	})
+}
+
+// Partitions is the stream topic's partition count.
+func (s *Server) Partitions() int { return int(s.partitions) }
+
+// Processed is the number of records decoded and fed to the table.
+func (s *Server) Processed() int64 { return s.processed.Load() }
+
+// Dropped is the number of records the table's query could not decode.
+func (s *Server) Dropped() int64 { return s.dropped.Load() }
+
+// Requests returns how many requests reached path (e.g. "/query-stream"),
+// failed ones included.
+func (s *Server) Requests(path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests[path]
+}
+
+// RateLimitNext makes the next n pull queries (/query, /query-stream)
+// answer 429 with error_code 42900, as ksqlDB's pull-query rate limit does.
+func (s *Server) RateLimitNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rateN = n
+}
+
+// FailNext makes the next n requests to any endpoint answer status with
+// ksqlDB's error JSON (error_code status×100; 50302 "not ready" for 503).
+func (s *Server) FailNext(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failN, s.failCode = n, status
+}
+
+// fed reports whether the table's query reads the stream and runs.
+func (s *Server) fed() bool {
+	return !s.cfg.NoTable && s.cfg.TableSource == s.cfg.Stream && s.cfg.QueryState == "RUNNING"
+}
+
+// serve authenticates, injects faults and routes.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.requests[r.URL.Path]++
+	var fail, limited int
+	if s.failN > 0 {
+		s.failN--
+		fail = s.failCode
+	} else if s.rateN > 0 && r.Method == http.MethodPost && (r.URL.Path == "/query" || r.URL.Path == "/query-stream") {
+		s.rateN--
+		limited = 1
+	}
+	s.mu.Unlock()
+
+	if s.cfg.Username != "" {
+		u, p, ok := r.BasicAuth()
+		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(s.cfg.Username)) != 1 || subtle.ConstantTimeCompare([]byte(p), []byte(s.cfg.Password)) != 1 {
+			writeError(w, http.StatusUnauthorized, "generic_error", 40100, "Unauthorized", "")
+			return
+		}
+	}
+	switch {
+	case fail != 0:
+		code, msg := fail*100, http.StatusText(fail)
+		if fail == http.StatusServiceUnavailable {
+			code, msg = 50302, "KSQL is not yet ready to serve requests."
+		}
+		writeError(w, fail, "generic_error", code, msg, "")
+		return
+	case limited != 0:
+		writeError(w, http.StatusTooManyRequests, "generic_error", 42900, "Host is at rate limit for pull queries. Currently set to 1.0 qps.", "")
+		return
+	}
+	switch {
+	case r.Method == http.MethodGet && r.URL.Path == "/info":
+		s.handleInfo(w)
+	case r.Method == http.MethodPost && r.URL.Path == "/ksql":
+		s.handleKsql(w, r)
+	case r.Method == http.MethodPost && r.URL.Path == "/query":
+		s.handleQuery(w, r)
+	case r.Method == http.MethodPost && r.URL.Path == "/query-stream":
+		s.handleQueryStream(w, r)
+	default:
+		writeError(w, http.StatusNotFound, "generic_error", 40400, "Not found: "+r.Method+" "+r.URL.Path, "")
+	}
+}
+
+// resolve returns the stored name an identifier token names: backquoted
+// names are exact, bare ones upper-cased.
+func resolve(t token) string {
+	if t.quoted {
+		return t.text
+	}
+	return strings.ToUpper(t.text)
+}

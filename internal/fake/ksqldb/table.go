@@ -1,0 +1,314 @@
+package ksqldb
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ordermin/ordermin-backfill/internal/murmur2"
+)
+
+// startConsumer learns the topic's partitions, finds the start offsets and
+// starts the table's query: a consumer that feeds the table.
+func (s *Server) startConsumer(ctx context.Context) error {
+	kc, err := kgo.NewClient(kgo.SeedBrokers(s.cfg.Brokers...))
+	if err != nil {
+		return err
+	}
+	defer kc.Close()
+	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	meta := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(s.cfg.Topic)
+	meta.Topics = append(meta.Topics, mt)
+	mresp, err := meta.RequestWith(mctx, kc)
+	if err != nil {
+		return fmt.Errorf("metadata for topic %q: %w", s.cfg.Topic, err)
+	}
+	if len(mresp.Topics) != 1 || mresp.Topics[0].ErrorCode != 0 || len(mresp.Topics[0].Partitions) == 0 {
+		return fmt.Errorf("topic %q does not exist", s.cfg.Topic)
+	}
+	s.partitions = int32(len(mresp.Topics[0].Partitions))
+	s.table = make([]map[int64]cell, s.partitions)
+	for i := range s.table {
+		s.table[i] = map[int64]cell{}
+	}
+	if !s.fed() {
+		close(s.consumed)
+		return nil
+	}
+
+	start := make(map[int32]kgo.Offset, s.partitions)
+	for p := range s.partitions {
+		start[p] = kgo.NewOffset().AtStart()
+	}
+	if s.cfg.OffsetReset == "latest" {
+		lo := kmsg.NewPtrListOffsetsRequest()
+		lt := kmsg.NewListOffsetsRequestTopic()
+		lt.Topic = s.cfg.Topic
+		for p := range s.partitions {
+			lp := kmsg.NewListOffsetsRequestTopicPartition()
+			lp.Partition, lp.Timestamp = p, -1
+			lt.Partitions = append(lt.Partitions, lp)
+		}
+		lo.Topics = append(lo.Topics, lt)
+		lresp, err := lo.RequestWith(mctx, kc)
+		if err != nil {
+			return fmt.Errorf("end offsets of %q: %w", s.cfg.Topic, err)
+		}
+		for _, t := range lresp.Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode != 0 {
+					return fmt.Errorf("end offset of %s/%d: error code %d", t.Topic, p.Partition, p.ErrorCode)
+				}
+				start[p.Partition] = kgo.NewOffset().At(p.Offset)
+			}
+		}
+	}
+	if s.kc, err = kgo.NewClient(kgo.SeedBrokers(s.cfg.Brokers...), kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Topic: start})); err != nil {
+		return err
+	}
+	go s.consume(ctx)
+	return nil
+}
+
+// consume feeds every fetched record to the table until ctx ends.
+func (s *Server) consume(ctx context.Context) {
+	defer close(s.consumed)
+	for {
+		fs := s.kc.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		now := time.Now()
+		fs.EachRecord(func(r *kgo.Record) { s.ingest(r, now) })
+	}
+}
+
+// ingest decodes one record as ksqlDB's stream would; a record it cannot
+// decode is dropped and counted.
+func (s *Server) ingest(r *kgo.Record, now time.Time) {
+	key, ok := s.decodeKey(r.Key)
+	if !ok {
+		s.dropped.Add(1)
+		return
+	}
+	value, ok := s.decodeValue(r.Value)
+	if !ok {
+		s.dropped.Add(1)
+		return
+	}
+	s.mu.Lock()
+	s.pending = append(s.pending, pendingRecord{partition: r.Partition, key: key, value: value, visibleAt: now.Add(s.cfg.Lag)})
+	s.mu.Unlock()
+	s.processed.Add(1)
+}
+
+// writerSchema returns the schema a wire-format payload names.
+func (s *Server) writerSchema(b []byte) (avro.Schema, []byte, bool) {
+	if len(b) < 5 || b[0] != 0 {
+		return nil, nil, false
+	}
+	id := int(binary.BigEndian.Uint32(b[1:5]))
+	s.mu.Lock()
+	sc, ok := s.schemas[id]
+	s.mu.Unlock()
+	if !ok {
+		text, found := s.cfg.Registry.SchemaByID(id)
+		if !found {
+			return nil, nil, false
+		}
+		parsed, err := avro.ParseWithCache(text, "", &avro.SchemaCache{})
+		if err != nil {
+			return nil, nil, false
+		}
+		s.mu.Lock()
+		s.schemas[id] = parsed
+		s.mu.Unlock()
+		sc = parsed
+	}
+	return sc, b[5:], true
+}
+
+// decode reads an Avro body strictly: running out of bytes is an error.
+func decode(sc avro.Schema, body []byte) (any, bool) {
+	r := avro.NewReader(nil, 0)
+	r.Reset(body)
+	var v any
+	r.ReadVal(sc, &v)
+	return v, r.Error == nil
+}
+
+// decodeKey resolves the writer's key into ksqlDB's BIGINT/INT key.
+func (s *Server) decodeKey(b []byte) (int64, bool) {
+	sc, body, ok := s.writerSchema(b)
+	if !ok {
+		return 0, false
+	}
+	v, ok := decode(sc, body)
+	if !ok {
+		return 0, false
+	}
+	return asInt64(v)
+}
+
+// decodeValue resolves the writer's value record into the value column,
+// matching field names case-insensitively; a missing field reads as NULL.
+func (s *Server) decodeValue(b []byte) (cell, bool) {
+	if b == nil {
+		return cell{}, false // a tombstone: streams skip it
+	}
+	sc, body, ok := s.writerSchema(b)
+	if !ok || sc.Type() != avro.Record {
+		return cell{}, false
+	}
+	v, ok := decode(sc, body)
+	if !ok {
+		return cell{}, false
+	}
+	rec, ok := v.(map[string]any)
+	if !ok {
+		return cell{}, false
+	}
+	for name, fv := range rec {
+		if strings.EqualFold(name, s.cfg.ValueColumn) {
+			if fv == nil {
+				return cell{null: true}, true
+			}
+			n, ok := asInt64(fv)
+			return cell{value: n}, ok
+		}
+	}
+	return cell{null: true}, true
+}
+
+func asInt64(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return x, true
+	case int32:
+		return int64(x), true
+	case int:
+		return int64(x), true
+	}
+	return 0, false
+}
+
+// applyVisible moves records whose lag has passed into the table. The
+// caller holds s.mu.
+func (s *Server) applyVisible(now time.Time) {
+	n := 0
+	for ; n < len(s.pending) && !s.pending[n].visibleAt.After(now); n++ {
+		p := s.pending[n]
+		part := s.table[p.partition]
+		old, ok := part[p.key]
+		switch {
+		case !ok, old.null && !p.value.null:
+			part[p.key] = p.value
+		case !p.value.null && p.value.value < old.value:
+			part[p.key] = p.value
+		}
+	}
+	s.pending = s.pending[n:]
+}
+
+// keySerializer returns how ksqlDB serializes a key for pull-query
+// routing: the wire format with the latest key schema id of <topic>-key.
+func (s *Server) keySerializer(ctx context.Context) (func(int64) ([]byte, error), error) {
+	id := s.cfg.KeySchemaID
+	if id == 0 {
+		var err error
+		if id, err = s.latestKeyID(ctx); err != nil {
+			return nil, err
+		}
+	}
+	text, ok := s.cfg.Registry.SchemaByID(id)
+	if !ok {
+		return nil, fmt.Errorf("key schema id %d is not in the registry", id)
+	}
+	sc, err := avro.ParseWithCache(text, "", &avro.SchemaCache{})
+	if err != nil {
+		return nil, err
+	}
+	return func(k int64) ([]byte, error) {
+		out := []byte{0, 0, 0, 0, 0}
+		binary.BigEndian.PutUint32(out[1:], uint32(id))
+		var v any = k
+		if sc.Type() == avro.Int {
+			v = int32(k)
+		}
+		body, err := avro.Marshal(sc, v)
+		if err != nil {
+			return nil, err
+		}
+		return append(out, body...), nil
+	}, nil
+}
+
+func (s *Server) latestKeyID(ctx context.Context) (int, error) {
+	u := strings.TrimRight(s.cfg.RegistryURL, "/") + "/subjects/" + url.PathEscape(s.cfg.Topic+"-key") + "/versions/latest"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var v struct {
+		ID int `json:"id"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("registry answered %s for subject %s-key", resp.Status, s.cfg.Topic)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return 0, err
+	}
+	return v.ID, nil
+}
+
+// lookup returns the table's rows for keys, each looked up only in the
+// partition ksqlDB routes it to.
+func (s *Server) lookup(ctx context.Context, keys []int64) ([][2]any, error) {
+	ser, err := s.keySerializer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applyVisible(time.Now())
+	var rows [][2]any
+	seen := map[int64]bool{}
+	for _, k := range keys {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		b, err := ser(k)
+		if err != nil {
+			return nil, err
+		}
+		c, ok := s.table[murmur2.Partition(b, s.partitions)][k]
+		if !ok {
+			continue
+		}
+		var v any = json.Number(fmt.Sprint(c.value))
+		if c.null {
+			v = nil
+		}
+		rows = append(rows, [2]any{json.Number(fmt.Sprint(k)), v})
+	}
+	return rows, nil
+}
