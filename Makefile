@@ -18,5 +18,48 @@ print-build:
 	@echo 'CGO_ENABLED=1 $(GO) build $(BUILD_FLAGS) -o $(OUT) $(PKG)'
 
 # ---------------------------------------------------------------------------
-# TODO(lead): add test / demo / bench targets here (e.g. `test: go test ./...`).
+# Development targets.
 # ---------------------------------------------------------------------------
+
+# Everything is built with clang: the BigQuery emulator (tests and sandbox
+# only) compiles with nothing else, and one compiler keeps the build cache warm.
+export CC  := clang
+export CXX := clang++
+
+STATICCHECK ?= $(shell go env GOPATH)/bin/staticcheck
+E2E         := ./internal/e2e/
+UNIT_PKGS    = $(shell $(GO) list ./... | grep -v -e /internal/e2e -e /internal/sandbox -e /cmd/sandbox -e /cmd/bench-bigquery)
+
+.PHONY: deps lint test test-unit test-e2e demo serve bench
+
+## deps: install clang and kcat (Debian) and staticcheck when missing.
+deps:
+	@missing=""; command -v clang >/dev/null || missing="$$missing clang"; command -v kcat >/dev/null || missing="$$missing kcat"; \
+	if [ -n "$$missing" ]; then echo "installing$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; fi
+	@[ -x "$(STATICCHECK)" ] || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+## lint: gofmt, go vet and staticcheck must be clean.
+lint: deps
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+## test: the whole suite: lint, unit and component tests with -race, then end-to-end tests.
+test: lint test-unit test-e2e
+
+test-unit: deps
+	$(GO) test -race -count=1 $(UNIT_PKGS)
+
+## test-e2e: the real binary against the sandbox stack (no -race: it would rebuild the emulator's C++).
+test-e2e: deps
+	$(GO) test -count=1 -timeout 30m $(E2E)
+
+## demo: run the job end to end on the embedded sandbox stack.
+demo: deps
+	$(GO) run ./cmd/sandbox
+
+## serve: keep the sandbox stack running for the real binary, kcat and curl.
+serve: deps
+	$(GO) run ./cmd/sandbox serve

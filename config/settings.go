@@ -104,15 +104,6 @@ func settings(c *Config) []setting {
 	}
 }
 
-// isList reports whether a setting takes several values.
-func (s setting) isList() bool {
-	switch s.ptr.(type) {
-	case *[]string, *map[string]string, *[]QueryParam:
-		return true
-	}
-	return false
-}
-
 // set parses raw values into the setting. A list setting replaces its
 // whole value; a scalar takes the last value.
 func (s setting) set(values []string) error {
@@ -220,4 +211,15 @@ func validIdent(s string) bool {
 		}
 	}
 	return true
+}
+
+// Names returns every setting's dotted name, in documentation order.
+func Names() []string {
+	var c Config
+	all := settings(&c)
+	names := make([]string, len(all))
+	for i, s := range all {
+		names[i] = s.name
+	}
+	return names
 }

@@ -93,9 +93,13 @@ func (j *job) run(ctx context.Context) error {
 	if producer != nil {
 		producer.Close() // every record is acknowledged; free the connections before verifying
 	}
-	opts := ksqldb.VerifyOptions{BatchKeys: c.KsqlDB.VerifyBatch, Deadline: c.KsqlDB.VerifyTimeout, MaxExamples: 5}
+	opts := ksqldb.VerifyOptions{BatchKeys: c.KsqlDB.VerifyBatch, Deadline: c.KsqlDB.VerifyTimeout, MaxExamples: 5, UseQueryStream: true}
+	j.log.Info("verifying with ksqlDB pull queries", "mode", c.KsqlDB.Verify, "keys", rec.Observed(), "deadline", c.KsqlDB.VerifyTimeout.String())
 	v, err := ksql.Verify(ctx, facts, rec, opts)
 	j.rep.Verification = &v
+	if err == nil {
+		j.log.Info("ksqlDB verification passed", "checked", v.Checked, "matched", v.Matched, "table_smaller", v.TableSmaller, "seconds", v.Seconds)
+	}
 	return err
 }
 
