@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,8 +19,8 @@ import (
 	"github.com/ordermin/ordermin-backfill/internal/sandbox"
 )
 
-// binary is the backfill command built from cmd/backfill for this run.
-var binary string
+// backfillBin is the backfill command built from cmd/backfill for this run.
+var backfillBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "backfill-e2e-")
@@ -27,8 +28,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "backfill")
-	build := exec.Command("go", "build", "-o", binary, "../../cmd/backfill")
+	backfillBin = filepath.Join(dir, "backfill")
+	build := exec.Command("go", "build", "-o", backfillBin, "../../cmd/backfill")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building cmd/backfill:", err)
@@ -70,11 +71,23 @@ func runJobEnv(t *testing.T, s *sandbox.Stack, env []string, extra ...string) re
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	args := append(s.Args(), extra...)
+	var args []string
 	if len(extra) > 0 && (extra[0] == "check" || extra[0] == "run") {
-		args = append([]string{extra[0]}, append(s.Args(), extra[1:]...)...)
+		args, extra = []string{extra[0]}, extra[1:]
 	}
-	cmd := exec.CommandContext(ctx, binary, args...)
+	// A flag given here replaces the stack's value for that setting.
+	overridden := map[string]bool{}
+	for _, e := range extra {
+		name, _, _ := strings.Cut(e, "=")
+		overridden[name] = true
+	}
+	for _, a := range s.Args() {
+		if name, _, _ := strings.Cut(a, "="); !overridden[name] {
+			args = append(args, a)
+		}
+	}
+	args = append(args, extra...)
+	cmd := exec.CommandContext(ctx, backfillBin, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
