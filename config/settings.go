@@ -223,3 +223,43 @@ func Names() []string {
 	}
 	return names
 }
+
+// Doc describes one setting for documentation.
+type Doc struct {
+	Name, Flag, Env, Default, Usage string
+	Secret                          bool
+}
+
+// Reference documents every setting with its default.
+func Reference() []Doc {
+	c := Default()
+	var out []Doc
+	for _, s := range settings(&c) {
+		d := Doc{Name: s.name, Flag: "--" + Flag(s.name), Env: Env(s.name), Usage: s.usage}
+		switch p := s.ptr.(type) {
+		case *Secret:
+			d.Secret = true
+		case *[]string:
+			d.Default = strings.Join(*p, ",")
+		case *map[string]string, *[]QueryParam:
+		default:
+			d.Default = fmt.Sprint(reflectValue(p))
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func reflectValue(p any) any {
+	switch v := p.(type) {
+	case *string:
+		return *v
+	case *int:
+		return *v
+	case *bool:
+		return *v
+	case *time.Duration:
+		return *v
+	}
+	return ""
+}
