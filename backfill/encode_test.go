@@ -102,12 +102,14 @@ func TestIntKeySchemaRangeChecked(t *testing.T) {
 
 func TestNewCodecRejectsWrongShapes(t *testing.T) {
 	for name, mutate := range map[string]func(*Schemas){
-		"record key":   func(s *Schemas) { s.Key.Schema = `{"type":"record","name":"K","fields":[{"name":"ID","type":"long"}]}` },
-		"union key":    func(s *Schemas) { s.Key.Schema = `["null","long"]` },
-		"string key":   func(s *Schemas) { s.Key.Schema = `"string"` },
-		"not avro":     func(s *Schemas) { s.Value.Schema = `{"type":"nope"}` },
-		"plain value":  func(s *Schemas) { s.Value.Schema = `"long"` },
-		"array field":  func(s *Schemas) { s.Value.Schema = `{"type":"record","name":"V","fields":[{"name":"A","type":{"type":"array","items":"long"}}]}` },
+		"record key":  func(s *Schemas) { s.Key.Schema = `{"type":"record","name":"K","fields":[{"name":"ID","type":"long"}]}` },
+		"union key":   func(s *Schemas) { s.Key.Schema = `["null","long"]` },
+		"string key":  func(s *Schemas) { s.Key.Schema = `"string"` },
+		"not avro":    func(s *Schemas) { s.Value.Schema = `{"type":"nope"}` },
+		"plain value": func(s *Schemas) { s.Value.Schema = `"long"` },
+		"array field": func(s *Schemas) {
+			s.Value.Schema = `{"type":"record","name":"V","fields":[{"name":"A","type":{"type":"array","items":"long"}}]}`
+		},
 		"id too large": func(s *Schemas) { s.Value.ID = 1 << 32 },
 	} {
 		s := ksqlSchemas(1, 2)

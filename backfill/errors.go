@@ -11,14 +11,14 @@ type Kind int
 
 // Failure kinds, one per documented exit code.
 const (
-	KindInternal     Kind = iota // a bug or an unclassified failure
-	KindConfig                   // invalid settings: retrying cannot help
-	KindContract                 // schemas, columns, topic or ksqlDB objects do not match: retrying cannot help
-	KindSource                   // reading the source (BigQuery) failed
-	KindProduce                  // producing to Kafka failed or records are undelivered
-	KindVerify                   // ksqlDB does not hold what was sent
-	KindUnavailable              // a dependency (broker, registry, ksqlDB) could not be reached
-	KindInterrupted              // SIGTERM/SIGINT stopped the run
+	KindInternal    Kind = iota // a bug or an unclassified failure
+	KindConfig                  // invalid settings: retrying cannot help
+	KindContract                // schemas, columns, topic or ksqlDB objects do not match: retrying cannot help
+	KindSource                  // reading the source (BigQuery) failed
+	KindProduce                 // producing to Kafka failed or records are undelivered
+	KindVerify                  // ksqlDB does not hold what was sent
+	KindUnavailable             // a dependency (broker, registry, ksqlDB) could not be reached
+	KindInterrupted             // SIGTERM/SIGINT stopped the run
 )
 
 // Exit codes returned by the backfill command.
