@@ -20,7 +20,15 @@ type Config struct {
 	KsqlDB         KsqlDB
 	Pipeline       Pipeline
 	Log            Log
+	Shard          Shard
 	ReportFile     string // also write the final JSON report here (e.g. /dev/termination-log)
+}
+
+// Shard splits the key space so that several pods (an Indexed Job) each
+// backfill a disjoint part: shard i reads the keys k with |k mod count| = i.
+type Shard struct {
+	Index int // this run's shard; defaults to JOB_COMPLETION_INDEX
+	Count int // number of shards; 1 means no sharding
 }
 
 // BigQuery says what to read and how.
@@ -152,5 +160,6 @@ func Default() Config {
 		},
 		Pipeline: Pipeline{Workers: 4, BatchSize: 512, DrainTimeout: 20 * time.Second, ProgressInterval: 10 * time.Second},
 		Log:      Log{Level: "info", Format: "json"},
+		Shard:    Shard{Count: 1},
 	}
 }

@@ -175,3 +175,20 @@ func TestQueryParams(t *testing.T) {
 		t.Fatalf("params = %v, want %v", c.BigQuery.Params, want)
 	}
 }
+
+func TestShardDefaultsFromIndexedJob(t *testing.T) {
+	c, err := Load(append([]string{"--shard-count=4"}, required...), env(map[string]string{"JOB_COMPLETION_INDEX": "3"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Shard.Index != 3 || !strings.Contains(c.SQL(), "IFNULL(ABS(MOD(`user_id`, 4)), 0) = 3") {
+		t.Fatalf("shard %+v, SQL %s", c.Shard, c.SQL())
+	}
+	if _, err := Load(append([]string{"--shard-count=4", "--shard-index=4"}, required...), env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "shard.index") {
+		t.Fatalf("index beyond count: %v", err)
+	}
+	c, _ = Load(required, env(nil), io.Discard)
+	if strings.Contains(c.SQL(), "MOD") {
+		t.Fatalf("unsharded SQL is wrapped: %s", c.SQL())
+	}
+}

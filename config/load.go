@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -80,6 +81,12 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 			if err := s.set(fileValues[s.name]); err != nil {
 				return c, fmt.Errorf("config file %s: %s: %v", c.File, s.name, err)
 			}
+		}
+	}
+	if v := getenv("JOB_COMPLETION_INDEX"); v != "" {
+		// An Indexed Job's pod: its index is the default shard.
+		if n, err := strconv.Atoi(v); err == nil {
+			c.Shard.Index = n
 		}
 	}
 	for _, s := range all {

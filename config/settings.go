@@ -99,6 +99,9 @@ func settings(c *Config) []setting {
 		{"pipeline.progress_interval", "how often to log progress (0: never)", &c.Pipeline.ProgressInterval},
 		{"pipeline.allow_empty", "an empty query result is a success instead of a failure", &c.Pipeline.AllowEmpty},
 
+		{"shard.index", "this run's shard, 0 <= index < shard.count (default: JOB_COMPLETION_INDEX of an Indexed Job)", &c.Shard.Index},
+		{"shard.count", "number of disjoint key-space shards (1: no sharding)", &c.Shard.Count},
+
 		{"log.level", "debug, info, warn or error", &c.Log.Level},
 		{"log.format", "json or text", &c.Log.Format},
 	}

@@ -127,6 +127,11 @@ func (c *Config) Validate() error {
 	if p.BatchSize < 1 || p.BatchSize > 100000 {
 		bad("pipeline.batch_size", "must be between 1 and 100000")
 	}
+	if c.Shard.Count < 1 || c.Shard.Count > 100000 {
+		bad("shard.count", "must be between 1 and 100000")
+	} else if c.Shard.Index < 0 || c.Shard.Index >= c.Shard.Count {
+		bad("shard.index", "%d is not in [0, %d) (shard.count is %d)", c.Shard.Index, c.Shard.Count, c.Shard.Count)
+	}
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf("log.format", c.Log.Format, "json", "text")
 	if c.Timeout < 0 {
@@ -144,12 +149,19 @@ func (c *Config) DefaultQuery() string {
 		c.Mapping.KeyColumn, c.BigQuery.OrderColumn, c.BigQuery.OrderColumn, strings.Replace(c.BigQuery.Table, ":", ".", 1), c.Mapping.KeyColumn)
 }
 
-// SQL returns the query to run.
+// SQL returns the query to run: bigquery.query or the default query,
+// restricted to this shard's keys when shard.count > 1. Rows with a NULL
+// key fall in shard 0, so every row is read by exactly one shard.
 func (c *Config) SQL() string {
-	if c.BigQuery.Query != "" {
-		return c.BigQuery.Query
+	q := c.BigQuery.Query
+	if q == "" {
+		q = c.DefaultQuery()
 	}
-	return c.DefaultQuery()
+	if c.Shard.Count <= 1 {
+		return q
+	}
+	return fmt.Sprintf("SELECT * FROM (%s) WHERE IFNULL(ABS(MOD(`%s`, %d)), 0) = %d",
+		strings.TrimRight(strings.TrimSpace(q), ";"), c.Mapping.KeyColumn, c.Shard.Count, c.Shard.Index)
 }
 
 func validSelector(s string) bool {

@@ -73,6 +73,8 @@ var knownSettings = map[string]string{
 	"pipeline.workers": integer, "pipeline.batch_size": integer, "pipeline.drain_timeout": duration,
 	"pipeline.progress_interval": duration, "pipeline.allow_empty": boolean,
 
+	"shard.index": integer, "shard.count": integer,
+
 	"log.level": str, "log.format": str,
 }
 
@@ -80,7 +82,7 @@ var knownSettings = map[string]string{
 var enums = map[string][]string{
 	"bigquery.read_api":       {"storage", "rest"},
 	"kafka.security_protocol": {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"},
-	"kafka.sasl_mechanism":    {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "AWS_MSK_IAM"},
+	"kafka.sasl_mechanism":    {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"},
 	"kafka.compression":       {"none", "gzip", "snappy", "lz4", "zstd"},
 	"ksqldb.verify":           {"sample", "full", "none"},
 	"log.level":               {"debug", "info", "warn", "error"},

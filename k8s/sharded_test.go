@@ -1,0 +1,67 @@
+package k8s_test
+
+import (
+	"strconv"
+	"testing"
+
+	batchv1 "k8s.io/api/batch/v1"
+
+	"github.com/ordermin/ordermin-backfill/config"
+)
+
+// The sharded overlay's patch must make an Indexed Job whose shard count
+// matches its completions, with per-index retries.
+func TestShardedOverlayIsAnIndexedJob(t *testing.T) {
+	m := mustLoad(t)
+	var job *batchv1.Job
+	for _, o := range m.objects {
+		if j, ok := o.obj.(*batchv1.Job); ok && o.file == "overlays/sharded/job-indexed.yaml" {
+			job = j
+		}
+	}
+	if job == nil {
+		t.Fatal("overlays/sharded/job-indexed.yaml has no Job patch")
+	}
+	if !m.patches["overlays/sharded/job-indexed.yaml"] {
+		t.Fatal("the sharded Job patch is not listed as a patch in its kustomization")
+	}
+	s := job.Spec
+	if s.CompletionMode == nil || *s.CompletionMode != batchv1.IndexedCompletion {
+		t.Fatalf("completionMode = %v, want Indexed", s.CompletionMode)
+	}
+	if s.Completions == nil || s.Parallelism == nil || *s.Completions != *s.Parallelism || *s.Completions < 2 {
+		t.Fatalf("completions %v and parallelism %v must be equal and > 1", s.Completions, s.Parallelism)
+	}
+	if s.BackoffLimitPerIndex == nil || *s.BackoffLimitPerIndex < 1 {
+		t.Fatal("backoffLimitPerIndex must be set so that a failed shard is retried alone")
+	}
+	if s.BackoffLimit != nil {
+		t.Fatal("backoffLimit must be cleared (null) in favour of backoffLimitPerIndex")
+	}
+	checkPodFailurePolicy(t, s.PodFailurePolicy)
+	var count string
+	for _, c := range s.Template.Spec.Containers {
+		for _, e := range c.Env {
+			if e.Name == "BACKFILL_SHARD_COUNT" {
+				count = e.Value
+			}
+		}
+	}
+	if n, err := strconv.Atoi(count); err != nil || int32(n) != *s.Completions {
+		t.Fatalf("BACKFILL_SHARD_COUNT = %q, want %d (= completions)", count, *s.Completions)
+	}
+}
+
+// The test's table of settings must be the job's own.
+func TestKnownSettingsMatchConfig(t *testing.T) {
+	names := config.Names()
+	for _, n := range names {
+		if _, ok := knownSettings[n]; !ok {
+			t.Errorf("setting %s is missing from knownSettings", n)
+		}
+	}
+	// knownSettings also holds "config" (BACKFILL_CONFIG, the file itself).
+	if len(knownSettings) != len(names)+1 {
+		t.Errorf("knownSettings has %d entries, config has %d settings plus config", len(knownSettings), len(names))
+	}
+}
