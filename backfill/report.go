@@ -36,7 +36,23 @@ type Report struct {
 	DurationSeconds float64   `json:"duration_seconds"`
 	RowsPerSecond   float64   `json:"rows_per_second"`
 
+	ShardIndex int `json:"shard_index"`
+	ShardCount int `json:"shard_count"`
+	// Mode is "full" (every row produced) or "delta" (only what the table lacks).
+	Mode  string `json:"mode,omitempty"`
+	Delta *Delta `json:"delta,omitempty"`
+
 	Verification *Verification `json:"verification,omitempty"`
+}
+
+// Delta counts what delta mode decided, per record: produced when the
+// table lacks the key or holds a larger minimum; skipped when it holds the
+// same or a smaller one.
+type Delta struct {
+	Missing        int64 `json:"keys_missing"`
+	TableLarger    int64 `json:"keys_table_larger"`
+	AlreadyPresent int64 `json:"keys_already_present"`
+	TableSmaller   int64 `json:"keys_table_smaller"`
 }
 
 // Verification is the outcome of checking the ksqlDB table after a run.

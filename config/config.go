@@ -11,6 +11,7 @@ import (
 type Config struct {
 	File    string        // the YAML file the settings were read from, if any
 	DryRun  bool          // read and encode everything, produce nothing
+	Mode    string        // auto, delta or full: what to produce on a rerun
 	Timeout time.Duration // bound on the whole run; 0 means none
 
 	BigQuery       BigQuery
@@ -135,6 +136,7 @@ type Log struct {
 func Default() Config {
 	return Config{
 		Timeout: 6 * time.Hour,
+		Mode:    "auto",
 		BigQuery: BigQuery{
 			OrderColumn:  "order_id",
 			ReadAPI:      "storage",

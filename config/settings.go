@@ -28,6 +28,7 @@ func Env(name string) string {
 func settings(c *Config) []setting {
 	return []setting{
 		{"dry_run", "read and encode every row but produce nothing", &c.DryRun},
+		{"mode", "full: produce every row; delta: only rows whose key the table lacks or holds a larger minimum for (reruns); auto: delta when the table has rows, else full", &c.Mode},
 		{"timeout", "bound on the whole run (0: none)", &c.Timeout},
 		{"report.file", "also write the final JSON report to this file (e.g. /dev/termination-log)", &c.ReportFile},
 

@@ -132,6 +132,10 @@ func (c *Config) Validate() error {
 	} else if c.Shard.Index < 0 || c.Shard.Index >= c.Shard.Count {
 		bad("shard.index", "%d is not in [0, %d) (shard.count is %d)", c.Shard.Index, c.Shard.Count, c.Shard.Count)
 	}
+	oneOf("mode", c.Mode, "auto", "delta", "full")
+	if c.Mode == "delta" && c.KsqlDB.URL == "" {
+		bad("mode", "delta mode looks keys up in ksqlDB: set ksqldb.url")
+	}
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf("log.format", c.Log.Format, "json", "text")
 	if c.Timeout < 0 {

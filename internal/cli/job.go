@@ -43,7 +43,10 @@ func (j *job) run(ctx context.Context) error {
 			return backfill.Errorf(backfill.KindConfig, "ksqldb settings: %v", err)
 		}
 	}
-	if ksql != nil && c.KsqlDB.Preflight {
+	verify := ksql != nil && !c.DryRun && c.KsqlDB.Verify != "none"
+	// Verification and delta mode need the table's columns from DESCRIBE, so
+	// they run the preflight even when ksqldb.preflight is off.
+	if ksql != nil && (c.KsqlDB.Preflight || verify || c.Mode != "full") {
 		want := ksqldb.Expectation{
 			Topic: c.Kafka.Topic, ValueColumn: codec.ValueFields()[0], Partitions: j.rep.Partitions,
 			KeySubject: codec.Schemas().Key.Subject, ValueSubject: codec.Schemas().Value.Subject,
@@ -70,8 +73,16 @@ func (j *job) run(ctx context.Context) error {
 		AllowEmpty:    c.Pipeline.AllowEmpty,
 		Logger:        j.log,
 	}
+	j.rep.ShardIndex, j.rep.ShardCount = c.Shard.Index, c.Shard.Count
+	var delta *ksqldb.Delta
+	if delta, err = j.deltaMode(ctx, ksql, facts); err != nil {
+		return err
+	}
+	if delta != nil {
+		p.Filter = delta
+		defer func() { d := delta.Counts(); j.rep.Delta = &d }()
+	}
 	var rec *ksqldb.Recorder
-	verify := ksql != nil && !c.DryRun && c.KsqlDB.Verify != "none"
 	if verify {
 		if rec, err = ksqldb.NewRecorder(c.KsqlDB.Verify, c.KsqlDB.SampleSize, uint64(time.Now().UnixNano())); err != nil {
 			return backfill.Errorf(backfill.KindConfig, "ksqldb.verify: %v", err)
@@ -101,6 +112,33 @@ func (j *job) run(ctx context.Context) error {
 		j.log.Info("ksqlDB verification passed", "checked", v.Checked, "matched", v.Matched, "table_smaller", v.TableSmaller, "seconds", v.Seconds)
 	}
 	return err
+}
+
+// deltaMode decides between full and delta mode and returns the delta
+// filter, or nil for full mode.
+func (j *job) deltaMode(ctx context.Context, ksql *ksqldb.Client, facts ksqldb.Facts) (*ksqldb.Delta, error) {
+	mode := j.cfg.Mode
+	if mode == "auto" {
+		mode = "full"
+		if ksql != nil {
+			empty, err := ksql.TableEmpty(ctx, facts)
+			switch {
+			case err != nil && backfill.KindOf(err) == backfill.KindUnavailable:
+				return nil, err
+			case err != nil:
+				j.log.Warn("mode=auto: ksqlDB refused a table scan (ksql.query.pull.table.scan.enabled?), using delta mode", "error", err.Error())
+				mode = "delta"
+			case !empty:
+				mode = "delta"
+			}
+		}
+		j.log.Info("mode=auto chose "+mode, "table", facts.Table)
+	}
+	j.rep.Mode = mode
+	if mode != "delta" {
+		return nil, nil
+	}
+	return ksql.NewDelta(facts, j.cfg.KsqlDB.VerifyBatch), nil
 }
 
 func (j *job) schemas(ctx context.Context) (*backfill.Codec, error) {

@@ -47,7 +47,10 @@ func kcatPartitions(t *testing.T, s *sandbox.Stack) map[int32]int {
 func TestRerunGivesTheSameResultAndKcatSeesJavaPartitions(t *testing.T) {
 	s := startStack(t, sandbox.Options{Users: 800, Partitions: 5})
 	first := runJob(t, s)
-	second := runJob(t, s)
+	second := runJob(t, s, "--mode=full")
+	if first.report.Mode != "full" || second.report.Mode != "full" {
+		t.Fatalf("modes %q, %q; want full (auto on an empty table, then explicit)", first.report.Mode, second.report.Mode)
+	}
 	for i, r := range []result{first, second} {
 		if r.code != 0 || r.report.Verification == nil || r.report.Verification.Matched != int64(len(s.Expected())) {
 			t.Fatalf("run %d: exit %d, report %+v\n%s", i+1, r.code, r.report, r.stderr)
@@ -144,5 +147,33 @@ func TestCheckRunsPreflightOnly(t *testing.T) {
 	bad := runJob(t, s, "check", "--ksqldb-table=no_such_table")
 	if bad.code != backfill.ExitContract || !strings.Contains(bad.report.Error, "no_such_table") {
 		t.Fatalf("exit %d, error %q", bad.code, bad.report.Error)
+	}
+}
+
+func TestDeltaModeProducesOnlyWhatTheTableLacks(t *testing.T) {
+	s := startStack(t, sandbox.Options{Users: 600, Partitions: 3})
+	table := "`" + s.Settings()["bigquery.table"] + "`"
+	// A first backfill that missed users above 400 (lost, as after binlog loss).
+	part := runJob(t, s, "--bigquery-query=SELECT user_id, MIN(order_id) AS min_order_id FROM "+table+" WHERE user_id <= 400 GROUP BY user_id")
+	if part.code != 0 || part.report.Mode != "full" || part.report.RecordsAcked != 400 {
+		t.Fatalf("first run: exit %d, report %+v\n%s", part.code, part.report, part.stderr)
+	}
+	// The rerun (mode auto: the table has rows) sends only the 200 missing users.
+	r := runJob(t, s)
+	rep := r.report
+	if r.code != 0 || rep.Mode != "delta" || rep.RecordsAcked != 200 || rep.Delta == nil ||
+		rep.Delta.Missing != 200 || rep.Delta.AlreadyPresent != 400 || rep.RowsSkipped["in_table"] != 400 {
+		t.Fatalf("delta rerun: exit %d, report %+v delta %+v\n%s", r.code, rep, rep.Delta, r.stderr)
+	}
+	keys := topicKeys(t, s, 600)
+	for user := range s.Expected() {
+		if keys[user] != 1 {
+			t.Fatalf("user %d written %d times", user, keys[user])
+		}
+	}
+	// Once the table is current, a rerun produces nothing.
+	again := runJob(t, s, "--mode=delta")
+	if again.code != 0 || again.report.RecordsProduced != 0 || again.report.Delta.AlreadyPresent != 600 {
+		t.Fatalf("rerun on a current table: exit %d, report %+v delta %+v", again.code, again.report, again.report.Delta)
 	}
 }

@@ -65,7 +65,7 @@ func TestShardsAreDisjointAndComplete(t *testing.T) {
 		}
 	}
 	// JOB_COMPLETION_INDEX picks the shard in an Indexed Job.
-	r := runJobEnv(t, s, []string{"JOB_COMPLETION_INDEX=1"}, "--shard-count=3", "--dry-run")
+	r := runJobEnv(t, s, []string{"JOB_COMPLETION_INDEX=1"}, "--shard-count=3", "--dry-run", "--mode=full")
 	if r.code != 0 || r.report.RecordsEncoded == 0 || r.report.RecordsEncoded > 300 {
 		t.Fatalf("indexed shard: exit %d, report %+v", r.code, r.report)
 	}

@@ -149,6 +149,13 @@ func (s *Server) pullQuery(w http.ResponseWriter, r *http.Request, stmt string) 
 		statementError(w, fmt.Sprintf("Exception while preparing statement: %s does not exist.", name), stmt)
 		return nil, false
 	}
+	if q.scan {
+		if s.cfg.NoTableScans {
+			statementError(w, "Pull queries on tables without a WHERE clause are disabled (ksql.query.pull.table.scan.enabled=false).", stmt)
+			return nil, false
+		}
+		return s.scan(q.limit), true
+	}
 	if col := resolve(q.column); col != s.cfg.KeyColumn {
 		statementError(w, fmt.Sprintf("WHERE clause on column %s is not a key lookup: the key column of %s is %s", col, s.cfg.Table, s.cfg.KeyColumn), stmt)
 		return nil, false

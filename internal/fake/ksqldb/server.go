@@ -71,6 +71,9 @@ type Config struct {
 	OffsetReset string
 	Lag         time.Duration // how long after consumption a record becomes visible
 	Version     string        // reported by GET /info; default 0.29.0 (before 0.24 /query-stream needs HTTP/2)
+	// NoTableScans rejects pull queries without a WHERE clause, as ksqlDB
+	// before 0.22 or with ksql.query.pull.table.scan.enabled=false does.
+	NoTableScans bool
 	// Username and Password, when set, are required as basic auth.
 	Username, Password string
 }

@@ -132,6 +132,8 @@ type pullStmt struct {
 	source token
 	column token
 	keys   []int64
+	scan   bool  // a table scan: no WHERE clause
+	limit  int64 // LIMIT of a scan; 0 means none
 }
 
 // parse returns a *describeStmt or a *pullStmt; any other statement is an
@@ -162,7 +164,14 @@ func parse(stmt string) (any, error) {
 			return nil, err
 		}
 		if !p.keyword("WHERE") {
-			return nil, fmt.Errorf("this double answers only key lookups: SELECT * FROM <table> WHERE <key> IN (…)")
+			// A table scan: SELECT * FROM <table> [LIMIT n];
+			q.scan = true
+			if p.keyword("LIMIT") {
+				if q.limit, err = p.number(); err != nil {
+					return nil, err
+				}
+			}
+			return q, p.end()
 		}
 		if q.column, err = p.expect('i'); err != nil {
 			return nil, err

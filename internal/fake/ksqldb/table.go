@@ -312,3 +312,25 @@ func (s *Server) lookup(ctx context.Context, keys []int64) ([][2]any, error) {
 	}
 	return rows, nil
 }
+
+// scan returns up to limit rows of the table (all when limit is 0), as a
+// table scan does.
+func (s *Server) scan(limit int64) [][2]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applyVisible(time.Now())
+	var rows [][2]any
+	for _, part := range s.table {
+		for k, c := range part {
+			if limit > 0 && int64(len(rows)) >= limit {
+				return rows
+			}
+			var v any = json.Number(fmt.Sprint(c.value))
+			if c.null {
+				v = nil
+			}
+			rows = append(rows, [2]any{json.Number(fmt.Sprint(k)), v})
+		}
+	}
+	return rows
+}
