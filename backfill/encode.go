@@ -19,24 +19,40 @@ type SkipReason string
 const (
 	SkipNullKey   SkipReason = "null_key"
 	SkipNullValue SkipReason = "null_value"
+	// SkipInTable: delta mode found the key in the table with the same or a smaller minimum.
+	SkipInTable SkipReason = "in_table"
 )
 
 // RecordWriter encodes rows for one goroutine, reusing its buffers: the
 // slices Encode returns stay valid only until the next call.
+//
+// Encode is the job's hot path and allocates nothing: it appends the Avro
+// binary encoding of the few primitive types NewCodec accepts (long, int,
+// string, double, float, boolean, each optionally in a union with null)
+// straight into reused buffers, byte for byte what hamba/avro writes for
+// the same schemas (the tests compare the two).
 type RecordWriter struct {
 	enc    *Encoder
-	key    *avro.Writer
-	value  *avro.Writer
-	header [5]byte
+	key    []byte
+	value  []byte
+	branch []int // per value field: the union branch to write first, or -1 for a bare primitive
 }
 
 // NewWriter returns a RecordWriter for one goroutine.
 func (e *Encoder) NewWriter() *RecordWriter {
-	return &RecordWriter{
-		enc:   e,
-		key:   avro.NewWriter(nil, 16),
-		value: avro.NewWriter(nil, 64),
+	w := &RecordWriter{
+		enc:    e,
+		key:    make([]byte, 0, 16),
+		value:  make([]byte, 0, 64),
+		branch: make([]int, len(e.fields)),
 	}
+	for i, f := range e.fields {
+		w.branch[i] = -1
+		if u, ok := f.schema.(*avro.UnionSchema); ok && f.nullable {
+			_, w.branch[i] = u.Indices()
+		}
+	}
+	return w
 }
 
 // Encode returns the wire-format key and value for row. A row with a NULL
@@ -57,70 +73,71 @@ func (w *RecordWriter) Encode(row []any) (key, value []byte, skip SkipReason, er
 		}
 	}
 
-	w.key.Reset(nil)
-	w.writeHeader(w.key, e.codec.schemas.Key.ID)
-	kv, err := nativeValue(e.codec.keyType, k)
+	kb, err := appendValue(appendHeader(w.key[:0], e.codec.schemas.Key.ID), e.codec.keyType, k)
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("key column %q: %w", e.keyColumn, err)
 	}
-	w.key.WriteVal(e.codec.key, kv)
-	if w.key.Error != nil {
-		return nil, nil, "", fmt.Errorf("encoding key %v: %w", k, w.key.Error)
-	}
+	w.key = kb
 
-	w.value.Reset(nil)
-	w.writeHeader(w.value, e.codec.schemas.Value.ID)
+	vb := appendHeader(w.value[:0], e.codec.schemas.Value.ID)
 	for i := range e.fields {
 		f := &e.fields[i]
-		v, err := nativeValue(f.typ, row[f.col])
-		if err != nil {
+		if b := w.branch[i]; b >= 0 {
+			vb = appendLong(vb, int64(b))
+		}
+		if vb, err = appendValue(vb, f.typ, row[f.col]); err != nil {
+			w.value = vb[:0]
 			return nil, nil, "", fmt.Errorf("column %q for field %s: %w", f.column, f.name, err)
 		}
-		w.value.WriteVal(f.schema, v)
 	}
-	if w.value.Error != nil {
-		return nil, nil, "", fmt.Errorf("encoding value for key %v: %w", k, w.value.Error)
-	}
-	return w.key.Buffer(), w.value.Buffer(), "", nil
+	w.value = vb
+	return w.key, w.value, "", nil
 }
 
-func (w *RecordWriter) writeHeader(out *avro.Writer, id int) {
-	w.header[0] = magicByte
-	binary.BigEndian.PutUint32(w.header[1:], uint32(id))
-	_, _ = out.Write(w.header[:])
+// appendHeader appends the wire-format header: the magic byte and the
+// schema id, big-endian.
+func appendHeader(dst []byte, id int) []byte {
+	return binary.BigEndian.AppendUint32(append(dst, magicByte), uint32(id))
 }
 
-// nativeValue converts a source value to the Go type hamba/avro encodes
-// as t.
-func nativeValue(t avro.Type, v any) (any, error) {
+// appendLong appends an Avro long or int: a zig-zag varint.
+func appendLong(dst []byte, x int64) []byte {
+	return binary.AppendUvarint(dst, uint64(x<<1)^uint64(x>>63))
+}
+
+// appendValue appends the Avro binary encoding as t of a source value.
+func appendValue(dst []byte, t avro.Type, v any) ([]byte, error) {
 	switch t {
 	case avro.Long:
 		if x, ok := v.(int64); ok {
-			return x, nil
+			return appendLong(dst, x), nil
 		}
 	case avro.Int:
 		if x, ok := v.(int64); ok {
 			if x < math.MinInt32 || x > math.MaxInt32 {
-				return nil, fmt.Errorf("value %d does not fit Avro int", x)
+				return dst, fmt.Errorf("value %d does not fit Avro int", x)
 			}
-			return int32(x), nil
+			return appendLong(dst, x), nil
 		}
 	case avro.String:
 		if x, ok := v.(string); ok {
-			return x, nil
+			return append(appendLong(dst, int64(len(x))), x...), nil
 		}
 	case avro.Double:
 		if x, ok := v.(float64); ok {
-			return x, nil
+			return binary.LittleEndian.AppendUint64(dst, math.Float64bits(x)), nil
 		}
 	case avro.Float:
 		if x, ok := v.(float64); ok {
-			return float32(x), nil
+			return binary.LittleEndian.AppendUint32(dst, math.Float32bits(float32(x))), nil
 		}
 	case avro.Boolean:
 		if x, ok := v.(bool); ok {
-			return x, nil
+			if x {
+				return append(dst, 1), nil
+			}
+			return append(dst, 0), nil
 		}
 	}
-	return nil, fmt.Errorf("got %T value %v, want a value for Avro %s", v, v, t)
+	return dst, fmt.Errorf("got %T value %v, want a value for Avro %s", v, v, t)
 }

@@ -135,7 +135,7 @@ func checkColumn(col Column, t avro.Type) error {
 	case avro.Boolean:
 		want = TypeBool
 	default:
-		return fmt.Errorf("Avro type %s is not supported", t)
+		return fmt.Errorf("avro type %s is not supported", t)
 	}
 	if col.Type != want {
 		return fmt.Errorf("column type is %s, Avro type %s needs %s", col.Type, t, want)

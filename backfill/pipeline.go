@@ -26,6 +26,13 @@ type Observer interface {
 	ObserveBatch(records []KeyValue)
 }
 
+// Filter decides which records need producing; delta mode uses it to skip
+// what ksqlDB already holds. Keep is called from several goroutines at
+// once and sets keep[i] for records[i].
+type Filter interface {
+	Keep(ctx context.Context, records []KeyValue, keep []bool) error
+}
+
 // Pipeline reads rows from a source, encodes them on a bounded number of
 // goroutines and hands them to a producer, accounting for every row.
 type Pipeline struct {
@@ -34,6 +41,7 @@ type Pipeline struct {
 	Mapping  Mapping
 	Producer Producer // nil runs dry: rows are read and encoded, nothing is produced
 	Observer Observer // optional
+	Filter   Filter   // optional: drops records that need not be produced (delta mode)
 	// ObserveField is the value field whose value the Observer sees; empty
 	// means the value schema's first field. It must be a long or int field.
 	ObserveField string
@@ -49,14 +57,20 @@ type Pipeline struct {
 
 // counters are the pipeline's live totals.
 type counters struct {
-	read, encoded, produced, bytes atomic.Int64
-	nullKey, nullValue             atomic.Int64
+	read, encoded, bytes        atomic.Int64
+	nullKey, nullValue, inTable atomic.Int64
 }
 
 type batch struct {
 	rows [][]any
 	n    int
 	seen []KeyValue
+	// Delta mode: the candidates handed to the Filter, their rows, its answer
+	// and the rows it dropped.
+	cand    []KeyValue
+	candRow []int
+	keep    []bool
+	drop    []bool
 }
 
 // Run moves every row and fills rep with what happened. The error it
@@ -94,7 +108,7 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 		return err
 	}
 	observed := -1
-	if p.Observer != nil {
+	if p.Observer != nil || p.Filter != nil {
 		if observed, err = enc.intField(p.ObserveField); err != nil {
 			return err
 		}
@@ -166,6 +180,9 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 	}
 	rep.RowsRead, rep.RecordsEncoded, rep.Bytes = c.read.Load(), c.encoded.Load(), c.bytes.Load()
 	rep.RowsSkipped = map[string]int64{string(SkipNullKey): c.nullKey.Load(), string(SkipNullValue): c.nullValue.Load()}
+	if p.Filter != nil {
+		rep.RowsSkipped[string(SkipInTable)] = c.inTable.Load()
+	}
 	undelivered := rep.RecordsProduced - rep.RecordsAcked - rep.RecordsFailed
 
 	switch {
@@ -186,35 +203,89 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 	return nil
 }
 
-// process encodes and produces one batch.
+// process encodes and produces one batch. It adds to the shared counters
+// once per batch rather than once per row: the workers would otherwise
+// contend on the counters' cache lines for every record.
 func (p *Pipeline) process(ctx context.Context, w *RecordWriter, b *batch, observed int, c *counters) error {
+	var encoded, nbytes, nullKey, nullValue int64
+	defer func() {
+		c.encoded.Add(encoded)
+		c.bytes.Add(nbytes)
+		c.nullKey.Add(nullKey)
+		c.nullValue.Add(nullValue)
+	}()
 	b.seen = b.seen[:0]
-	for _, row := range b.rows[:b.n] {
+	rows := b.rows[:b.n]
+	if p.Filter != nil {
+		if err := p.filter(ctx, w.enc, b, observed); err != nil {
+			return err
+		}
+	}
+	var inTable int64
+	defer func() { c.inTable.Add(inTable) }()
+	for i, row := range rows {
+		if p.Filter != nil && b.drop[i] {
+			inTable++
+			continue
+		}
 		key, value, skip, err := w.Encode(row)
 		if err != nil {
 			return Errorf(KindContract, "encoding source row: %w", err)
 		}
 		switch skip {
 		case SkipNullKey:
-			c.nullKey.Add(1)
+			nullKey++
 			continue
 		case SkipNullValue:
-			c.nullValue.Add(1)
+			nullValue++
 			continue
 		}
-		c.encoded.Add(1)
-		c.bytes.Add(int64(len(key) + len(value)))
+		encoded++
+		nbytes += int64(len(key) + len(value))
 		if p.Producer != nil {
 			if err := p.Producer.Produce(ctx, key, value); err != nil {
 				return err
 			}
 		}
-		if observed >= 0 {
+		if p.Observer != nil {
 			b.seen = append(b.seen, KeyValue{Key: row[w.enc.keyCol].(int64), Value: row[observed].(int64)})
 		}
 	}
 	if len(b.seen) > 0 {
 		p.Observer.ObserveBatch(b.seen)
+	}
+	return nil
+}
+
+// filter asks the Filter which of the batch's rows to produce and marks
+// the others in b.drop. Rows whose key or value is not an integer (NULL)
+// are left to Encode, which skips and counts them.
+func (p *Pipeline) filter(ctx context.Context, enc *Encoder, b *batch, observed int) error {
+	b.cand, b.candRow = b.cand[:0], b.candRow[:0]
+	b.drop = append(b.drop[:0], make([]bool, b.n)...)
+	for i, row := range b.rows[:b.n] {
+		k, ok1 := row[enc.keyCol].(int64)
+		v, ok2 := row[observed].(int64)
+		if ok1 && ok2 {
+			b.cand = append(b.cand, KeyValue{Key: k, Value: v})
+			b.candRow = append(b.candRow, i)
+		}
+	}
+	if len(b.cand) == 0 {
+		return nil
+	}
+	b.keep = append(b.keep[:0], make([]bool, len(b.cand))...)
+	if err := p.Filter.Keep(ctx, b.cand, b.keep); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if KindOf(err) == KindInternal {
+			err = Errorf(KindUnavailable, "delta mode: looking keys up in ksqlDB: %w", err)
+		}
+		return err
+	}
+	for j, keep := range b.keep {
+		b.drop[b.candRow[j]] = !keep
 	}
 	return nil
 }

@@ -159,3 +159,39 @@ func TestPipelineInterruptedStopsReadingAndReports(t *testing.T) {
 		t.Fatalf("report = %+v", rep)
 	}
 }
+
+// evenPresent is a Filter that says the table already holds every even key.
+type evenPresent struct{}
+
+func (evenPresent) Keep(_ context.Context, kvs []backfill.KeyValue, keep []bool) error {
+	for i, kv := range kvs {
+		keep[i] = kv.Key%2 == 1
+	}
+	return nil
+}
+
+func TestPipelineFilterSkipsWhatTheTableHolds(t *testing.T) {
+	src := &backfilltest.Source{Rows: 100, Row: func(i int64, dst []any) []any {
+		if i == 0 {
+			return append(dst[:0], nil, int64(5)) // NULL user: left to the encoder
+		}
+		return backfilltest.DefaultRow(i, dst)
+	}}
+	prod := &backfilltest.Producer{Keep: true}
+	obs := &collector{seen: map[int64]int64{}}
+	p := pipeline(t, src, prod)
+	p.Filter, p.Observer = evenPresent{}, obs
+	var rep backfill.Report
+	if err := p.Run(context.Background(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	// Users 2..100 are read (user 1 is row 0, NULL); 50 odd users 3..99 remain.
+	if rep.RowsSkipped["in_table"] != 50 || rep.RowsSkipped["null_key"] != 1 || rep.RecordsAcked != 49 || len(obs.seen) != 49 {
+		t.Fatalf("report %+v, observed %d", rep, len(obs.seen))
+	}
+	for _, r := range prod.Records() {
+		if zigzag(r.Key[5:])%2 == 0 {
+			t.Fatalf("produced even key %d", zigzag(r.Key[5:]))
+		}
+	}
+}

@@ -27,6 +27,10 @@ type Producer struct {
 
 	produced, acked, failed atomic.Int64
 	room                    chan struct{} // signalled when a delivery frees queue space
+	// stopped is set once a delivery has failed or the producer hit a
+	// fatal error, so that Produce checks for either with one atomic load
+	// rather than taking mu for every record.
+	stopped atomic.Bool
 
 	mu     sync.Mutex
 	errs   []string
@@ -124,6 +128,7 @@ func (p *Producer) Produce(ctx context.Context, key, value []byte) error {
 		if !errors.As(err, &kerr) || kerr.Code() != ckafka.ErrQueueFull {
 			return backfill.Errorf(backfill.KindProduce, "producing to topic %q: %v", p.topic, err)
 		}
+		DebugQueueFull.Add(1)
 		// Backpressure: wait for a delivery to free space in the local queue.
 		t := time.NewTimer(time.Millisecond)
 		select {
@@ -131,7 +136,9 @@ func (p *Producer) Produce(ctx context.Context, key, value []byte) error {
 			t.Stop()
 			return ctx.Err()
 		case <-p.room:
+			DebugRoom.Add(1)
 		case <-t.C:
+			DebugTimer.Add(1)
 		}
 		t.Stop()
 	}
@@ -180,6 +187,9 @@ func (p *Producer) Close() {
 // failure returns the error that stops further produce calls: a failed
 // delivery or a fatal producer error.
 func (p *Producer) failure() error {
+	if !p.stopped.Load() {
+		return nil
+	}
 	if p.failed.Load() == 0 {
 		p.mu.Lock()
 		fatal := p.fatal
@@ -207,6 +217,7 @@ func (p *Producer) deliveries() {
 				}
 				p.mu.Unlock()
 				p.failed.Add(1)
+				p.stopped.Store(true)
 			} else {
 				p.acked.Add(1)
 			}
@@ -221,6 +232,7 @@ func (p *Producer) deliveries() {
 					p.fatal = e
 				}
 				p.mu.Unlock()
+				p.stopped.Store(true)
 				p.log.Error("kafka fatal error", "code", e.Code().String(), "error", e.Error())
 			} else {
 				p.log.Warn("kafka client error", "code", e.Code().String(), "error", e.Error())
@@ -244,3 +256,5 @@ func (p *Producer) logs() {
 		}
 	}
 }
+
+var DebugQueueFull, DebugRoom, DebugTimer atomic.Int64

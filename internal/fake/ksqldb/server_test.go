@@ -303,11 +303,25 @@ func TestDescribeResolvesNamesLikeKsqlDB(t *testing.T) {
 	postOK(t, upper, "/ksql", ksqlBody("DESCRIBE `TABLE_MIN_ORDER`;"))
 }
 
+func TestTableScans(t *testing.T) {
+	e := newEnv(t, 1)
+	s := e.start(nil)
+	code, _, body := post(t, s.URL(), "/query", ksqlBody("SELECT * FROM `table_min_order` LIMIT 1;"), "")
+	if code != 200 || strings.Contains(body, `"row"`) {
+		t.Errorf("scan of an empty table: %d %s", code, body)
+	}
+	off := e.start(func(c *Config) { c.NoTableScans = true })
+	code, _, body = post(t, off.URL(), "/query", ksqlBody("SELECT * FROM `table_min_order`;"), "")
+	if code != 400 || !strings.Contains(body, `"error_code":40001`) {
+		t.Errorf("scan with scans disabled: %d %s", code, body)
+	}
+}
+
 func TestUnsupportedStatementsAndFaults(t *testing.T) {
 	e := newEnv(t, 1)
 	s := e.start(nil)
 	for _, stmt := range []string{
-		"SELECT * FROM `table_min_order`;",
+		"SELECT * FROM `table_min_order` LIMIT x;",
 		"SELECT * FROM `table_min_order` WHERE `MIN_ORDER_ID` IN (1);",
 		"SELECT * FROM `stream_order_insert` WHERE `ACCOUNT_ID` IN (1);",
 		"SELECT * FROM table_min_order WHERE `ACCOUNT_ID` IN (1);",
