@@ -73,7 +73,7 @@ var knownSettings = map[string]string{
 	"pipeline.workers": integer, "pipeline.batch_size": integer, "pipeline.drain_timeout": duration,
 	"pipeline.progress_interval": duration, "pipeline.allow_empty": boolean,
 
-	"mode": str,
+	"mode":        str,
 	"shard.index": integer, "shard.count": integer,
 
 	"log.level": str, "log.format": str,
