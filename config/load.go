@@ -101,6 +101,9 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 			return c, fmt.Errorf("flag --%s: %v", Flag(s.name), err)
 		}
 	}
+	if c.Kafka.AWSRegion == "" {
+		c.Kafka.AWSRegion = getenv("AWS_REGION") // set by EKS IRSA and the AWS tooling
+	}
 	if err := c.resolveSecrets(); err != nil {
 		return c, err
 	}

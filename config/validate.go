@@ -51,8 +51,16 @@ func (c *Config) Validate() error {
 		bad("kafka.topic", "required")
 	}
 	oneOf("kafka.security_protocol", k.SecurityProtocol, "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-	if k.SASLMechanism != "" {
-		oneOf("kafka.sasl_mechanism", k.SASLMechanism, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+	if k.SASLMechanism == "AWS_MSK_IAM" {
+		// MSK IAM: OAUTHBEARER tokens signed with the pod's AWS credentials; no username or password.
+		if k.SecurityProtocol != "SASL_SSL" {
+			bad("kafka.security_protocol", "kafka.sasl_mechanism AWS_MSK_IAM needs SASL_SSL (MSK's IAM listener, port 9098), not %s", k.SecurityProtocol)
+		}
+		if k.AWSRegion == "" {
+			bad("kafka.aws_region", "required with kafka.sasl_mechanism AWS_MSK_IAM (or set AWS_REGION)")
+		}
+	} else if k.SASLMechanism != "" {
+		oneOf("kafka.sasl_mechanism", k.SASLMechanism, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "AWS_MSK_IAM")
 		if !strings.HasPrefix(k.SecurityProtocol, "SASL_") {
 			bad("kafka.security_protocol", "%s does not use SASL, but kafka.sasl_mechanism is %s: use SASL_SSL", k.SecurityProtocol, k.SASLMechanism)
 		}

@@ -51,7 +51,7 @@ var knownSettings = map[string]string{
 	"kafka.brokers": str, "kafka.topic": str, "kafka.security_protocol": str,
 	"kafka.sasl_mechanism": str, "kafka.sasl_username": str, "kafka.sasl_password": str,
 	"kafka.sasl_password_file": str, "kafka.tls_ca_file": str,
-	"kafka.tls_insecure_skip_verify": boolean, "kafka.compression": str,
+	"kafka.tls_insecure_skip_verify": boolean, "kafka.aws_region": str, "kafka.compression": str,
 	"kafka.linger": duration, "kafka.batch_bytes": integer, "kafka.message_timeout": duration,
 	"kafka.queue_max_messages": integer, "kafka.queue_max_kbytes": integer,
 	"kafka.connect_timeout": duration, "kafka.properties": str,
@@ -83,7 +83,7 @@ var knownSettings = map[string]string{
 var enums = map[string][]string{
 	"bigquery.read_api":       {"storage", "rest"},
 	"kafka.security_protocol": {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"},
-	"kafka.sasl_mechanism":    {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"},
+	"kafka.sasl_mechanism":    {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "AWS_MSK_IAM"},
 	"kafka.compression":       {"none", "gzip", "snappy", "lz4", "zstd"},
 	"ksqldb.verify":           {"sample", "full", "none"},
 	"log.level":               {"debug", "info", "warn", "error"},

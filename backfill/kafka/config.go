@@ -17,12 +17,18 @@ type Config struct {
 	Brokers          []string
 	Topic            string
 	SecurityProtocol string // PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL
-	SASLMechanism    string // PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+	SASLMechanism    string // PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM
 	SASLUsername     string
 	SASLPassword     string // secret: never logged
 	TLSCAFile        string
 	// TLSInsecureSkipVerify turns off broker certificate verification.
 	TLSInsecureSkipVerify bool
+	// AWSRegion is the MSK cluster's region, for AWS_MSK_IAM tokens.
+	AWSRegion string
+	// TokenProvider supplies SASL/OAUTHBEARER tokens for AWS_MSK_IAM;
+	// nil means the AWS MSK IAM signer with the default credential chain
+	// (environment, EKS IRSA web identity, instance role) and AWSRegion.
+	TokenProvider TokenProvider
 
 	Compression      string        // none, gzip, snappy, lz4 or zstd
 	Linger           time.Duration // how long to wait to fill a batch
@@ -69,7 +75,13 @@ func (c Config) configMap() (ckafka.ConfigMap, error) {
 			delete(m, k) // librdkafka default
 		}
 	}
-	if c.SASLMechanism != "" {
+	switch c.SASLMechanism {
+	case "":
+	case AWSMSKIAM:
+		if err := c.iamConfig(m); err != nil {
+			return nil, err
+		}
+	default:
 		m["sasl.mechanisms"] = c.SASLMechanism
 		m["sasl.username"] = c.SASLUsername
 		m["sasl.password"] = c.SASLPassword
@@ -102,6 +114,13 @@ func orDefault(s, def string) string {
 
 // describe returns the non-secret settings for logs.
 func (c Config) describe() []any {
+	if c.SASLMechanism == AWSMSKIAM {
+		return append(c.describeCommon(), "aws_region", c.AWSRegion)
+	}
+	return c.describeCommon()
+}
+
+func (c Config) describeCommon() []any {
 	return []any{"brokers", strings.Join(c.Brokers, ","), "topic", c.Topic, "security_protocol", orDefault(c.SecurityProtocol, "PLAINTEXT"),
 		"sasl_mechanism", c.SASLMechanism, "compression", orDefault(c.Compression, "lz4"), "linger_ms", strconv.Itoa(int(c.Linger / time.Millisecond))}
 }

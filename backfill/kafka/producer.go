@@ -37,6 +37,11 @@ type Producer struct {
 	fatal  error
 	closed chan struct{}
 	done   sync.WaitGroup
+
+	// tokens answers OAUTHBEARER token refreshes (AWS_MSK_IAM); else nil.
+	tokens *tokenRefresher
+	// authErr is the last SASL or TLS failure librdkafka reported.
+	authErr atomic.Pointer[ckafka.Error]
 }
 
 var _ backfill.Producer = (*Producer)(nil)
@@ -56,6 +61,9 @@ func New(cfg Config, log *slog.Logger) (*Producer, error) {
 		return nil, backfill.Errorf(backfill.KindConfig, "creating the Kafka producer: %v", err)
 	}
 	pr := &Producer{cfg: cfg, p: p, topic: cfg.Topic, log: log, room: make(chan struct{}, 1), closed: make(chan struct{})}
+	if provide := cfg.tokenProvider(); provide != nil {
+		pr.tokens = startTokenRefresher(provide, p, log)
+	}
 	pr.done.Add(2)
 	go pr.deliveries()
 	go pr.logs()
@@ -92,11 +100,17 @@ func (p *Producer) Partitions(ctx context.Context) (int, error) {
 	}
 	brokers := strings.Join(p.cfg.Brokers, ",")
 	if r.err != nil {
+		if err := p.authFailure(brokers); err != nil {
+			return 0, err
+		}
 		return 0, backfill.Errorf(backfill.KindUnavailable, "cannot reach the Kafka brokers %s within %s: %v; check kafka.brokers, the network path and the security settings", brokers, timeout.Round(time.Millisecond), r.err)
 	}
 	t, ok := r.md.Topics[p.topic]
 	if !ok || t.Error.Code() == ckafka.ErrUnknownTopicOrPart || t.Error.Code() == ckafka.ErrUnknownTopic {
 		return 0, backfill.Errorf(backfill.KindContract, "topic %q does not exist on %s: create the stream in ksqlDB first (its CREATE STREAM creates the topic) or fix kafka.topic", p.topic, brokers)
+	}
+	if t.Error.Code() == ckafka.ErrTopicAuthorizationFailed {
+		return 0, p.topicDenied(brokers, t.Error)
 	}
 	if t.Error.Code() != ckafka.ErrNoError {
 		return 0, backfill.Errorf(backfill.KindUnavailable, "metadata for topic %q from %s: %v", p.topic, brokers, t.Error)
@@ -128,7 +142,6 @@ func (p *Producer) Produce(ctx context.Context, key, value []byte) error {
 		if !errors.As(err, &kerr) || kerr.Code() != ckafka.ErrQueueFull {
 			return backfill.Errorf(backfill.KindProduce, "producing to topic %q: %v", p.topic, err)
 		}
-		DebugQueueFull.Add(1)
 		// Backpressure: wait for a delivery to free space in the local queue.
 		t := time.NewTimer(time.Millisecond)
 		select {
@@ -136,9 +149,7 @@ func (p *Producer) Produce(ctx context.Context, key, value []byte) error {
 			t.Stop()
 			return ctx.Err()
 		case <-p.room:
-			DebugRoom.Add(1)
 		case <-t.C:
-			DebugTimer.Add(1)
 		}
 		t.Stop()
 	}
@@ -180,6 +191,7 @@ func (p *Producer) Close() {
 	default:
 	}
 	close(p.closed)
+	p.tokens.stop() // before p.p.Close: no token may reach a destroyed client
 	p.p.Close()
 	p.done.Wait()
 }
@@ -235,8 +247,11 @@ func (p *Producer) deliveries() {
 				p.stopped.Store(true)
 				p.log.Error("kafka fatal error", "code", e.Code().String(), "error", e.Error())
 			} else {
+				p.noteAuthError(e)
 				p.log.Warn("kafka client error", "code", e.Code().String(), "error", e.Error())
 			}
+		case ckafka.OAuthBearerTokenRefresh:
+			p.tokenRefreshEvent()
 		}
 	}
 }
@@ -256,5 +271,3 @@ func (p *Producer) logs() {
 		}
 	}
 }
-
-var DebugQueueFull, DebugRoom, DebugTimer atomic.Int64

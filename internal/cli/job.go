@@ -175,7 +175,7 @@ func (j *job) producer(ctx context.Context) (*kafka.Producer, error) {
 	p, err := kafka.New(kafka.Config{
 		Brokers: k.Brokers, Topic: k.Topic, SecurityProtocol: k.SecurityProtocol, SASLMechanism: k.SASLMechanism,
 		SASLUsername: k.SASLUsername, SASLPassword: k.SASLPassword.Reveal(), TLSCAFile: k.TLSCAFile,
-		TLSInsecureSkipVerify: k.TLSInsecureSkipVerify, Compression: k.Compression, Linger: k.Linger,
+		TLSInsecureSkipVerify: k.TLSInsecureSkipVerify, AWSRegion: k.AWSRegion, Compression: k.Compression, Linger: k.Linger,
 		BatchBytes: k.BatchBytes, MessageTimeout: k.MessageTimeout, QueueMaxMessages: k.QueueMaxMessages,
 		QueueMaxKBytes: k.QueueMaxKBytes, ConnectTimeout: k.ConnectTimeout, Properties: k.Properties,
 	}, j.log)
