@@ -131,23 +131,21 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 			b := batches.Get().(*batch)
 			b.n = 0
 			var eof bool
+			var readErr error
 			for b.n < batchSize {
 				if err := reader.Next(&b.rows[b.n]); err != nil {
 					if errors.Is(err, io.EOF) {
 						eof = true
-						break
+					} else {
+						readErr = err
 					}
-					c.read.Add(int64(b.n))
-					batches.Put(b)
-					if gctx.Err() != nil {
-						return nil
-					}
-					return Errorf(KindSource, "reading source row %d: %w", c.read.Load()+1, err)
+					break
 				}
 				b.n++
 			}
 			c.read.Add(int64(b.n))
-			if b.n > 0 {
+			// The rows read before an error are produced like any others.
+			if b.n > 0 && gctx.Err() == nil {
 				g.Go(func() error {
 					defer batches.Put(b)
 					w := pool.Get().(*RecordWriter)
@@ -157,7 +155,12 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 			} else {
 				batches.Put(b)
 			}
-			if eof {
+			switch {
+			case readErr != nil && gctx.Err() != nil:
+				return nil
+			case readErr != nil:
+				return Errorf(KindSource, "reading source row %d: %w", c.read.Load()+1, readErr)
+			case eof:
 				return nil
 			}
 		}

@@ -27,7 +27,8 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	all := settings(&c)
 
 	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
-	fs.SetOutput(out)
+	// Parse errors are printed below with secrets redacted, not by the flag package.
+	fs.SetOutput(io.Discard)
 	flagValues := map[string][]string{}
 	fs.StringVar(&c.File, "config", "", "YAML settings file (env BACKFILL_CONFIG)")
 	for _, s := range all {
@@ -46,13 +47,21 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		fs.SetOutput(out)
 		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
 			return c, ErrHelp
 		}
-		return c, err
+		msg := err.Error()
+		for _, a := range args {
+			if r := redactArg(a); r != a {
+				msg = strings.ReplaceAll(msg, a, r)
+			}
+		}
+		return c, fmt.Errorf("%s (see --help)", msg)
 	}
 	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q (settings are flags like --kafka-brokers=host:9092)", fs.Arg(0))
+		return c, fmt.Errorf("unexpected argument %q (settings are flags like --kafka-brokers=host:9092)", redactArg(fs.Arg(0)))
 	}
 	if c.File == "" {
 		c.File = getenv("BACKFILL_CONFIG")
@@ -224,4 +233,24 @@ func (c *Config) resolveSecrets() error {
 	}
 	c.KsqlDB.URL, err = moveUserinfo("ksqldb", c.KsqlDB.URL, &c.KsqlDB.Username, &c.KsqlDB.Password)
 	return err
+}
+
+// redactArg hides the value of a password-like argument and the password
+// in a URL, for error messages.
+func redactArg(a string) string {
+	lower := strings.ToLower(a)
+	name, value, hasValue := strings.Cut(a, "=")
+	switch {
+	case hasValue && strings.Contains(strings.ToLower(name), "password") &&
+		!strings.HasSuffix(strings.ToLower(name), "file"):
+		return name + "=" + redacted
+	case !hasValue && strings.Contains(lower, "password"):
+		return redacted
+	case strings.Contains(a, "://") && strings.Contains(a, "@"):
+		if hasValue && strings.Contains(value, "://") {
+			return name + "=" + Redact(value)
+		}
+		return Redact(a)
+	}
+	return a
 }

@@ -3,6 +3,8 @@ package ksqldb
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -109,6 +111,10 @@ func (c *Client) once(ctx context.Context, method, path string, payload []byte, 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if untrustedCertificate(err) {
+			// Retrying cannot help: the certificate is not trusted.
+			return 0, backfill.Errorf(backfill.KindConfig, "ksqlDB at %s presented a certificate this job does not trust: %v; set ksqldb.tls_ca_file to the CA that signed it", c.base, err)
+		}
 		return 0, &transportError{err}
 	}
 	defer func() {
@@ -181,4 +187,14 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// untrustedCertificate reports whether err is a TLS certificate
+// verification failure.
+func untrustedCertificate(err error) bool {
+	var unknownCA x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var verify *tls.CertificateVerificationError
+	return errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &invalid) || errors.As(err, &verify)
 }
