@@ -40,7 +40,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		err = backfill.Errorf(backfill.KindConfig, "invalid settings:\n%v", err)
 		fmt.Fprintln(stderr, err)
-		finish(rep, err, "", stdout, stderr)
+		// The settings did not load; the report file can still come from the
+		// environment (the Kubernetes Job sets it there).
+		finish(rep, err, getenv(config.Env("report.file")), stdout, stderr)
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
