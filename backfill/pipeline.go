@@ -243,13 +243,14 @@ func (p *Pipeline) process(ctx context.Context, w *RecordWriter, b *batch, obser
 			nullValue++
 			continue
 		}
-		encoded++
-		nbytes += int64(len(key) + len(value))
 		if p.Producer != nil {
 			if err := p.Producer.Produce(ctx, key, value); err != nil {
 				return err
 			}
 		}
+		// Counted once handed over, so that encoded == produced on every path.
+		encoded++
+		nbytes += int64(len(key) + len(value))
 		if p.Observer != nil {
 			b.seen = append(b.seen, KeyValue{Key: row[w.enc.keyCol].(int64), Value: row[observed].(int64)})
 		}
