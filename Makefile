@@ -33,7 +33,7 @@ STATICCHECK ?= $(shell go env GOPATH)/bin/staticcheck
 E2E         := ./internal/e2e/
 UNIT_PKGS    = $(shell $(GO) list ./... | grep -v -e /internal/e2e -e /internal/sandbox -e /cmd/sandbox -e /cmd/bench-bigquery)
 
-.PHONY: deps lint test test-unit test-e2e demo serve bench
+.PHONY: deps lint test test-unit test-e2e demo serve bench bench-quick
 
 ## deps: install clang and kcat (Debian) and staticcheck when missing.
 deps:
@@ -66,3 +66,14 @@ demo: deps
 ## serve: keep the sandbox stack running for the real binary, kcat and curl.
 serve: deps
 	$(GO) run ./cmd/sandbox serve
+
+## bench: rows/s, CPU s and peak RSS of the produce limit, the job pipeline and a seed-like baseline
+## (1 M and 10 M rows, one process each), then the BigQuery read path on the emulator; see docs/performance.md.
+bench: deps
+	$(GO) run ./cmd/bench
+	$(GO) run ./cmd/bench-bigquery
+
+## bench-quick: the same at 100 k rows, a smoke run.
+bench-quick: deps
+	$(GO) run ./cmd/bench -quick
+	$(GO) run ./cmd/bench-bigquery -users=5000 -reps=1

@@ -66,9 +66,12 @@ func (c Config) configMap() (ckafka.ConfigMap, error) {
 		"queue.buffering.max.kbytes":            c.QueueMaxKBytes,
 		"max.in.flight.requests.per.connection": 5,
 		"go.delivery.report.fields":             "none",
-		"go.events.channel.size":                100000,
-		"go.logs.channel.enable":                true,
-		"security.protocol":                     orDefault(c.SecurityProtocol, "PLAINTEXT"),
+		// Small Go-side channels: their buffers are allocated up front and
+		// the delivery goroutine drains them at once (1 M entries by default).
+		"go.events.channel.size":  10000,
+		"go.produce.channel.size": 1000,
+		"go.logs.channel.enable":  true,
+		"security.protocol":       orDefault(c.SecurityProtocol, "PLAINTEXT"),
 	}
 	for k, v := range m {
 		if n, ok := v.(int); ok && n <= 0 {

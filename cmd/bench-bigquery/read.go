@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ordermin/ordermin-backfill/backfill/bigquery"
+	"github.com/ordermin/ordermin-backfill/config"
+	"github.com/ordermin/ordermin-backfill/internal/sandbox"
+)
+
+// bigQueryConfig is the job's BigQuery configuration for the sandbox, as
+// internal/cli builds it from the settings.
+func bigQueryConfig(s *sandbox.Stack, readAPI string) bigquery.Config {
+	set := s.Settings()
+	c := config.Default()
+	c.BigQuery.Project, c.BigQuery.Table = set["bigquery.project"], set["bigquery.table"]
+	return bigquery.Config{
+		Project: c.BigQuery.Project, SQL: c.SQL(), ReadAPI: readAPI,
+		Endpoint: set["bigquery.endpoint"], StorageEndpoint: set["bigquery.storage_endpoint"],
+		StoragePlaintext: set["bigquery.storage_plaintext"] == "true", QueryTimeout: c.BigQuery.QueryTimeout,
+	}
+}
+
+func query(s *sandbox.Stack) string { return bigQueryConfig(s, "rest").SQL }
+
+// readAll opens the production source and reads every row.
+func readAll(ctx context.Context, s *sandbox.Stack, readAPI string) (result, error) {
+	res := result{readAPI: readAPI}
+	start := time.Now()
+	r, err := bigquery.New(bigQueryConfig(s, readAPI), nil).Open(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer r.Close()
+	opened := time.Now()
+	res.path = r.Path()
+	row := make([]any, 0, len(r.Columns()))
+	for {
+		err := r.Next(&row)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return res, fmt.Errorf("after %d rows: %w", res.rows, err)
+		}
+		res.rows++
+	}
+	end := time.Now()
+	res.openSeconds, res.readSeconds, res.totalSeconds = opened.Sub(start).Seconds(), end.Sub(opened).Seconds(), end.Sub(start).Seconds()
+	if want := int64(len(sandbox.MinOrders(s.Orders))) + 1; res.rows != want { // + the NULL user's group
+		return res, fmt.Errorf("read %d rows, want %d (columns %v)", res.rows, want, r.Columns())
+	}
+	return res, nil
+}

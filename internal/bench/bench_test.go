@@ -1,0 +1,119 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/backfill/backfilltest"
+	"github.com/ordermin/ordermin-backfill/config"
+)
+
+// The scenarios run end to end on a few rows: every row is acknowledged and
+// in the broker's log. No timings are asserted; the bench prints them.
+func TestScenariosDeliverEveryRow(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		scenario string
+		rows     int64
+	}{
+		{ScenarioLimit, 3000}, {ScenarioJob, 3000}, {ScenarioJobDiscard, 3000}, {ScenarioSeed, 3},
+	} {
+		res, err := Run(ctx, RunOptions{Scenario: tc.scenario, Rows: tc.rows})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.scenario, err)
+		}
+		if res.Delivered != tc.rows || res.Rows != tc.rows || res.PeakRSSKiB <= 0 || res.Seconds <= 0 {
+			t.Errorf("%s: result %+v", tc.scenario, res)
+		}
+	}
+	if _, err := Run(ctx, RunOptions{Scenario: "nope", Rows: 1}); err == nil {
+		t.Error("an unknown scenario must fail")
+	}
+}
+
+func TestRingHoldsTheJobsBytes(t *testing.T) {
+	codec, err := newCodec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rows = 3 * ringSize
+	r, err := newRing(codec, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := codec.Bind(backfill.Mapping{KeyColumn: config.Default().Mapping.KeyColumn}, backfilltest.OrderColumns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := enc.NewWriter()
+	for _, j := range []int64{0, 1, ringSize - 1} {
+		wantK, wantV, _, err := w.Encode(backfilltest.DefaultRow(j*3, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range []int64{j, j + ringSize} {
+			k, v := r.at(i)
+			if !bytes.Equal(k, wantK) || !bytes.Equal(v, wantV) {
+				t.Errorf("ring entry %d: %x %x, want row %d's %x %x", i, k, v, j*3, wantK, wantV)
+			}
+		}
+	}
+}
+
+func TestPlanAndFlags(t *testing.T) {
+	plan, err := makePlan([]string{"limit", "job", "seed-like"}, []int64{10, 20}, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []planned{{"limit", 10}, {"job", 10}, {"limit", 20}, {"job", 20}, {"seed-like", 5}}
+	if len(plan) != len(want) {
+		t.Fatalf("plan %v, want %v", plan, want)
+	}
+	for i := range want {
+		if plan[i] != want[i] {
+			t.Fatalf("plan %v, want %v", plan, want)
+		}
+	}
+	if _, err := makePlan([]string{"jobb"}, []int64{1}, 1); err == nil {
+		t.Error("an unknown scenario in -only must fail")
+	}
+	if _, err := parseRows("1000,x"); err == nil {
+		t.Error("a bad row count must fail")
+	}
+	var stderr bytes.Buffer
+	if code := Main([]string{"-only=job", "-cpuprofile=x"}, &stderr, &stderr); code != 2 || !strings.Contains(stderr.String(), "exactly one run") {
+		t.Errorf("profiling two runs: code %d, %s", code, stderr.String())
+	}
+	tu := Tuning{Workers: 2, Linger: 5e6, Properties: propertyList{"a=b"}}
+	if got := strings.Join(tu.args(), " "); got != "-workers=2 -linger=5ms -property=a=b" {
+		t.Errorf("tuning args = %q", got)
+	}
+	if c := tu.apply(); c.Pipeline.Workers != 2 || c.Kafka.Linger != 5e6 || c.Kafka.Properties["a"] != "b" || c.Pipeline.BatchSize != config.Default().Pipeline.BatchSize {
+		t.Errorf("tuning apply = %+v %+v", c.Pipeline, c.Kafka)
+	}
+}
+
+func TestReportNamesTheTargets(t *testing.T) {
+	results := []Result{
+		{Scenario: ScenarioLimit, Rows: 1000000, Seconds: 2, PeakRSSKiB: 100 << 10},
+		{Scenario: ScenarioJob, Rows: 1000000, Seconds: 2.1, PeakRSSKiB: 100 << 10},
+		{Scenario: ScenarioLimit, Rows: 10000000, Seconds: 20, PeakRSSKiB: 105 << 10},
+		{Scenario: ScenarioJob, Rows: 10000000, Seconds: 21, PeakRSSKiB: 120 << 10},
+		{Scenario: ScenarioSeed, Rows: 100, Seconds: 2},
+	}
+	var out bytes.Buffer
+	printReport(&out, results, BrokerRetain, Tuning{})
+	for _, want := range []string{
+		"job/limit at 1 M rows: 0.95 (target >= 0.9: met)",
+		"job peak RSS at 10 M vs 1 M rows: 120.0 vs 100.0 MiB (+20.0%) (target within 10% and under 200 MiB: NOT met)",
+		"job at 10 M rows / seed-like: 9524x (target >= 1000x: met",
+		"100 M rows take",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}

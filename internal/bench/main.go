@@ -1,0 +1,203 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// resultPrefix starts the line on which a child reports its Result.
+const resultPrefix = "BENCH-RESULT "
+
+// Default row counts.
+const (
+	defaultRows     = "1000000,10000000"
+	defaultSeedRows = 2000
+	quickRows       = 100000
+	quickSeedRows   = 200
+)
+
+// Main runs the bench command: with -scenario, one scenario in this
+// process (the child); otherwise every planned scenario, each in its own
+// child process, then the table. It returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	rowsFlag := fs.String("rows", defaultRows, "comma-separated row counts for the limit and job scenarios")
+	seedRows := fs.Int64("seed-rows", defaultSeedRows, "rows for the seed-like baseline (its rate is extrapolated)")
+	quick := fs.Bool("quick", false, fmt.Sprintf("smoke run: %d rows, %d seed-like rows", quickRows, quickSeedRows))
+	only := fs.String("only", strings.Join(Scenarios, ","), "comma-separated scenarios to run: "+strings.Join(Scenarios, ", "))
+	brokerMode := fs.String("broker", BrokerRetain, "kfake storage: retain (bounded retention), keep (everything in memory) or blackhole")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed section (needs exactly one scenario and one row count)")
+	memProfile := fs.String("memprofile", "", "write an allocation profile (needs exactly one scenario and one row count)")
+	var tuning Tuning
+	tuning.register(fs)
+	scenario := fs.String("scenario", "", "run this one scenario in this process and print its result (used by the parent)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: bench [flags]\n\nMeasures rows/s, CPU seconds and peak RSS of the backfill against an in-process kfake broker,\neach scenario in its own child process.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	rows, err := parseRows(*rowsFlag)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: -rows: %v\n", err)
+		return 2
+	}
+	if *quick {
+		rows, *seedRows = []int64{quickRows}, quickSeedRows
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if *scenario != "" {
+		if len(rows) != 1 {
+			fmt.Fprintf(stderr, "bench: -scenario runs one row count, got %v\n", rows)
+			return 2
+		}
+		res, err := Run(ctx, RunOptions{Scenario: *scenario, Rows: rows[0], Broker: *brokerMode, CPUProfile: *cpuProfile, MemProfile: *memProfile, Tuning: tuning})
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: %s, %d rows: %v\n", *scenario, rows[0], err)
+			return 1
+		}
+		b, _ := json.Marshal(res)
+		fmt.Fprintf(stdout, "%s%s\n", resultPrefix, b)
+		return 0
+	}
+
+	plan, err := makePlan(strings.Split(*only, ","), rows, *seedRows)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 2
+	}
+	if (*cpuProfile != "" || *memProfile != "") && len(plan) != 1 {
+		fmt.Fprintf(stderr, "bench: -cpuprofile and -memprofile need exactly one run (set -only to one scenario and -rows to one count); the plan has %d\n", len(plan))
+		return 2
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	var results []Result
+	for _, p := range plan {
+		childArgs := []string{"-scenario=" + p.scenario, "-rows=" + strconv.FormatInt(p.rows, 10), "-broker=" + *brokerMode}
+		childArgs = append(childArgs, tuning.args()...)
+		if *cpuProfile != "" {
+			childArgs = append(childArgs, "-cpuprofile="+*cpuProfile)
+		}
+		if *memProfile != "" {
+			childArgs = append(childArgs, "-memprofile="+*memProfile)
+		}
+		fmt.Fprintf(stderr, "bench: %-11s %9d rows (load %s) ...\n", p.scenario, p.rows, loadAverage())
+		res, err := runChild(ctx, exe, childArgs, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: %s, %d rows: %v\n", p.scenario, p.rows, err)
+			return 1
+		}
+		fmt.Fprintf(stderr, "bench: %-11s %9d rows: %.2fs, %.0f rows/s\n", p.scenario, p.rows, res.Seconds, res.RowsPerSecond())
+		results = append(results, res)
+	}
+	printReport(stdout, results, *brokerMode, tuning)
+	return 0
+}
+
+type planned struct {
+	scenario string
+	rows     int64
+}
+
+// makePlan orders the runs: for each row count, the limit then the job
+// scenarios back to back (so that load drifts hit them alike), then the
+// seed-like baseline once.
+func makePlan(only []string, rows []int64, seedRows int64) ([]planned, error) {
+	want := map[string]bool{}
+	for _, s := range only {
+		s = strings.TrimSpace(s)
+		known := false
+		for _, k := range Scenarios {
+			known = known || k == s
+		}
+		if !known {
+			return nil, fmt.Errorf("unknown scenario %q in -only (want %s)", s, strings.Join(Scenarios, ", "))
+		}
+		want[s] = true
+	}
+	var plan []planned
+	for _, n := range rows {
+		for _, s := range []string{ScenarioLimit, ScenarioJob, ScenarioJobDiscard} {
+			if want[s] {
+				plan = append(plan, planned{s, n})
+			}
+		}
+	}
+	if want[ScenarioSeed] {
+		plan = append(plan, planned{ScenarioSeed, seedRows})
+	}
+	return plan, nil
+}
+
+func parseRows(s string) ([]int64, error) {
+	var out []int64
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%q is not a positive row count", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// runChild runs one scenario in a child process and returns its result.
+func runChild(ctx context.Context, exe string, args []string, stderr io.Writer) (Result, error) {
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	// As in the container image and the Job: fewer glibc malloc arenas keep
+	// librdkafka's cross-thread frees from growing RSS with the row count.
+	cmd.Env = append(os.Environ(), "MALLOC_ARENA_MAX=2")
+	cmd.WaitDelay = 30 * time.Second
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, stderr
+	err := cmd.Run()
+	var res Result
+	found := false
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		if line, ok := strings.CutPrefix(sc.Text(), resultPrefix); ok {
+			if jerr := json.Unmarshal([]byte(line), &res); jerr != nil {
+				return res, fmt.Errorf("parsing the child's result: %w", jerr)
+			}
+			found = true
+		}
+	}
+	if err != nil {
+		return res, fmt.Errorf("child %s: %w", strings.Join(args, " "), err)
+	}
+	if !found {
+		return res, fmt.Errorf("child %s printed no result", strings.Join(args, " "))
+	}
+	return res, nil
+}
+
+// machine describes where the figures come from.
+func machine() string {
+	return fmt.Sprintf("%s/%s, %d CPUs (GOMAXPROCS %d), %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
+}

@@ -1,0 +1,158 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Targets from the performance issue.
+const (
+	targetJobOverLimit = 0.9
+	targetRSSGrowth    = 0.10
+	targetRSSMiB       = 200
+	targetOverSeed     = 1000
+	referenceRows      = 100_000_000 // the production backfill's size, for the "100 M rows" column
+)
+
+var descriptions = map[string]string{
+	ScenarioLimit:      "raw produce of pre-encoded key/value bytes, one goroutine (no source, no Avro)",
+	ScenarioJob:        "backfill.Pipeline: in-memory backfilltest.Source, mapping, Avro, errgroup, delivery accounting",
+	ScenarioJobDiscard: "the same pipeline against a discarding producer: the job alone, no librdkafka, no broker",
+	ScenarioSeed:       "one record at a time, waiting for its delivery report (the seed's per-row INSERT … VALUES); rate extrapolated",
+}
+
+// printReport prints the table and the ratios against the targets.
+func printReport(w io.Writer, results []Result, brokerMode string, t Tuning) {
+	fmt.Fprintf(w, "machine: %s, load average now %s\n", machine(), loadAverage())
+	fmt.Fprintf(w, "broker: in-process kfake, 1 broker, %d partitions of %s, mode %q", Partitions, Topic, brokerMode)
+	if brokerMode == BrokerRetain {
+		fmt.Fprintf(w, " (log.segment.bytes=%d, log.retention.bytes=%d per partition, retention applied every %s)", segmentBytes, retentionBytes, retentionEvery)
+	}
+	fmt.Fprintf(w, "\nproducer: backfill/kafka, config.Default() settings with overrides: %s\n  (%s)\n", t, producerSummary(t))
+	fmt.Fprintf(w, "pipeline: workers=%d batch_size=%d\n\n", t.apply().Pipeline.Workers, t.apply().Pipeline.BatchSize)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\trows\tseconds\trows/s\tCPU s\tCPU s/M rows\tpeak RSS MiB\tGo heap MiB\tload1\t100 M rows take\t")
+	for _, r := range results {
+		rows := fmt.Sprint(r.Rows)
+		eta := "-"
+		if rps := r.RowsPerSecond(); rps > 0 {
+			eta = roundDuration(time.Duration(float64(referenceRows) / rps * float64(time.Second)))
+		}
+		if r.Scenario == ScenarioSeed {
+			eta += " (extrap.)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.0f\t%.2f\t%.2f\t%.1f\t%.1f\t%s\t%s\t\n", r.Scenario, rows, r.Seconds, r.RowsPerSecond(),
+			r.CPUSeconds(), r.CPUSeconds()/float64(r.Rows)*1e6, r.PeakRSSMiB(), float64(r.GoHeapKiB)/1024, r.Load1, eta)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+
+	byKey := map[string]Result{}
+	var counts []int64
+	for _, r := range results {
+		if r.Scenario != ScenarioSeed && !containsRows(counts, r.Rows) {
+			counts = append(counts, r.Rows)
+		}
+		byKey[key(r.Scenario, r.Rows)] = r
+	}
+	for _, n := range counts {
+		job, okJ := byKey[key(ScenarioJob, n)]
+		lim, okL := byKey[key(ScenarioLimit, n)]
+		if okJ && okL {
+			ratio := job.RowsPerSecond() / lim.RowsPerSecond()
+			fmt.Fprintf(w, "job/limit at %s rows: %.2f (target >= %.1f: %s)\n", human(n), ratio, targetJobOverLimit, verdict(ratio >= targetJobOverLimit))
+		}
+	}
+	if len(counts) >= 2 {
+		lo, hi := counts[0], counts[len(counts)-1]
+		for _, s := range []string{ScenarioJob, ScenarioJobDiscard, ScenarioLimit} {
+			a, okA := byKey[key(s, lo)]
+			b, okB := byKey[key(s, hi)]
+			if !okA || !okB {
+				continue
+			}
+			growth := b.PeakRSSMiB()/a.PeakRSSMiB() - 1
+			line := fmt.Sprintf("%s peak RSS at %s vs %s rows: %.1f vs %.1f MiB (%+.1f%%)", s, human(hi), human(lo), b.PeakRSSMiB(), a.PeakRSSMiB(), 100*growth)
+			if s == ScenarioJob {
+				line += fmt.Sprintf(" (target within %.0f%% and under %d MiB: %s)", 100*targetRSSGrowth, targetRSSMiB,
+					verdict(growth <= targetRSSGrowth && b.PeakRSSMiB() < targetRSSMiB))
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
+	if seed, ok := byKey[key(ScenarioSeed, seedRows(results))]; ok && seed.RowsPerSecond() > 0 {
+		for _, n := range counts {
+			if job, ok := byKey[key(ScenarioJob, n)]; ok {
+				ratio := job.RowsPerSecond() / seed.RowsPerSecond()
+				fmt.Fprintf(w, "job at %s rows / seed-like: %.0fx (target >= %dx: %s; seed-like measured over %d rows and extrapolated)\n",
+					human(n), ratio, targetOverSeed, verdict(ratio >= targetOverSeed), seed.Rows)
+			}
+		}
+	}
+	fmt.Fprintln(w)
+	for _, s := range Scenarios {
+		fmt.Fprintf(w, "  %-11s %s\n", s, descriptions[s])
+	}
+	fmt.Fprintln(w, "  CPU s is user+system time of the scenario's whole process over the timed section, the in-process broker included;")
+	fmt.Fprintln(w, "  peak RSS is the process's VmHWM, the broker's memory included (job-discard has no broker); Go heap is the peak")
+	fmt.Fprintln(w, "  of the Go heap's objects (sampled every 5 ms): the rest of RSS is mostly librdkafka's C memory and the runtime.")
+}
+
+func producerSummary(t Tuning) string {
+	c := producerConfig(nil, t)
+	return fmt.Sprintf("compression=%s linger=%s batch.size=%d queue.buffering.max.messages=%d queue.buffering.max.kbytes=%d, idempotent, acks=all, murmur2_random",
+		c.Compression, c.Linger, c.BatchBytes, c.QueueMaxMessages, c.QueueMaxKBytes)
+}
+
+func key(s string, n int64) string { return fmt.Sprintf("%s/%d", s, n) }
+
+func containsRows(s []int64, n int64) bool {
+	for _, x := range s {
+		if x == n {
+			return true
+		}
+	}
+	return false
+}
+
+func seedRows(results []Result) int64 {
+	for _, r := range results {
+		if r.Scenario == ScenarioSeed {
+			return r.Rows
+		}
+	}
+	return 0
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
+
+func human(n int64) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return fmt.Sprintf("%d M", n/1_000_000)
+	case n >= 1000 && n%1000 == 0:
+		return fmt.Sprintf("%d k", n/1000)
+	}
+	return fmt.Sprint(n)
+}
+
+func roundDuration(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%.1f days", d.Hours()/24)
+	case d >= time.Hour:
+		return fmt.Sprintf("%.1f h", d.Hours())
+	case d >= time.Minute:
+		return fmt.Sprintf("%.1f min", d.Minutes())
+	}
+	return strings.TrimSuffix(d.Round(time.Second).String(), "0m")
+}

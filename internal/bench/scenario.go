@@ -1,0 +1,261 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"time"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/backfill/backfilltest"
+	"github.com/ordermin/ordermin-backfill/backfill/kafka"
+	"github.com/ordermin/ordermin-backfill/config"
+)
+
+// Scenario names.
+const (
+	ScenarioLimit      = "limit"       // raw produce of pre-encoded bytes
+	ScenarioJob        = "job"         // the job's pipeline, in-memory source, production producer
+	ScenarioJobDiscard = "job-discard" // the job's pipeline against a discarding producer (no broker)
+	ScenarioSeed       = "seed-like"   // one record at a time, waiting for each delivery
+)
+
+// Scenarios lists every scenario in table order.
+var Scenarios = []string{ScenarioLimit, ScenarioJob, ScenarioJobDiscard, ScenarioSeed}
+
+// Result is what one scenario measured. Rows/s is Rows/Seconds; CPU is
+// user+system seconds of the whole process (job and broker) over the timed
+// section; PeakRSSKiB is the process's peak over its whole life.
+type Result struct {
+	Scenario   string  `json:"scenario"`
+	Rows       int64   `json:"rows"`
+	Delivered  int64   `json:"delivered"` // records acknowledged (the discarding producer acknowledges at once)
+	Seconds    float64 `json:"seconds"`
+	UserCPU    float64 `json:"user_cpu_seconds"`
+	SysCPU     float64 `json:"sys_cpu_seconds"`
+	PeakRSSKiB int64   `json:"peak_rss_kib"`
+	RSSSource  string  `json:"rss_source"`
+	GoSysKiB   int64   `json:"go_sys_kib"`       // memory the Go runtime obtained from the OS (runtime.MemStats.Sys) at the end
+	GoHeapKiB  int64   `json:"go_heap_peak_kib"` // peak of the Go heap's objects, sampled every 5 ms
+	Broker     string  `json:"broker"`
+	Load1      string  `json:"load1"` // 1-minute load average when the scenario ended
+	Tuning     string  `json:"tuning"`
+}
+
+// RowsPerSecond is the scenario's throughput.
+func (r Result) RowsPerSecond() float64 {
+	if r.Seconds <= 0 {
+		return 0
+	}
+	return float64(r.Rows) / r.Seconds
+}
+
+// CPUSeconds is user plus system time.
+func (r Result) CPUSeconds() float64 { return r.UserCPU + r.SysCPU }
+
+// PeakRSSMiB is the peak RSS in MiB.
+func (r Result) PeakRSSMiB() float64 { return float64(r.PeakRSSKiB) / 1024 }
+
+// RunOptions say how one scenario runs.
+type RunOptions struct {
+	Scenario   string
+	Rows       int64
+	Broker     string // BrokerRetain, BrokerKeep or BrokerBlackhole
+	CPUProfile string // write a CPU profile of the timed section here
+	MemProfile string // write an allocation profile here after the timed section
+	Tuning     Tuning // experiment overrides; zero means production defaults
+}
+
+// timed is the measured section of a scenario.
+type timed func(ctx context.Context) (delivered int64, err error)
+
+// Run runs one scenario in this process and measures it.
+func Run(ctx context.Context, o RunOptions) (Result, error) {
+	if o.Rows <= 0 {
+		return Result{}, fmt.Errorf("rows must be positive, got %d", o.Rows)
+	}
+	if o.Broker == "" {
+		o.Broker = BrokerRetain
+	}
+	res := Result{Scenario: o.Scenario, Rows: o.Rows, Broker: o.Broker, Tuning: o.Tuning.String()}
+	codec, err := newCodec()
+	if err != nil {
+		return res, err
+	}
+	var run timed
+	if o.Scenario == ScenarioJobDiscard {
+		res.Broker = "none"
+		prod := &discardProducer{}
+		run = jobRun(o.Rows, codec, prod, o.Tuning)
+	} else {
+		b, err := startBroker(o.Broker)
+		if err != nil {
+			return res, err
+		}
+		defer b.close()
+		prod, err := kafka.New(producerConfig(b.addrs(), o.Tuning), warnLogger())
+		if err != nil {
+			return res, err
+		}
+		defer prod.Close()
+		if _, err := prod.Partitions(ctx); err != nil {
+			return res, err
+		}
+		switch o.Scenario {
+		case ScenarioLimit:
+			r, err := newRing(codec, o.Rows)
+			if err != nil {
+				return res, err
+			}
+			run = limitRun(o.Rows, r, prod)
+		case ScenarioJob:
+			run = jobRun(o.Rows, codec, prod, o.Tuning)
+		case ScenarioSeed:
+			if run, err = seedRun(o.Rows, codec, prod); err != nil {
+				return res, err
+			}
+		default:
+			return res, fmt.Errorf("unknown scenario %q (want one of %v)", o.Scenario, Scenarios)
+		}
+		inner := run
+		run = func(ctx context.Context) (int64, error) {
+			n, err := inner(ctx)
+			if err != nil {
+				return n, err
+			}
+			// Every acknowledged record must be in the broker's log.
+			if end, err := b.endOffsets(ctx); err != nil {
+				return n, fmt.Errorf("checking the broker's end offsets: %w", err)
+			} else if end != n {
+				return n, fmt.Errorf("the broker appended %d records, the producer counted %d acknowledged", end, n)
+			}
+			return n, nil
+		}
+	}
+
+	runtime.GC()
+	if o.CPUProfile != "" {
+		f, err := os.Create(o.CPUProfile)
+		if err != nil {
+			return res, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return res, err
+		}
+	}
+	heap := startHeapSampler()
+	u0, s0 := cpuTime()
+	start := time.Now()
+	delivered, err := run(ctx)
+	elapsed := time.Since(start)
+	u1, s1 := cpuTime()
+	res.GoHeapKiB = int64(heap.Stop() / 1024)
+	if o.CPUProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	res.Delivered, res.Seconds = delivered, elapsed.Seconds()
+	res.UserCPU, res.SysCPU = (u1 - u0).Seconds(), (s1 - s0).Seconds()
+	res.PeakRSSKiB, res.RSSSource = peakRSSKiB()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	res.GoSysKiB = int64(ms.Sys / 1024)
+	res.Load1 = loadAverage()
+	if err != nil {
+		return res, err
+	}
+	if delivered != o.Rows {
+		return res, fmt.Errorf("%s: %d of %d rows delivered", o.Scenario, delivered, o.Rows)
+	}
+	if o.MemProfile != "" {
+		f, err := os.Create(o.MemProfile)
+		if err != nil {
+			return res, err
+		}
+		defer f.Close()
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// limitRun produces pre-encoded records from one goroutine through the
+// production producer: the most the producer and broker can take.
+func limitRun(rows int64, r *ring, prod *kafka.Producer) timed {
+	return func(ctx context.Context) (int64, error) {
+		for i := range rows {
+			k, v := r.at(i)
+			if err := prod.Produce(ctx, k, v); err != nil {
+				return prod.Deliveries().Acked, err
+			}
+		}
+		if err := prod.Flush(ctx); err != nil {
+			return prod.Deliveries().Acked, err
+		}
+		return delivered(prod.Deliveries())
+	}
+}
+
+// jobRun runs the job's pipeline over an in-memory source of rows.
+func jobRun(rows int64, codec *backfill.Codec, prod backfill.Producer, t Tuning) timed {
+	return func(ctx context.Context) (int64, error) {
+		p := pipeline(&backfilltest.Source{Rows: rows}, codec, prod, t)
+		var rep backfill.Report
+		if err := p.Run(ctx, &rep); err != nil {
+			return rep.RecordsAcked, err
+		}
+		if rep.RowsRead != rows || rep.RecordsEncoded != rows {
+			return rep.RecordsAcked, fmt.Errorf("pipeline read %d and encoded %d of %d rows", rep.RowsRead, rep.RecordsEncoded, rows)
+		}
+		return rep.RecordsAcked, nil
+	}
+}
+
+// seedRun does what the seed's per-row INSERT … VALUES script did: one
+// record at a time, each delivered before the next is sent. It waits for
+// the record's delivery report; with the production producer settings
+// librdkafka holds each lone record for linger before sending it.
+func seedRun(rows int64, codec *backfill.Codec, prod *kafka.Producer) (timed, error) {
+	enc, err := codec.Bind(backfill.Mapping{KeyColumn: config.Default().Mapping.KeyColumn}, backfilltest.OrderColumns)
+	if err != nil {
+		return nil, err
+	}
+	w := enc.NewWriter()
+	return func(ctx context.Context) (int64, error) {
+		row := make([]any, 0, 2)
+		for i := range rows {
+			row = backfilltest.DefaultRow(i, row)
+			k, v, _, err := w.Encode(row)
+			if err != nil {
+				return prod.Deliveries().Acked, err
+			}
+			if err := prod.Produce(ctx, k, v); err != nil {
+				return prod.Deliveries().Acked, err
+			}
+			for {
+				d := prod.Deliveries()
+				if d.Failed > 0 {
+					return delivered(d)
+				}
+				if d.Acked == i+1 {
+					break
+				}
+				if err := ctx.Err(); err != nil {
+					return d.Acked, err
+				}
+				time.Sleep(20 * time.Microsecond)
+			}
+		}
+		return delivered(prod.Deliveries())
+	}, nil
+}
+
+func delivered(d backfill.Deliveries) (int64, error) {
+	if d.Failed > 0 {
+		return d.Acked, fmt.Errorf("%d records failed delivery: %v", d.Failed, d.Errors)
+	}
+	return d.Acked, nil
+}

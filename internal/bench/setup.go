@@ -1,0 +1,117 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/backfill/backfilltest"
+	"github.com/ordermin/ordermin-backfill/backfill/kafka"
+	"github.com/ordermin/ordermin-backfill/config"
+)
+
+// The schemas ksqlDB registers for the stream (see the contract file),
+// with the ids a registry would give them.
+const (
+	keySchema     = `"long"`
+	valueSchema   = `{"type":"record","name":"KsqlDataSourceSchema","namespace":"io.confluent.ksql.avro_schemas","fields":[{"name":"ORDER_ID","type":["null","long"],"default":null}],"connect.name":"io.confluent.ksql.avro_schemas.KsqlDataSourceSchema"}`
+	keySchemaID   = 1
+	valueSchemaID = 2
+)
+
+func newCodec() (*backfill.Codec, error) {
+	return backfill.NewCodec(backfill.Schemas{
+		Key:   backfill.RegisteredSchema{Subject: Topic + "-key", Version: 1, ID: keySchemaID, Schema: keySchema},
+		Value: backfill.RegisteredSchema{Subject: Topic + "-value", Version: 1, ID: valueSchemaID, Schema: valueSchema},
+	})
+}
+
+// producerConfig is the production producer's configuration: the
+// defaults of config.Default() (with t's overrides), pointed at the
+// bench's broker.
+func producerConfig(brokers []string, t Tuning) kafka.Config {
+	k := t.apply().Kafka
+	return kafka.Config{
+		Brokers: brokers, Topic: Topic, SecurityProtocol: k.SecurityProtocol,
+		Compression: k.Compression, Linger: k.Linger, BatchBytes: k.BatchBytes, MessageTimeout: k.MessageTimeout,
+		QueueMaxMessages: k.QueueMaxMessages, QueueMaxKBytes: k.QueueMaxKBytes, ConnectTimeout: k.ConnectTimeout,
+		Properties: k.Properties,
+	}
+}
+
+// pipeline is the job's pipeline as internal/cli wires it, with the
+// production defaults of config.Default().
+func pipeline(src backfill.Source, codec *backfill.Codec, prod backfill.Producer, t Tuning) *backfill.Pipeline {
+	c := t.apply()
+	return &backfill.Pipeline{
+		Source: src, Codec: codec, Mapping: backfill.Mapping{KeyColumn: c.Mapping.KeyColumn},
+		Producer: prod, Workers: c.Pipeline.Workers, BatchSize: c.Pipeline.BatchSize,
+		FlushTimeout: c.Kafka.MessageTimeout + 10*time.Second, DrainTimeout: c.Pipeline.DrainTimeout,
+	}
+}
+
+func warnLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// ring holds pre-encoded wire-format records in one flat buffer, so that
+// the limit scenario produces bytes without encoding them. Entry j is the
+// record the job would produce for source row j*stride: the same byte
+// sizes as the job's records over the same row count.
+type ring struct {
+	buf  []byte
+	offs []uint32 // entry j: key buf[offs[2j]:offs[2j+1]], value buf[offs[2j+1]:offs[2j+2]]
+}
+
+const ringSize = 1 << 16
+
+func newRing(codec *backfill.Codec, rows int64) (*ring, error) {
+	enc, err := codec.Bind(backfill.Mapping{KeyColumn: config.Default().Mapping.KeyColumn}, backfilltest.OrderColumns)
+	if err != nil {
+		return nil, err
+	}
+	w := enc.NewWriter()
+	n := int64(min(rows, ringSize))
+	stride := max(rows/ringSize, 1)
+	r := &ring{buf: make([]byte, 0, n*16), offs: make([]uint32, 0, 2*n+1)}
+	r.offs = append(r.offs, 0)
+	row := make([]any, 0, 2)
+	for j := range n {
+		row = backfilltest.DefaultRow(j*stride, row)
+		k, v, skip, err := w.Encode(row)
+		if err != nil || skip != "" {
+			return nil, fmt.Errorf("encoding ring entry %d: skip=%q err=%v", j, skip, err)
+		}
+		r.buf = append(r.buf, k...)
+		r.offs = append(r.offs, uint32(len(r.buf)))
+		r.buf = append(r.buf, v...)
+		r.offs = append(r.offs, uint32(len(r.buf)))
+	}
+	return r, nil
+}
+
+func (r *ring) at(i int64) (key, value []byte) {
+	j := int(i % int64(len(r.offs)/2))
+	return r.buf[r.offs[2*j]:r.offs[2*j+1]], r.buf[r.offs[2*j+1]:r.offs[2*j+2]]
+}
+
+// discardProducer acknowledges every record at once and keeps nothing:
+// the job pipeline against it shows the job's own CPU and memory, without
+// librdkafka and the broker.
+type discardProducer struct{ produced atomic.Int64 }
+
+func (d *discardProducer) Produce(ctx context.Context, _, _ []byte) error {
+	d.produced.Add(1)
+	return nil
+}
+
+func (d *discardProducer) Flush(context.Context) error { return nil }
+
+func (d *discardProducer) Deliveries() backfill.Deliveries {
+	n := d.produced.Load()
+	return backfill.Deliveries{Produced: n, Acked: n}
+}
