@@ -64,11 +64,12 @@ func TestRingHoldsTheJobsBytes(t *testing.T) {
 }
 
 func TestPlanAndFlags(t *testing.T) {
-	plan, err := makePlan([]string{"limit", "job", "seed-like"}, []int64{10, 20}, 5)
+	plan, err := makePlan([]string{"limit", "job", "job-discard", "seed-like"}, []int64{10, 20}, 5, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []planned{{"limit", 10}, {"job", 10}, {"limit", 20}, {"job", 20}, {"seed-like", 5}}
+	want := []planned{{"limit", 10}, {"job", 10}, {"job-discard", 10}, {"limit", 10}, {"job", 10},
+		{"limit", 20}, {"job", 20}, {"job-discard", 20}, {"limit", 20}, {"job", 20}, {"seed-like", 5}}
 	if len(plan) != len(want) {
 		t.Fatalf("plan %v, want %v", plan, want)
 	}
@@ -77,7 +78,10 @@ func TestPlanAndFlags(t *testing.T) {
 			t.Fatalf("plan %v, want %v", plan, want)
 		}
 	}
-	if _, err := makePlan([]string{"jobb"}, []int64{1}, 1); err == nil {
+	if m := median([]float64{0.8, 1.2, 0.9}); m != 0.9 {
+		t.Errorf("median = %v, want 0.9", m)
+	}
+	if _, err := makePlan([]string{"jobb"}, []int64{1}, 1, 1); err == nil {
 		t.Error("an unknown scenario in -only must fail")
 	}
 	if _, err := parseRows("1000,x"); err == nil {
@@ -107,7 +111,7 @@ func TestReportNamesTheTargets(t *testing.T) {
 	var out bytes.Buffer
 	printReport(&out, results, BrokerRetain, Tuning{})
 	for _, want := range []string{
-		"job/limit at 1 M rows: 0.95 (target >= 0.9: met)",
+		"job/limit at 1 M rows: 0.95, median of 1 back-to-back pairs (0.95) (target >= 0.9: met)",
 		"job peak RSS at 10 M vs 1 M rows: 120.0 vs 100.0 MiB (+20.0%) (target within 10% and under 200 MiB: NOT met)",
 		"job at 10 M rows / seed-like: 9524x (target >= 1000x: met",
 		"100 M rows take",

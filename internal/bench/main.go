@@ -41,6 +41,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	quick := fs.Bool("quick", false, fmt.Sprintf("smoke run: %d rows, %d seed-like rows", quickRows, quickSeedRows))
 	only := fs.String("only", strings.Join(Scenarios, ","), "comma-separated scenarios to run: "+strings.Join(Scenarios, ", "))
 	brokerMode := fs.String("broker", BrokerRetain, "kfake storage: retain (bounded retention), keep (everything in memory) or blackhole")
+	pairs := fs.Int("pairs", 3, "run the limit and job scenarios this many times each, alternating, per row count; ratios and RSS are medians")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed section (needs exactly one scenario and one row count)")
 	memProfile := fs.String("memprofile", "", "write an allocation profile (needs exactly one scenario and one row count)")
 	var tuning Tuning
@@ -82,7 +83,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	plan, err := makePlan(strings.Split(*only, ","), rows, *seedRows)
+	plan, err := makePlan(strings.Split(*only, ","), rows, *seedRows, max(*pairs, 1))
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 2
@@ -124,10 +125,10 @@ type planned struct {
 	rows     int64
 }
 
-// makePlan orders the runs: for each row count, the limit then the job
-// scenarios back to back (so that load drifts hit them alike), then the
-// seed-like baseline once.
-func makePlan(only []string, rows []int64, seedRows int64) ([]planned, error) {
+// makePlan orders the runs: for each row count, pairs of the limit then the
+// job scenario back to back (so that load drifts hit them alike), the
+// discarding job once, then the seed-like baseline once.
+func makePlan(only []string, rows []int64, seedRows int64, pairs int) ([]planned, error) {
 	want := map[string]bool{}
 	for _, s := range only {
 		s = strings.TrimSpace(s)
@@ -142,9 +143,11 @@ func makePlan(only []string, rows []int64, seedRows int64) ([]planned, error) {
 	}
 	var plan []planned
 	for _, n := range rows {
-		for _, s := range []string{ScenarioLimit, ScenarioJob, ScenarioJobDiscard} {
-			if want[s] {
-				plan = append(plan, planned{s, n})
+		for i := range pairs {
+			for _, s := range []string{ScenarioLimit, ScenarioJob, ScenarioJobDiscard} {
+				if want[s] && (i == 0 || s != ScenarioJobDiscard) {
+					plan = append(plan, planned{s, n})
+				}
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -51,21 +52,31 @@ func printReport(w io.Writer, results []Result, brokerMode string, t Tuning) {
 	tw.Flush()
 	fmt.Fprintln(w)
 
-	byKey := map[string]Result{}
+	runs := map[string][]Result{}
 	var counts []int64
 	for _, r := range results {
 		if r.Scenario != ScenarioSeed && !containsRows(counts, r.Rows) {
 			counts = append(counts, r.Rows)
 		}
-		byKey[key(r.Scenario, r.Rows)] = r
+		runs[key(r.Scenario, r.Rows)] = append(runs[key(r.Scenario, r.Rows)], r)
+	}
+	// byKey holds, per scenario and row count, the run with the median rows/s.
+	byKey := map[string]Result{}
+	for k, rs := range runs {
+		byKey[k] = medianRun(rs)
 	}
 	for _, n := range counts {
-		job, okJ := byKey[key(ScenarioJob, n)]
-		lim, okL := byKey[key(ScenarioLimit, n)]
-		if okJ && okL {
-			ratio := job.RowsPerSecond() / lim.RowsPerSecond()
-			fmt.Fprintf(w, "job/limit at %s rows: %.2f (target >= %.1f: %s)\n", human(n), ratio, targetJobOverLimit, verdict(ratio >= targetJobOverLimit))
+		jobs, limits := runs[key(ScenarioJob, n)], runs[key(ScenarioLimit, n)]
+		if len(jobs) == 0 || len(limits) == 0 {
+			continue
 		}
+		var ratios []float64
+		for i := range min(len(jobs), len(limits)) {
+			ratios = append(ratios, jobs[i].RowsPerSecond()/limits[i].RowsPerSecond())
+		}
+		ratio := median(ratios)
+		fmt.Fprintf(w, "job/limit at %s rows: %.2f, median of %d back-to-back pairs %s (target >= %.1f: %s)\n",
+			human(n), ratio, len(ratios), fmtRatios(ratios), targetJobOverLimit, verdict(ratio >= targetJobOverLimit))
 	}
 	if len(counts) >= 2 {
 		lo, hi := counts[0], counts[len(counts)-1]
@@ -155,4 +166,30 @@ func roundDuration(d time.Duration) string {
 		return fmt.Sprintf("%.1f min", d.Minutes())
 	}
 	return strings.TrimSuffix(d.Round(time.Second).String(), "0m")
+}
+
+// median returns the median of xs (the mean of the middle two for an even count).
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if n := len(s); n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// medianRun returns the run whose rows/s is the median (the lower middle
+// for an even count), so that its RSS and CPU figures belong to one run.
+func medianRun(rs []Result) Result {
+	s := append([]Result(nil), rs...)
+	sort.Slice(s, func(i, j int) bool { return s[i].RowsPerSecond() < s[j].RowsPerSecond() })
+	return s[(len(s)-1)/2]
+}
+
+func fmtRatios(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%.2f", x)
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
 }
