@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"context"
 	"encoding/binary"
 	"testing"
-	"time"
 
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -25,46 +23,35 @@ func TestRecordsAreByteCompatibleWithKsqlDB(t *testing.T) {
 	}
 	valueSchema := avro.MustParse(sandbox.ValueSchema)
 	want := s.Expected()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.Kafka.ListenAddrs()...), kgo.ConsumeTopics(sandbox.Topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
 	seen := map[int64]bool{}
-	for len(seen) < len(want) {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %d of %d records", len(seen), len(want))
+	eachRecord(t, s.Kafka.ListenAddrs(), int64(len(want)), func(rec *kgo.Record) {
+		k, v := rec.Key, rec.Value
+		if len(k) < 6 || k[0] != 0 || binary.BigEndian.Uint32(k[1:5]) != uint32(r.report.KeySchemaID) {
+			t.Fatalf("key %x: want magic 0 and key schema id %d", k, r.report.KeySchemaID)
 		}
-		fs.EachRecord(func(rec *kgo.Record) {
-			k, v := rec.Key, rec.Value
-			if len(k) < 6 || k[0] != 0 || binary.BigEndian.Uint32(k[1:5]) != uint32(r.report.KeySchemaID) {
-				t.Fatalf("key %x: want magic 0 and key schema id %d", k, r.report.KeySchemaID)
-			}
-			if len(v) < 6 || v[0] != 0 || binary.BigEndian.Uint32(v[1:5]) != uint32(r.report.ValueSchemaID) {
-				t.Fatalf("value %x: want magic 0 and value schema id %d", v, r.report.ValueSchemaID)
-			}
-			user, n := binary.Varint(k[5:])
-			if n != len(k)-5 {
-				t.Fatalf("key %x is not one Avro long", k)
-			}
-			var value map[string]any
-			if err := avro.Unmarshal(valueSchema, v[5:], &value); err != nil {
-				t.Fatalf("value %x does not decode with ksqlDB's schema: %v", v, err)
-			}
-			if got, ok := value["ORDER_ID"].(int64); !ok || got != want[user] {
-				t.Fatalf("user %d: ORDER_ID %v, want %d", user, value["ORDER_ID"], want[user])
-			}
-			if p := murmur2.Partition(k, partitions); rec.Partition != p {
-				t.Fatalf("user %d on partition %d, Java's murmur2 says %d", user, rec.Partition, p)
-			}
-			if seen[user] {
-				t.Fatalf("user %d written twice", user)
-			}
-			seen[user] = true
-		})
+		if len(v) < 6 || v[0] != 0 || binary.BigEndian.Uint32(v[1:5]) != uint32(r.report.ValueSchemaID) {
+			t.Fatalf("value %x: want magic 0 and value schema id %d", v, r.report.ValueSchemaID)
+		}
+		user, n := binary.Varint(k[5:])
+		if n != len(k)-5 {
+			t.Fatalf("key %x is not one Avro long", k)
+		}
+		var value map[string]any
+		if err := avro.Unmarshal(valueSchema, v[5:], &value); err != nil {
+			t.Fatalf("value %x does not decode with ksqlDB's schema: %v", v, err)
+		}
+		if got, ok := value["ORDER_ID"].(int64); !ok || got != want[user] {
+			t.Fatalf("user %d: ORDER_ID %v, want %d", user, value["ORDER_ID"], want[user])
+		}
+		if p := murmur2.Partition(k, partitions); rec.Partition != p {
+			t.Fatalf("user %d on partition %d, Java's murmur2 says %d", user, rec.Partition, p)
+		}
+		if seen[user] {
+			t.Fatalf("user %d written twice", user)
+		}
+		seen[user] = true
+	})
+	if len(seen) != len(want) {
+		t.Fatalf("%d distinct users on the topic, want %d", len(seen), len(want))
 	}
 }

@@ -153,28 +153,11 @@ func stored(c *kfake.Cluster) int64 {
 // decoded key.
 func consumeKeys(t *testing.T, brokers []string, n int64, opts ...kgo.Opt) map[int64]int {
 	t.Helper()
-	opts = append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(sandbox.Topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
 	keys := map[int64]int{}
-	var got int64
-	for got < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %d of %d records", got, n)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			k, _ := binary.Varint(r.Key[5:])
-			keys[k]++
-			got++
-		})
-	}
+	eachRecord(t, brokers, n, func(r *kgo.Record) {
+		k, _ := binary.Varint(r.Key[5:])
+		keys[k]++
+	}, opts...)
 	return keys
 }
 

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/ordermin/ordermin-backfill/backfill"
 	"github.com/ordermin/ordermin-backfill/internal/sandbox"
 )
@@ -105,4 +107,30 @@ func runJobEnv(t *testing.T, s *sandbox.Stack, env []string, extra ...string) re
 		t.Fatalf("report says exit code %d, process exited %d", r.report.ExitCode, r.code)
 	}
 	return r
+}
+
+// eachRecord reads n records of the stream's topic from the start with
+// franz-go, an independent client, and hands each to fn.
+func eachRecord(t *testing.T, brokers []string, n int64, fn func(*kgo.Record), opts ...kgo.Opt) {
+	t.Helper()
+	opts = append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(sandbox.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var got int64
+	for got < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records", got, n)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			got++
+			fn(r)
+		})
+	}
 }

@@ -165,7 +165,7 @@ func TestDeltaModeProducesOnlyWhatTheTableLacks(t *testing.T) {
 		rep.Delta.Missing != 200 || rep.Delta.AlreadyPresent != 400 || rep.RowsSkipped["in_table"] != 400 {
 		t.Fatalf("delta rerun: exit %d, report %+v delta %+v\n%s", r.code, rep, rep.Delta, r.stderr)
 	}
-	keys := topicKeys(t, s, 600)
+	keys := consumeKeys(t, s.Kafka.ListenAddrs(), 600)
 	for user := range s.Expected() {
 		if keys[user] != 1 {
 			t.Fatalf("user %d written %d times", user, keys[user])

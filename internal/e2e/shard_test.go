@@ -1,44 +1,11 @@
 package e2e
 
 import (
-	"context"
-	"encoding/binary"
 	"fmt"
 	"testing"
-	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordermin/ordermin-backfill/internal/sandbox"
 )
-
-// topicKeys reads every record of the topic with franz-go and counts each
-// decoded key.
-func topicKeys(t *testing.T, s *sandbox.Stack, want int) map[int64]int {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.Kafka.ListenAddrs()...), kgo.ConsumeTopics(sandbox.Topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	keys := map[int64]int{}
-	n := 0
-	for n < want {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %d of %d records", n, want)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			k, _ := binary.Varint(r.Key[5:])
-			keys[k]++
-			n++
-		})
-	}
-	return keys
-}
 
 func TestShardsAreDisjointAndComplete(t *testing.T) {
 	const shards = 3
@@ -58,7 +25,7 @@ func TestShardsAreDisjointAndComplete(t *testing.T) {
 	if acked != int64(len(want)) {
 		t.Fatalf("shards acked %d records in all, want %d", acked, len(want))
 	}
-	keys := topicKeys(t, s, len(want))
+	keys := consumeKeys(t, s.Kafka.ListenAddrs(), int64(len(want)))
 	for user := range want {
 		if keys[user] != 1 {
 			t.Fatalf("user %d written %d times across shards", user, keys[user])
