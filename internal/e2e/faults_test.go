@@ -53,7 +53,7 @@ type bgJob struct {
 }
 
 // jobArgs returns the stack's flags with extra ones replacing or adding
-// settings, as runJobEnv builds them.
+// settings; a leading "check" or "run" stays the subcommand.
 func jobArgs(s *sandbox.Stack, extra []string) []string {
 	var args []string
 	if len(extra) > 0 && (extra[0] == "check" || extra[0] == "run") {

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -73,23 +72,8 @@ func runJobEnv(t *testing.T, s *sandbox.Stack, env []string, extra ...string) re
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var args []string
-	if len(extra) > 0 && (extra[0] == "check" || extra[0] == "run") {
-		args, extra = []string{extra[0]}, extra[1:]
-	}
 	// A flag given here replaces the stack's value for that setting.
-	overridden := map[string]bool{}
-	for _, e := range extra {
-		name, _, _ := strings.Cut(e, "=")
-		overridden[name] = true
-	}
-	for _, a := range s.Args() {
-		if name, _, _ := strings.Cut(a, "="); !overridden[name] {
-			args = append(args, a)
-		}
-	}
-	args = append(args, extra...)
-	cmd := exec.CommandContext(ctx, backfillBin, args...)
+	cmd := exec.CommandContext(ctx, backfillBin, jobArgs(s, extra)...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
