@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -193,5 +195,39 @@ func TestPipelineFilterSkipsWhatTheTableHolds(t *testing.T) {
 		if zigzag(r.Key[5:])%2 == 0 {
 			t.Fatalf("produced even key %d", zigzag(r.Key[5:]))
 		}
+	}
+}
+
+// serialProducer fails the test if Produce is ever entered by two
+// goroutines at once: the pipeline hands records over from one sender.
+type serialProducer struct {
+	backfilltest.Producer
+	inside  atomic.Int32
+	overlap atomic.Bool
+}
+
+func (s *serialProducer) Produce(ctx context.Context, key, value []byte) error {
+	if s.inside.Add(1) > 1 {
+		s.overlap.Store(true)
+	}
+	defer s.inside.Add(-1)
+	runtime.Gosched() // give another caller the chance to overlap
+	return s.Producer.Produce(ctx, key, value)
+}
+
+func TestPipelineProducesFromOneGoroutineWhileEncodingInParallel(t *testing.T) {
+	const n = 5000
+	prod := &serialProducer{}
+	p := pipeline(t, &backfilltest.Source{Rows: n}, prod)
+	p.Workers = 8
+	var rep backfill.Report
+	if err := p.Run(context.Background(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if prod.overlap.Load() {
+		t.Fatal("Produce was called from two goroutines at once")
+	}
+	if rep.RecordsEncoded != n || rep.RecordsAcked != n || rep.Bytes == 0 {
+		t.Fatalf("report = %+v", rep)
 	}
 }

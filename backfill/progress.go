@@ -1,0 +1,45 @@
+package backfill
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// startProgress logs progress until the returned function is called.
+func (p *Pipeline) startProgress(log *slog.Logger, c *counters, total uint64, known bool) (stop func()) {
+	if p.ProgressEvery <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(p.ProgressEvery)
+		defer t.Stop()
+		start, last, lastRead := time.Now(), time.Now(), int64(0)
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				read := c.read.Load()
+				rate := float64(read-lastRead) / now.Sub(last).Seconds()
+				attrs := []any{"rows_read", read, "records_encoded", c.encoded.Load(), "rows_per_second", int64(rate),
+					"elapsed", now.Sub(start).Round(time.Second).String()}
+				if p.Producer != nil {
+					d := p.Producer.Deliveries()
+					attrs = append(attrs, "records_produced", d.Produced, "records_acked", d.Acked, "records_failed", d.Failed)
+				}
+				if known && rate > 0 && uint64(read) <= total {
+					eta := time.Duration(float64(total-uint64(read)) / rate * float64(time.Second))
+					attrs = append(attrs, "total_rows", total, "eta", eta.Round(time.Second).String())
+				}
+				log.Info("progress", attrs...)
+				last, lastRead = now, read
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}

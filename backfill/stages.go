@@ -1,0 +1,255 @@
+package backfill
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// batch carries up to BatchSize rows through the pipeline's three stages:
+// read, encode (on the bounded errgroup) and send (one goroutine).
+type batch struct {
+	rows [][]any
+	n    int
+
+	// The encoded records, back to back in buf: record i's key is
+	// buf[offs[2i]:offs[2i+1]] and its value buf[offs[2i+1]:offs[2i+2]].
+	buf  []byte
+	offs []int
+	// seen holds each encoded record's key and observed value, for the Observer.
+	seen []KeyValue
+
+	// Delta mode: the candidates handed to the Filter, their rows, its
+	// answer and the rows it dropped.
+	cand    []KeyValue
+	candRow []int
+	keep    []bool
+	drop    []bool
+}
+
+func (b *batch) records() int { return (len(b.offs) - 1) / 2 }
+
+func (b *batch) record(i int) (key, value []byte) {
+	return b.buf[b.offs[2*i]:b.offs[2*i+1]], b.buf[b.offs[2*i+1]:b.offs[2*i+2]]
+}
+
+// move runs the three stages until the source ends, ctx ends or a stage
+// fails:
+//
+//   - read (this goroutine) fills batches from the source;
+//   - encode (at most workers goroutines, the errgroup) filters and encodes
+//     each batch into its own buffer;
+//   - send (one goroutine) hands the encoded records to the producer.
+//
+// A single sender calls the producer from one goroutine, as a plain
+// produce loop would: librdkafka serializes enqueueing on its own locks,
+// so several callers would only contend there, while encoding ahead on the
+// other goroutines keeps the sender busy. Records are counted as encoded
+// when handed over, so that encoded == produced on every path.
+//
+// readErr is a source failure: the rows read before it are still sent.
+// workErr is the first failure of a filter, the encoder or the producer.
+func (p *Pipeline) move(ctx context.Context, reader RowReader, enc *Encoder, observed, workers, batchSize int, c *counters) (readErr, workErr error) {
+	g, gctx := errgroup.WithContext(ctx)
+	ready := make(chan *batch, workers)
+	batches := sync.Pool{New: func() any { return &batch{rows: make([][]any, batchSize)} }}
+	writers := sync.Pool{New: func() any { return enc.NewWriter() }}
+
+	g.Go(func() error { return p.send(gctx, ready, &batches, c) })
+	g.Go(func() error {
+		defer close(ready)
+		encoders, ectx := errgroup.WithContext(gctx)
+		encoders.SetLimit(workers)
+		readErr = p.read(ectx, reader, batchSize, &batches, c, func(b *batch) {
+			encoders.Go(func() error {
+				w := writers.Get().(*RecordWriter)
+				defer writers.Put(w)
+				if err := p.encode(ectx, w, b, observed, c); err != nil {
+					batches.Put(b)
+					return err
+				}
+				select {
+				case ready <- b:
+					return nil
+				case <-ectx.Done():
+					batches.Put(b)
+					return nil // the failure or interruption is reported elsewhere
+				}
+			})
+		})
+		return encoders.Wait()
+	})
+	workErr = g.Wait()
+	return readErr, workErr
+}
+
+// read fills batches from the source and hands each non-empty one to
+// encode. It stops at the end of the source, at a read error (returned;
+// the rows read before it are handed over) or when ctx ends.
+func (p *Pipeline) read(ctx context.Context, reader RowReader, batchSize int, batches *sync.Pool, c *counters, encode func(*batch)) error {
+	for {
+		if ctx.Err() != nil {
+			return nil // a stage failed or the run was interrupted; reported by Run
+		}
+		b := batches.Get().(*batch)
+		b.n = 0
+		var eof bool
+		var readErr error
+		for b.n < batchSize {
+			if err := reader.Next(&b.rows[b.n]); err != nil {
+				if errors.Is(err, io.EOF) {
+					eof = true
+				} else {
+					readErr = err
+				}
+				break
+			}
+			b.n++
+		}
+		c.read.Add(int64(b.n))
+		if b.n > 0 && ctx.Err() == nil {
+			encode(b)
+		} else {
+			batches.Put(b)
+		}
+		switch {
+		case readErr != nil && ctx.Err() != nil:
+			return nil
+		case readErr != nil:
+			return Errorf(KindSource, "reading source row %d: %w", c.read.Load()+1, readErr)
+		case eof:
+			return nil
+		}
+	}
+}
+
+// encode filters (delta mode) and encodes one batch into b.buf. It adds
+// to the shared counters once per batch rather than once per row: the
+// encoders would otherwise contend on their cache lines for every record.
+func (p *Pipeline) encode(ctx context.Context, w *RecordWriter, b *batch, observed int, c *counters) error {
+	b.buf, b.offs, b.seen = b.buf[:0], append(b.offs[:0], 0), b.seen[:0]
+	if p.Filter != nil {
+		if err := p.filter(ctx, w.enc, b, observed); err != nil {
+			return err
+		}
+	}
+	var nullKey, nullValue, inTable int64
+	defer func() {
+		c.nullKey.Add(nullKey)
+		c.nullValue.Add(nullValue)
+		c.inTable.Add(inTable)
+	}()
+	for i, row := range b.rows[:b.n] {
+		if p.Filter != nil && b.drop[i] {
+			inTable++
+			continue
+		}
+		key, value, skip, err := w.Encode(row)
+		if err != nil {
+			return Errorf(KindContract, "encoding source row: %w", err)
+		}
+		switch skip {
+		case SkipNullKey:
+			nullKey++
+			continue
+		case SkipNullValue:
+			nullValue++
+			continue
+		}
+		b.buf = append(b.buf, key...)
+		b.offs = append(b.offs, len(b.buf))
+		b.buf = append(b.buf, value...)
+		b.offs = append(b.offs, len(b.buf))
+		if p.Observer != nil {
+			b.seen = append(b.seen, KeyValue{Key: row[w.enc.keyCol].(int64), Value: row[observed].(int64)})
+		}
+	}
+	return nil
+}
+
+// send hands every encoded record to the producer, from this one
+// goroutine, until ready is closed or ctx ends. An interruption stops it
+// between batches: the records already handed over are then drained by
+// Run's flush, and the batches still waiting are never sent.
+func (p *Pipeline) send(ctx context.Context, ready <-chan *batch, batches *sync.Pool, c *counters) error {
+	for {
+		var b *batch
+		select {
+		case <-ctx.Done():
+			return nil // reported by Run
+		case next, ok := <-ready:
+			if !ok {
+				return nil
+			}
+			b = next
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := p.sendBatch(ctx, b, c); err != nil {
+			return err
+		}
+		batches.Put(b)
+	}
+}
+
+func (p *Pipeline) sendBatch(ctx context.Context, b *batch, c *counters) error {
+	n := b.records()
+	var sent int
+	defer func() {
+		c.encoded.Add(int64(sent))
+		if sent > 0 {
+			c.bytes.Add(int64(b.offs[2*sent]))
+		}
+	}()
+	if p.Producer != nil {
+		for i := range n {
+			key, value := b.record(i)
+			if err := p.Producer.Produce(ctx, key, value); err != nil {
+				return err
+			}
+			sent++
+		}
+	}
+	sent = n
+	if p.Observer != nil && len(b.seen) > 0 {
+		p.Observer.ObserveBatch(b.seen)
+	}
+	return nil
+}
+
+// filter asks the Filter which of the batch's rows to produce and marks
+// the others in b.drop. Rows whose key or value is not an integer (NULL)
+// are left to Encode, which skips and counts them.
+func (p *Pipeline) filter(ctx context.Context, enc *Encoder, b *batch, observed int) error {
+	b.cand, b.candRow = b.cand[:0], b.candRow[:0]
+	b.drop = append(b.drop[:0], make([]bool, b.n)...)
+	for i, row := range b.rows[:b.n] {
+		k, ok1 := row[enc.keyCol].(int64)
+		v, ok2 := row[observed].(int64)
+		if ok1 && ok2 {
+			b.cand = append(b.cand, KeyValue{Key: k, Value: v})
+			b.candRow = append(b.candRow, i)
+		}
+	}
+	if len(b.cand) == 0 {
+		return nil
+	}
+	b.keep = append(b.keep[:0], make([]bool, len(b.cand))...)
+	if err := p.Filter.Keep(ctx, b.cand, b.keep); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if KindOf(err) == KindInternal {
+			err = Errorf(KindUnavailable, "delta mode: looking keys up in ksqlDB: %w", err)
+		}
+		return err
+	}
+	for j, keep := range b.keep {
+		b.drop[b.candRow[j]] = !keep
+	}
+	return nil
+}
