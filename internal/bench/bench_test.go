@@ -3,34 +3,138 @@ package bench
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
 	"github.com/ordermin/ordermin-backfill/backfill/backfilltest"
 	"github.com/ordermin/ordermin-backfill/config"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// The scenarios run end to end on a few rows: every row is acknowledged and
-// in the broker's log. No timings are asserted; the bench prints them.
+// actAsChild makes the test binary act as the bench's child: Main re-executes
+// os.Executable(), which under go test is this binary.
+const actAsChild = "BENCH_TEST_ACT_AS_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(actAsChild) != "" {
+		os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// The scenarios run end to end on a few rows against one broker, as the
+// parent runs them: every row is acknowledged and in the broker's log of the
+// topic re-created for the run. No timings are asserted; the bench prints
+// them.
 func TestScenariosDeliverEveryRow(t *testing.T) {
 	ctx := context.Background()
+	b, err := startBroker(BrokerRetain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.close()
 	for _, tc := range []struct {
 		scenario string
 		rows     int64
 	}{
-		{ScenarioLimit, 3000}, {ScenarioJob, 3000}, {ScenarioJobDiscard, 3000}, {ScenarioSeed, 3},
+		{ScenarioLimit, 3000}, {ScenarioJob, 3000}, {ScenarioJobDiscard, 3000}, {ScenarioSeed, 3}, {ScenarioJob, 2000},
 	} {
-		res, err := Run(ctx, RunOptions{Scenario: tc.scenario, Rows: tc.rows})
+		if err := b.resetTopic(ctx); err != nil {
+			t.Fatal(err)
+		}
+		res, err := Run(ctx, RunOptions{Scenario: tc.scenario, Rows: tc.rows, Brokers: b.addrs()})
 		if err != nil {
 			t.Fatalf("%s: %v", tc.scenario, err)
 		}
 		if res.Delivered != tc.rows || res.Rows != tc.rows || res.PeakRSSKiB <= 0 || res.Seconds <= 0 {
 			t.Errorf("%s: result %+v", tc.scenario, res)
 		}
+		want := tc.rows
+		if !needsBroker(tc.scenario) {
+			want = 0
+		}
+		if end, err := endOffsets(ctx, b.addrs()); err != nil || end != want {
+			t.Errorf("%s: the broker's log holds %d records (%v), want %d", tc.scenario, end, err, want)
+		}
 	}
-	if _, err := Run(ctx, RunOptions{Scenario: "nope", Rows: 1}); err == nil {
+	// Run by hand without a broker address, a child starts its own.
+	if res, err := Run(ctx, RunOptions{Scenario: ScenarioLimit, Rows: 1000}); err != nil || res.Delivered != 1000 {
+		t.Errorf("limit with its own broker: %+v, %v", res, err)
+	}
+	if _, err := Run(ctx, RunOptions{Scenario: "nope", Rows: 1, Brokers: b.addrs()}); err == nil {
 		t.Error("an unknown scenario must fail")
+	}
+}
+
+// The topic re-created between runs keeps the broker's retention: kfake
+// trims it to log.retention.bytes per partition.
+func TestRecreatedTopicKeepsRetention(t *testing.T) {
+	ctx := context.Background()
+	b, err := startBroker(BrokerRetain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.close()
+	if err := b.resetTopic(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addrs()...), kgo.DefaultProduceTopic(Topic), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	value := make([]byte, 64<<10)
+	const records = 2 * retentionBytes / (64 << 10) // twice the retention, one batch each
+	for range records {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Partition: 0, Value: value}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.c.ApplyRetention()
+	start, err := listOffsets(ctx, b.cl, -2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, err := listOffsets(ctx, b.cl, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end[0] != records || start[0] < records/3 {
+		t.Errorf("partition 0 holds offsets %d to %d after retention, want the oldest of %d trimmed", start[0], end[0], records)
+	}
+}
+
+// The parent starts the broker, runs every scenario in a child process (this
+// test binary, see TestMain) and prints the table and the verdicts.
+func TestMainRunsScenariosInChildren(t *testing.T) {
+	t.Setenv(actAsChild, "1")
+	var out, errOut bytes.Buffer
+	if code := Main([]string{"-rows=2000", "-pairs=1", "-seed-rows=3"}, &out, &errOut); code != 0 {
+		t.Fatalf("Main = %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+	}
+	for _, want := range []string{
+		"broker: kfake in the bench's parent process",
+		"broker process (the bench parent) peak RSS: ",
+		"broker CPU s",
+		"job/limit at 2 k rows: ",
+		"job at 2 k rows / seed-like: ",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	rows := map[string]bool{}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) >= 11 {
+			rows[f[0]] = true
+		}
+	}
+	for _, s := range Scenarios {
+		if !rows[s] {
+			t.Errorf("the table lacks a %s row:\n%s", s, out.String())
+		}
 	}
 }
 
@@ -109,12 +213,14 @@ func TestReportNamesTheTargets(t *testing.T) {
 		{Scenario: ScenarioSeed, Rows: 100, Seconds: 2},
 	}
 	var out bytes.Buffer
-	printReport(&out, results, BrokerRetain, Tuning{})
+	printReport(&out, results, BrokerRetain, 50<<10, Tuning{})
 	for _, want := range []string{
 		"job/limit at 1 M rows: 0.95, median of 1 back-to-back pairs (0.95) (target >= 0.9: met)",
 		"job peak RSS at 10 M vs 1 M rows: 120.0 vs 100.0 MiB (+20.0%) (target within 10% and under 200 MiB: NOT met)",
 		"job at 10 M rows / seed-like: 9524x (target >= 1000x: met",
 		"100 M rows take",
+		"broker CPU s",
+		"broker process (the bench parent) peak RSS: 50.0 MiB",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,7 +33,8 @@ const (
 
 // Main runs the bench command: with -scenario, one scenario in this
 // process (the child); otherwise every planned scenario, each in its own
-// child process, then the table. It returns the exit code.
+// child process against one kfake broker that runs in this process (the
+// parent), then the table. It returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -47,8 +49,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	var tuning Tuning
 	tuning.register(fs)
 	scenario := fs.String("scenario", "", "run this one scenario in this process and print its result (used by the parent)")
+	brokersFlag := fs.String("brokers", "", "with -scenario: host:port of the broker to produce to (the parent's, whose "+Topic+" must be empty);\nempty starts a kfake broker in this process, whose CPU and memory then count in the scenario's figures")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: bench [flags]\n\nMeasures rows/s, CPU seconds and peak RSS of the backfill against an in-process kfake broker,\neach scenario in its own child process.\n\n")
+		fmt.Fprintf(stderr, "Usage: bench [flags]\n\nMeasures rows/s, CPU seconds and peak RSS of the backfill, each scenario in its own child process,\nagainst one kfake broker in this (the parent) process.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -73,7 +76,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "bench: -scenario runs one row count, got %v\n", rows)
 			return 2
 		}
-		res, err := Run(ctx, RunOptions{Scenario: *scenario, Rows: rows[0], Broker: *brokerMode, CPUProfile: *cpuProfile, MemProfile: *memProfile, Tuning: tuning})
+		var brokers []string
+		if *brokersFlag != "" {
+			brokers = strings.Split(*brokersFlag, ",")
+		}
+		res, err := Run(ctx, RunOptions{Scenario: *scenario, Rows: rows[0], Brokers: brokers, Broker: *brokerMode, CPUProfile: *cpuProfile, MemProfile: *memProfile, Tuning: tuning})
 		if err != nil {
 			fmt.Fprintf(stderr, "bench: %s, %d rows: %v\n", *scenario, rows[0], err)
 			return 1
@@ -81,6 +88,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		b, _ := json.Marshal(res)
 		fmt.Fprintf(stdout, "%s%s\n", resultPrefix, b)
 		return 0
+	}
+	if *brokersFlag != "" {
+		fmt.Fprintln(stderr, "bench: -brokers needs -scenario; the parent runs its own broker")
+		return 2
 	}
 
 	plan, err := makePlan(strings.Split(*only, ","), rows, *seedRows, max(*pairs, 1))
@@ -97,9 +108,24 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
 	}
+	var b *broker
+	if slices.ContainsFunc(plan, func(p planned) bool { return needsBroker(p.scenario) }) {
+		if b, err = startBroker(*brokerMode); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 1
+		}
+		defer b.close()
+	}
 	var results []Result
 	for _, p := range plan {
 		childArgs := []string{"-scenario=" + p.scenario, "-rows=" + strconv.FormatInt(p.rows, 10), "-broker=" + *brokerMode}
+		if needsBroker(p.scenario) {
+			if err := b.resetTopic(ctx); err != nil {
+				fmt.Fprintf(stderr, "bench: %s, %d rows: %v\n", p.scenario, p.rows, err)
+				return 1
+			}
+			childArgs = append(childArgs, "-brokers="+strings.Join(b.addrs(), ","))
+		}
 		childArgs = append(childArgs, tuning.args()...)
 		if *cpuProfile != "" {
 			childArgs = append(childArgs, "-cpuprofile="+*cpuProfile)
@@ -108,7 +134,15 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			childArgs = append(childArgs, "-memprofile="+*memProfile)
 		}
 		fmt.Fprintf(stderr, "bench: %-11s %9d rows (load %s) ...\n", p.scenario, p.rows, loadAverage())
+		// This process is idle but for the broker while the child runs:
+		// its CPU over the run is the broker's.
+		u0, s0 := cpuTime()
 		res, err := runChild(ctx, exe, childArgs, stderr)
+		u1, s1 := cpuTime()
+		if err == nil && needsBroker(p.scenario) {
+			res.BrokerCPU = (u1 - u0 + s1 - s0).Seconds()
+			err = b.deleteTopic(ctx) // frees the log before the next run
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "bench: %s, %d rows: %v\n", p.scenario, p.rows, err)
 			return 1
@@ -116,9 +150,16 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: %-11s %9d rows: %.2fs, %.0f rows/s\n", p.scenario, p.rows, res.Seconds, res.RowsPerSecond())
 		results = append(results, res)
 	}
-	printReport(stdout, results, *brokerMode, tuning)
+	var brokerRSS int64
+	if b != nil {
+		brokerRSS, _ = peakRSSKiB()
+	}
+	printReport(stdout, results, *brokerMode, brokerRSS, tuning)
 	return 0
 }
+
+// needsBroker reports whether a scenario produces to the broker.
+func needsBroker(scenario string) bool { return scenario != ScenarioJobDiscard }
 
 type planned struct {
 	scenario string

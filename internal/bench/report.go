@@ -26,17 +26,23 @@ var descriptions = map[string]string{
 }
 
 // printReport prints the table and the ratios against the targets.
-func printReport(w io.Writer, results []Result, brokerMode string, t Tuning) {
+// brokerRSSKiB is the peak RSS of the process that ran the broker (the
+// bench parent), 0 if none ran.
+func printReport(w io.Writer, results []Result, brokerMode string, brokerRSSKiB int64, t Tuning) {
 	fmt.Fprintf(w, "machine: %s, load average now %s\n", machine(), loadAverage())
-	fmt.Fprintf(w, "broker: in-process kfake, 1 broker, %d partitions of %s, mode %q", Partitions, Topic, brokerMode)
+	fmt.Fprintf(w, "broker: kfake in the bench's parent process, shared by every scenario, 1 broker, %d partitions of %s (deleted and re-created for each run), mode %q",
+		Partitions, Topic, brokerMode)
 	if brokerMode == BrokerRetain {
 		fmt.Fprintf(w, " (log.segment.bytes=%d, log.retention.bytes=%d per partition, retention applied every %s)", segmentBytes, retentionBytes, retentionEvery)
+	}
+	if brokerRSSKiB > 0 {
+		fmt.Fprintf(w, "\nbroker process (the bench parent) peak RSS: %.1f MiB, over all runs", float64(brokerRSSKiB)/1024)
 	}
 	fmt.Fprintf(w, "\nproducer: backfill/kafka, config.Default() settings with overrides: %s\n  (%s)\n", t, producerSummary(t))
 	fmt.Fprintf(w, "pipeline: workers=%d batch_size=%d\n\n", t.apply().Pipeline.Workers, t.apply().Pipeline.BatchSize)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\trows\tseconds\trows/s\tCPU s\tCPU s/M rows\tpeak RSS MiB\tGo heap MiB\tload1\t100 M rows take\t")
+	fmt.Fprintln(tw, "scenario\trows\tseconds\trows/s\tCPU s\tCPU s/M rows\tbroker CPU s\tpeak RSS MiB\tGo heap MiB\tload1\t100 M rows take\t")
 	for _, r := range results {
 		rows := fmt.Sprint(r.Rows)
 		eta := "-"
@@ -46,8 +52,12 @@ func printReport(w io.Writer, results []Result, brokerMode string, t Tuning) {
 		if r.Scenario == ScenarioSeed {
 			eta += " (extrap.)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.0f\t%.2f\t%.2f\t%.1f\t%.1f\t%s\t%s\t\n", r.Scenario, rows, r.Seconds, r.RowsPerSecond(),
-			r.CPUSeconds(), r.CPUSeconds()/float64(r.Rows)*1e6, r.PeakRSSMiB(), float64(r.GoHeapKiB)/1024, r.Load1, eta)
+		brokerCPU := "-"
+		if needsBroker(r.Scenario) {
+			brokerCPU = fmt.Sprintf("%.2f", r.BrokerCPU)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.0f\t%.2f\t%.2f\t%s\t%.1f\t%.1f\t%s\t%s\t\n", r.Scenario, rows, r.Seconds, r.RowsPerSecond(),
+			r.CPUSeconds(), r.CPUSeconds()/float64(r.Rows)*1e6, brokerCPU, r.PeakRSSMiB(), float64(r.GoHeapKiB)/1024, r.Load1, eta)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -108,9 +118,10 @@ func printReport(w io.Writer, results []Result, brokerMode string, t Tuning) {
 	for _, s := range Scenarios {
 		fmt.Fprintf(w, "  %-11s %s\n", s, descriptions[s])
 	}
-	fmt.Fprintln(w, "  CPU s is user+system time of the scenario's whole process over the timed section, the in-process broker included;")
-	fmt.Fprintln(w, "  peak RSS is the process's VmHWM, the broker's memory included (job-discard has no broker); Go heap is the peak")
-	fmt.Fprintln(w, "  of the Go heap's objects (sampled every 5 ms): the rest of RSS is mostly librdkafka's C memory and the runtime.")
+	fmt.Fprintln(w, "  CPU s is user+system time of the scenario's child process (the job or produce loop and librdkafka) over the timed")
+	fmt.Fprintln(w, "  section, the broker not included; broker CPU s is the bench parent's (kfake's) user+system time over the child's run;")
+	fmt.Fprintln(w, "  peak RSS is the child's VmHWM: the job's own memory, what a container limit sees, the broker's not included; Go heap")
+	fmt.Fprintln(w, "  is the peak of the child's Go heap objects (sampled every 5 ms): the rest of RSS is mostly librdkafka's C memory and the runtime.")
 }
 
 func producerSummary(t Tuning) string {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
@@ -26,8 +27,9 @@ const (
 var Scenarios = []string{ScenarioLimit, ScenarioJob, ScenarioJobDiscard, ScenarioSeed}
 
 // Result is what one scenario measured. Rows/s is Rows/Seconds; CPU is
-// user+system seconds of the whole process (job and broker) over the timed
-// section; PeakRSSKiB is the process's peak over its whole life.
+// user+system seconds of the scenario's process over the timed section
+// (the job and librdkafka; also the broker when the process started its
+// own); PeakRSSKiB is the process's peak over its whole life.
 type Result struct {
 	Scenario   string  `json:"scenario"`
 	Rows       int64   `json:"rows"`
@@ -40,7 +42,8 @@ type Result struct {
 	GoSysKiB   int64   `json:"go_sys_kib"`       // memory the Go runtime obtained from the OS (runtime.MemStats.Sys) at the end
 	GoHeapKiB  int64   `json:"go_heap_peak_kib"` // peak of the Go heap's objects, sampled every 5 ms
 	Broker     string  `json:"broker"`
-	Load1      string  `json:"load1"` // 1-minute load average when the scenario ended
+	BrokerCPU  float64 `json:"broker_cpu_seconds"` // the bench parent's (the broker's) CPU over the child's run; set by the parent
+	Load1      string  `json:"load1"`              // 1-minute load average when the scenario ended
 	Tuning     string  `json:"tuning"`
 }
 
@@ -62,10 +65,11 @@ func (r Result) PeakRSSMiB() float64 { return float64(r.PeakRSSKiB) / 1024 }
 type RunOptions struct {
 	Scenario   string
 	Rows       int64
-	Broker     string // BrokerRetain, BrokerKeep or BrokerBlackhole
-	CPUProfile string // write a CPU profile of the timed section here
-	MemProfile string // write an allocation profile here after the timed section
-	Tuning     Tuning // experiment overrides; zero means production defaults
+	Brokers    []string // a running broker whose Topic is empty (the bench parent's); empty: Run starts one in this process
+	Broker     string   // mode of the broker Run starts: BrokerRetain, BrokerKeep or BrokerBlackhole
+	CPUProfile string   // write a CPU profile of the timed section here
+	MemProfile string   // write an allocation profile here after the timed section
+	Tuning     Tuning   // experiment overrides; zero means production defaults
 }
 
 // timed is the measured section of a scenario.
@@ -79,23 +83,30 @@ func Run(ctx context.Context, o RunOptions) (Result, error) {
 	if o.Broker == "" {
 		o.Broker = BrokerRetain
 	}
+	if !slices.Contains(Scenarios, o.Scenario) {
+		return Result{}, fmt.Errorf("unknown scenario %q (want one of %v)", o.Scenario, Scenarios)
+	}
 	res := Result{Scenario: o.Scenario, Rows: o.Rows, Broker: o.Broker, Tuning: o.Tuning.String()}
 	codec, err := newCodec()
 	if err != nil {
 		return res, err
 	}
 	var run timed
+	brokers := o.Brokers
 	if o.Scenario == ScenarioJobDiscard {
 		res.Broker = "none"
 		prod := &discardProducer{}
 		run = jobRun(o.Rows, codec, prod, o.Tuning)
 	} else {
-		b, err := startBroker(o.Broker)
-		if err != nil {
-			return res, err
+		if len(brokers) == 0 {
+			b, err := startBroker(o.Broker)
+			if err != nil {
+				return res, err
+			}
+			defer b.close()
+			brokers = b.addrs()
 		}
-		defer b.close()
-		prod, err := kafka.New(producerConfig(b.addrs(), o.Tuning), warnLogger())
+		prod, err := kafka.New(producerConfig(brokers, o.Tuning), warnLogger())
 		if err != nil {
 			return res, err
 		}
@@ -116,22 +127,6 @@ func Run(ctx context.Context, o RunOptions) (Result, error) {
 			if run, err = seedRun(o.Rows, codec, prod); err != nil {
 				return res, err
 			}
-		default:
-			return res, fmt.Errorf("unknown scenario %q (want one of %v)", o.Scenario, Scenarios)
-		}
-		inner := run
-		run = func(ctx context.Context) (int64, error) {
-			n, err := inner(ctx)
-			if err != nil {
-				return n, err
-			}
-			// Every acknowledged record must be in the broker's log.
-			if end, err := b.endOffsets(ctx); err != nil {
-				return n, fmt.Errorf("checking the broker's end offsets: %w", err)
-			} else if end != n {
-				return n, fmt.Errorf("the broker appended %d records, the producer counted %d acknowledged", end, n)
-			}
-			return n, nil
 		}
 	}
 
@@ -165,6 +160,15 @@ func Run(ctx context.Context, o RunOptions) (Result, error) {
 	res.Load1 = loadAverage()
 	if err != nil {
 		return res, err
+	}
+	if needsBroker(o.Scenario) {
+		// Every acknowledged record must be in the broker's log. Checked
+		// after the figures are taken, so the check's client is not in them.
+		if end, err := endOffsets(ctx, brokers); err != nil {
+			return res, fmt.Errorf("checking the broker's end offsets: %w", err)
+		} else if end != delivered {
+			return res, fmt.Errorf("the broker appended %d records, the producer counted %d acknowledged", end, delivered)
+		}
 	}
 	if delivered != o.Rows {
 		return res, fmt.Errorf("%s: %d of %d rows delivered", o.Scenario, delivered, o.Rows)
