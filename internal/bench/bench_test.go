@@ -172,8 +172,8 @@ func TestPlanAndFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []planned{{"limit", 10}, {"job", 10}, {"job-discard", 10}, {"limit", 10}, {"job", 10},
-		{"limit", 20}, {"job", 20}, {"job-discard", 20}, {"limit", 20}, {"job", 20}, {"seed-like", 5}}
+	want := []planned{{"limit", 10}, {"job", 10}, {"job-discard", 10}, {"job", 10}, {"limit", 10},
+		{"limit", 20}, {"job", 20}, {"job-discard", 20}, {"job", 20}, {"limit", 20}, {"seed-like", 5}}
 	if len(plan) != len(want) {
 		t.Fatalf("plan %v, want %v", plan, want)
 	}
@@ -206,17 +206,21 @@ func TestPlanAndFlags(t *testing.T) {
 
 func TestReportNamesTheTargets(t *testing.T) {
 	results := []Result{
-		{Scenario: ScenarioLimit, Rows: 1000000, Seconds: 2, PeakRSSKiB: 100 << 10},
-		{Scenario: ScenarioJob, Rows: 1000000, Seconds: 2.1, PeakRSSKiB: 100 << 10},
-		{Scenario: ScenarioLimit, Rows: 10000000, Seconds: 20, PeakRSSKiB: 105 << 10},
-		{Scenario: ScenarioJob, Rows: 10000000, Seconds: 21, PeakRSSKiB: 120 << 10},
+		{Scenario: ScenarioLimit, Rows: 1000000, Seconds: 2, UserCPU: 2, PeakRSSKiB: 100 << 10},
+		{Scenario: ScenarioJob, Rows: 1000000, Seconds: 2.1, UserCPU: 2.2, PeakRSSKiB: 100 << 10},
+		{Scenario: ScenarioJob, Rows: 1000000, Seconds: 2.5, UserCPU: 2.6, PeakRSSKiB: 90 << 10},
+		{Scenario: ScenarioLimit, Rows: 1000000, Seconds: 2, UserCPU: 2, PeakRSSKiB: 110 << 10},
+		{Scenario: ScenarioLimit, Rows: 10000000, Seconds: 20, UserCPU: 20, PeakRSSKiB: 105 << 10},
+		{Scenario: ScenarioJob, Rows: 10000000, Seconds: 21, UserCPU: 20, PeakRSSKiB: 120 << 10},
 		{Scenario: ScenarioSeed, Rows: 100, Seconds: 2},
 	}
 	var out bytes.Buffer
 	printReport(&out, results, BrokerRetain, 50<<10, Tuning{})
 	for _, want := range []string{
-		"job/limit at 1 M rows: 0.95, median of 1 back-to-back pairs (0.95) (target >= 0.9: met)",
-		"job peak RSS at 10 M vs 1 M rows: 120.0 vs 100.0 MiB (+20.0%) (target within 10% and under 200 MiB: NOT met)",
+		"job/limit at 1 M rows: 0.88, median of 2 back-to-back pairs (0.95, 0.80) (target >= 0.9: NOT met)",
+		"job/limit CPU s per row at 1 M rows: 1.20, median of the same pairs (1.10, 1.30)",
+		"job/limit at 10 M rows: 0.95, median of 1 back-to-back pairs (0.95) (target >= 0.9: met)",
+		"job peak RSS at 10 M vs 1 M rows: 120.0 vs 95.0 MiB (+26.3%), medians of 1 and 2 runs (ranges 120.0–120.0 and 90.0–100.0 MiB) (target within 10% and under 200 MiB: NOT met)",
 		"job at 10 M rows / seed-like: 9524x (target >= 1000x: met",
 		"100 M rows take",
 		"broker CPU s",

@@ -43,7 +43,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	quick := fs.Bool("quick", false, fmt.Sprintf("smoke run: %d rows, %d seed-like rows", quickRows, quickSeedRows))
 	only := fs.String("only", strings.Join(Scenarios, ","), "comma-separated scenarios to run: "+strings.Join(Scenarios, ", "))
 	brokerMode := fs.String("broker", BrokerRetain, "kfake storage: retain (bounded retention), keep (everything in memory) or blackhole")
-	pairs := fs.Int("pairs", 3, "run the limit and job scenarios this many times each, alternating, per row count; ratios and RSS are medians")
+	pairs := fs.Int("pairs", 7, "run the limit and job scenarios this many times each, back to back, per row count; ratios and RSS are medians")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed section (needs exactly one scenario and one row count)")
 	memProfile := fs.String("memprofile", "", "write an allocation profile (needs exactly one scenario and one row count)")
 	var tuning Tuning
@@ -166,9 +166,11 @@ type planned struct {
 	rows     int64
 }
 
-// makePlan orders the runs: for each row count, pairs of the limit then the
+// makePlan orders the runs: for each row count, pairs of the limit and the
 // job scenario back to back (so that load drifts hit them alike), the
-// discarding job once, then the seed-like baseline once.
+// limit first in even pairs and the job first in odd ones (so that neither
+// always follows the other's clean-up), the discarding job once, then the
+// seed-like baseline once.
 func makePlan(only []string, rows []int64, seedRows int64, pairs int) ([]planned, error) {
 	want := map[string]bool{}
 	for _, s := range only {
@@ -185,7 +187,11 @@ func makePlan(only []string, rows []int64, seedRows int64, pairs int) ([]planned
 	var plan []planned
 	for _, n := range rows {
 		for i := range pairs {
-			for _, s := range []string{ScenarioLimit, ScenarioJob, ScenarioJobDiscard} {
+			order := []string{ScenarioLimit, ScenarioJob, ScenarioJobDiscard}
+			if i%2 == 1 {
+				order[0], order[1] = ScenarioJob, ScenarioLimit
+			}
+			for _, s := range order {
 				if want[s] && (i == 0 || s != ScenarioJobDiscard) {
 					plan = append(plan, planned{s, n})
 				}

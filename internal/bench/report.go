@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -80,27 +81,30 @@ func printReport(w io.Writer, results []Result, brokerMode string, brokerRSSKiB 
 		if len(jobs) == 0 || len(limits) == 0 {
 			continue
 		}
-		var ratios []float64
+		var ratios, cpu []float64
 		for i := range min(len(jobs), len(limits)) {
 			ratios = append(ratios, jobs[i].RowsPerSecond()/limits[i].RowsPerSecond())
+			cpu = append(cpu, cpuPerRow(jobs[i])/cpuPerRow(limits[i]))
 		}
 		ratio := median(ratios)
 		fmt.Fprintf(w, "job/limit at %s rows: %.2f, median of %d back-to-back pairs %s (target >= %.1f: %s)\n",
 			human(n), ratio, len(ratios), fmtRatios(ratios), targetJobOverLimit, verdict(ratio >= targetJobOverLimit))
+		fmt.Fprintf(w, "  job/limit CPU s per row at %s rows: %.2f, median of the same pairs %s\n", human(n), median(cpu), fmtRatios(cpu))
 	}
 	if len(counts) >= 2 {
 		lo, hi := counts[0], counts[len(counts)-1]
 		for _, s := range []string{ScenarioJob, ScenarioJobDiscard, ScenarioLimit} {
-			a, okA := byKey[key(s, lo)]
-			b, okB := byKey[key(s, hi)]
-			if !okA || !okB {
+			a, b := runs[key(s, lo)], runs[key(s, hi)]
+			if len(a) == 0 || len(b) == 0 {
 				continue
 			}
-			growth := b.PeakRSSMiB()/a.PeakRSSMiB() - 1
-			line := fmt.Sprintf("%s peak RSS at %s vs %s rows: %.1f vs %.1f MiB (%+.1f%%)", s, human(hi), human(lo), b.PeakRSSMiB(), a.PeakRSSMiB(), 100*growth)
+			ma, mb := median(peakRSS(a)), median(peakRSS(b))
+			growth := mb/ma - 1
+			line := fmt.Sprintf("%s peak RSS at %s vs %s rows: %.1f vs %.1f MiB (%+.1f%%), medians of %d and %d runs (ranges %s and %s MiB)",
+				s, human(hi), human(lo), mb, ma, 100*growth, len(b), len(a), rssRange(b), rssRange(a))
 			if s == ScenarioJob {
 				line += fmt.Sprintf(" (target within %.0f%% and under %d MiB: %s)", 100*targetRSSGrowth, targetRSSMiB,
-					verdict(growth <= targetRSSGrowth && b.PeakRSSMiB() < targetRSSMiB))
+					verdict(growth <= targetRSSGrowth && slices.Max(peakRSS(b)) < targetRSSMiB))
 			}
 			fmt.Fprintln(w, line)
 		}
@@ -122,6 +126,21 @@ func printReport(w io.Writer, results []Result, brokerMode string, brokerRSSKiB 
 	fmt.Fprintln(w, "  section, the broker not included; broker CPU s is the bench parent's (kfake's) user+system time over the child's run;")
 	fmt.Fprintln(w, "  peak RSS is the child's VmHWM: the job's own memory, what a container limit sees, the broker's not included; Go heap")
 	fmt.Fprintln(w, "  is the peak of the child's Go heap objects (sampled every 5 ms): the rest of RSS is mostly librdkafka's C memory and the runtime.")
+}
+
+func cpuPerRow(r Result) float64 { return r.CPUSeconds() / float64(r.Rows) }
+
+func peakRSS(rs []Result) []float64 {
+	out := make([]float64, len(rs))
+	for i, r := range rs {
+		out[i] = r.PeakRSSMiB()
+	}
+	return out
+}
+
+func rssRange(rs []Result) string {
+	v := peakRSS(rs)
+	return fmt.Sprintf("%.1f–%.1f", slices.Min(v), slices.Max(v))
 }
 
 func producerSummary(t Tuning) string {
