@@ -95,7 +95,7 @@ func settings(c *Config) []setting {
 		{"ksqldb.timeout", "per-request timeout", &c.KsqlDB.Timeout},
 		{"ksqldb.retries", "retries on 429, 5xx and transport errors", &c.KsqlDB.Retries},
 
-		{"pipeline.workers", "goroutines encoding and producing at once", &c.Pipeline.Workers},
+		{"pipeline.workers", "goroutines filtering and encoding at once (one more hands records to the producer)", &c.Pipeline.Workers},
 		{"pipeline.batch_size", "rows handed to a goroutine at a time", &c.Pipeline.BatchSize},
 		{"pipeline.drain_timeout", "after SIGTERM, how long to wait for records in flight", &c.Pipeline.DrainTimeout},
 		{"pipeline.progress_interval", "how often to log progress (0: never)", &c.Pipeline.ProgressInterval},
