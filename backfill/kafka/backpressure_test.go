@@ -17,15 +17,8 @@ func TestFullLocalQueueBlocksProduceUntilDeliveriesDrainIt(t *testing.T) {
 	c := newCluster(t, partitions)
 	cfg := testConfig(c.ListenAddrs())
 	cfg.QueueMaxMessages = queue
-	p, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := startProducer(t, cfg)
 	ctx := context.Background()
-	if _, err := p.Partitions(ctx); err != nil {
-		t.Fatal(err)
-	}
 	for i := range n {
 		if err := p.Produce(ctx, wireKey(i), []byte("v")); err != nil {
 			t.Fatal(err)
@@ -52,15 +45,8 @@ func TestProduceOnAFullQueueReturnsWhenCtxEnds(t *testing.T) {
 	})
 	cfg := testConfig(c.ListenAddrs())
 	cfg.QueueMaxMessages = 10
-	p, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := startProducer(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
-	if _, err := p.Partitions(ctx); err != nil {
-		t.Fatal(err)
-	}
 	for i := range 10 {
 		if err := p.Produce(ctx, wireKey(i), []byte("v")); err != nil {
 			t.Fatal(err)

@@ -218,15 +218,8 @@ func TestBrokerGoneMidRunFailsTheRestAndAccountsForEveryRecord(t *testing.T) {
 	c := newCluster(t, partitions)
 	cfg := manyRequests(testConfig(c.ListenAddrs()))
 	cfg.MessageTimeout = 2 * time.Second
-	p, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := startProducer(t, cfg)
 	ctx := context.Background()
-	if _, err := p.Partitions(ctx); err != nil {
-		t.Fatal(err)
-	}
 	for i := range first {
 		if err := p.Produce(ctx, wireKey(i), []byte("v")); err != nil {
 			t.Fatal(err)

@@ -31,6 +31,21 @@ func testConfig(brokers []string) Config {
 	return Config{Brokers: brokers, Topic: topic, Linger: 5 * time.Millisecond, MessageTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second}
 }
 
+// startProducer creates a producer for cfg, closed when the test ends,
+// and waits until it has the topic's metadata.
+func startProducer(t *testing.T, cfg Config) *Producer {
+	t.Helper()
+	p, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	if _, err := p.Partitions(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // consume reads n records from the topic with franz-go, an independent client.
 func consume(t *testing.T, brokers []string, n int) []*kgo.Record {
 	t.Helper()
@@ -147,15 +162,8 @@ func TestDeliveryFailureStopsProduce(t *testing.T) {
 	c := newCluster(t, 1)
 	cfg := testConfig(c.ListenAddrs())
 	cfg.MessageTimeout = time.Second
-	p, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := startProducer(t, cfg)
 	ctx := context.Background()
-	if _, err := p.Partitions(ctx); err != nil {
-		t.Fatal(err)
-	}
 	c.Close() // the broker is gone
 	for i := 0; i < 10; i++ {
 		if err := p.Produce(ctx, []byte{0, 0, 0, 0, 1, byte(i * 2)}, []byte("v")); err != nil {
