@@ -62,30 +62,42 @@ func storedRecords(t *testing.T, c *kfake.Cluster) int64 {
 	return n
 }
 
-// keysOnce consumes n records and checks that each key appears once, on
-// the partition Java's murmur2 picks, and that the keys are exactly want.
+// keysOnce checks that each acknowledged key is in the topic exactly once,
+// on the partition Java's murmur2 picks, and that nothing else is.
 func keysOnce(t *testing.T, c *kfake.Cluster, partitions int32, want map[string]bool) {
 	t.Helper()
-	if got := storedRecords(t, c); got != int64(len(want)) {
-		t.Fatalf("the topic holds %d records, want %d (duplicates or losses)", got, len(want))
+	if dups := topicKeys(t, c, partitions, want); dups > 0 {
+		t.Fatalf("the topic holds %d duplicated records", dups)
+	}
+}
+
+// topicKeys consumes every record in the topic and checks that each
+// acknowledged key is there, on the partition Java's murmur2 picks, and
+// that no other key is. It returns how many records repeat a key.
+func topicKeys(t *testing.T, c *kfake.Cluster, partitions int32, want map[string]bool) (duplicates int) {
+	t.Helper()
+	stored := storedRecords(t, c)
+	if stored < int64(len(want)) {
+		t.Fatalf("the topic holds %d records, want %d (losses)", stored, len(want))
 	}
 	seen := map[string]bool{}
-	for _, r := range consume(t, c.ListenAddrs(), len(want)) {
+	for _, r := range consume(t, c.ListenAddrs(), int(stored)) {
 		k := string(r.Key)
-		if seen[k] {
-			t.Fatalf("key %x is in the topic twice", r.Key)
-		}
 		if !want[k] {
 			t.Fatalf("key %x is in the topic but was never acknowledged", r.Key)
 		}
 		if p := murmur2.Partition(r.Key, partitions); r.Partition != p {
 			t.Fatalf("key %x on partition %d, murmur2 wants %d", r.Key, r.Partition, p)
 		}
+		if seen[k] {
+			duplicates++
+		}
 		seen[k] = true
 	}
 	if len(seen) != len(want) {
 		t.Fatalf("consumed %d distinct keys, want %d", len(seen), len(want))
 	}
+	return duplicates
 }
 
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
@@ -104,23 +116,31 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 // answers another share REQUEST_TIMED_OUT after writing them (the ack is
 // lost, so librdkafka must resend and the broker must deduplicate by
 // sequence number), and moves every partition's leadership twice while
-// the records flow. Every record must be acknowledged once and be in the
-// topic once.
+// the records flow. Every record must be acknowledged and be in the topic,
+// once (but see the third round below).
 //
-// The faults run in two rounds: retriable errors (refusals and appends
-// answered REQUEST_TIMED_OUT) without leader moves, then refusals with
-// leader moves. Combining an append answered REQUEST_TIMED_OUT with a
-// leader move left one duplicated batch in the topic in about one run in
-// six on kfake (never with either fault alone, in 12 and 15 runs). Whether
-// kfake's leader move loses the sequence window (a real broker replicates
-// producer state) or librdkafka resends outside it is not yet established;
-// librdkafka has an open report of duplicates during leader transitions
-// with an idempotent producer against real Kafka (confluentinc/librdkafka
-// issue 4953). The combination is an open finding, documented in the
-// README, not asserted here.
+// The faults run in three rounds. Retriable errors (refusals and appends
+// answered REQUEST_TIMED_OUT) without leader moves, and refusals with
+// leader moves, must each leave every record in the topic exactly once.
+//
+// The third round combines them, and there librdkafka can duplicate a
+// batch, as it would against a real broker (about 1 run in 6 in session 1,
+// 2 in 60 in a later investigation): a leader move or a refusal leaves a
+// sequence gap on one partition, the next request there is answered
+// OUT_OF_ORDER_SEQUENCE_NUMBER, and librdkafka bumps the producer epoch for
+// the whole producer. A batch on another partition that was written but
+// answered REQUEST_TIMED_OUT is then resent at the new epoch from sequence
+// 0, which the broker must accept as new records (kfake does exactly what
+// Kafka's producer state does here; it keeps that state across leader
+// moves). This is confluentinc/librdkafka issue 4953 (fix proposed in PR
+// 4972); max.in.flight.requests.per.connection=1 does not avoid it. The
+// round therefore asserts no loss and full accounting, and logs duplicates;
+// the README tells users not to run delta backfills during broker
+// maintenance.
 func TestRetriableProduceErrorsAndLeaderMovesDeliverEachRecordOnce(t *testing.T) {
 	t.Run("retriable errors", func(t *testing.T) { retriableFaults(t, true, false) })
 	t.Run("leader moves", func(t *testing.T) { retriableFaults(t, false, true) })
+	t.Run("both, duplicates allowed", func(t *testing.T) { retriableFaults(t, true, true) })
 }
 
 func retriableFaults(t *testing.T, timeouts, leaderMoves bool) {
@@ -203,6 +223,13 @@ func retriableFaults(t *testing.T, timeouts, leaderMoves bool) {
 	}
 	t.Logf("%d Produce requests: %d refused NOT_LEADER_OR_FOLLOWER, %d appends answered REQUEST_TIMED_OUT, %d leader moves",
 		requests.Load(), refused.Load(), timedOut.Hits(), moves)
+	if timeouts && leaderMoves {
+		// librdkafka may resend a written batch under a new producer epoch (see above).
+		if dups := topicKeys(t, c, partitions, want); dups > 0 {
+			t.Logf("%d records duplicated by a producer epoch bump (librdkafka issue 4953)", dups)
+		}
+		return
+	}
 	keysOnce(t, c, partitions, want)
 }
 
