@@ -42,7 +42,8 @@ type Config struct {
 }
 
 // forcedProperties are set whatever Properties say: they are what makes
-// the backfill correct for ksqlDB and exactly-once per run.
+// the backfill correct for ksqlDB, its retries free of duplicates (but for
+// the librdkafka epoch-bump case the README describes under leader changes).
 var forcedProperties = map[string]string{
 	"enable.idempotence":       "true",
 	"acks":                     "all",
