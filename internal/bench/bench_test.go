@@ -24,17 +24,24 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// testBroker starts a retaining broker, closed when the test ends.
+func testBroker(t *testing.T) *broker {
+	t.Helper()
+	b, err := startBroker(BrokerRetain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.close)
+	return b
+}
+
 // The scenarios run end to end on a few rows against one broker, as the
 // parent runs them: every row is acknowledged and in the broker's log of the
 // topic re-created for the run. No timings are asserted; the bench prints
 // them.
 func TestScenariosDeliverEveryRow(t *testing.T) {
 	ctx := context.Background()
-	b, err := startBroker(BrokerRetain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.close()
+	b := testBroker(t)
 	for _, tc := range []struct {
 		scenario string
 		rows     int64
@@ -72,11 +79,7 @@ func TestScenariosDeliverEveryRow(t *testing.T) {
 // trims it to log.retention.bytes per partition.
 func TestRecreatedTopicKeepsRetention(t *testing.T) {
 	ctx := context.Background()
-	b, err := startBroker(BrokerRetain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.close()
+	b := testBroker(t)
 	if err := b.resetTopic(ctx); err != nil {
 		t.Fatal(err)
 	}
