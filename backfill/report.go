@@ -42,6 +42,13 @@ type Report struct {
 	Mode  string `json:"mode,omitempty"`
 	Delta *Delta `json:"delta,omitempty"`
 
+	// PartitionsWritten says, per partition, what the job wrote: the end
+	// offset before its first record and the offsets acknowledged.
+	PartitionsWritten []PartitionWrite `json:"partitions_written,omitempty"`
+	// CatchUps are the waits for ksqlDB's table query to aggregate the
+	// topic: before delta lookups and before verification.
+	CatchUps []CatchUp `json:"ksqldb_catch_up,omitempty"`
+
 	Verification *Verification `json:"verification,omitempty"`
 }
 
@@ -103,4 +110,25 @@ func (r *Report) Finish(err error, now time.Time) {
 func (r *Report) JSON() []byte {
 	b, _ := json.Marshal(r)
 	return b
+}
+
+// CatchUp is one wait for ksqlDB's table query to commit past the offsets
+// the job needs it to have aggregated.
+type CatchUp struct {
+	Stage  string `json:"stage"`                 // e.g. "before verification"
+	Table  string `json:"table,omitempty"`       // as ksqlDB names it
+	Group  string `json:"query_group,omitempty"` // the table query's consumer group
+	Status string `json:"status"`                // caught_up, stalled, unreachable, failed or interrupted
+	// Lag is how many records the query was still behind at the end.
+	Lag        int64          `json:"lag_records"`
+	Partitions []PartitionLag `json:"partitions_behind,omitempty"`
+	Seconds    float64        `json:"seconds"`
+}
+
+// PartitionLag is one partition a query had not yet committed up to.
+type PartitionLag struct {
+	Partition int32 `json:"partition"`
+	Target    int64 `json:"target_offset"`
+	Committed int64 `json:"committed_offset"`
+	Lag       int64 `json:"lag"`
 }

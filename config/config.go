@@ -112,7 +112,7 @@ type KsqlDB struct {
 	Preflight             bool
 	Verify                string // sample, full or none
 	SampleSize            int
-	VerifyTimeout         time.Duration
+	StallTimeout          time.Duration
 	VerifyBatch           int
 	Timeout               time.Duration
 	Retries               int
@@ -161,7 +161,7 @@ func Default() Config {
 		Mapping:        Mapping{KeyColumn: "user_id"},
 		KsqlDB: KsqlDB{
 			Stream: "stream_order_insert", Table: "table_min_order", Preflight: true,
-			Verify: "sample", SampleSize: 1000, VerifyTimeout: 5 * time.Minute, VerifyBatch: 100,
+			Verify: "sample", SampleSize: 1000, StallTimeout: 5 * time.Minute, VerifyBatch: 100,
 			Timeout: 10 * time.Second, Retries: 5,
 		},
 		Pipeline: Pipeline{Workers: 4, BatchSize: 512, DrainTimeout: 20 * time.Second, ProgressInterval: 10 * time.Second},

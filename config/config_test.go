@@ -114,10 +114,46 @@ func TestUnknownFileSettingRejected(t *testing.T) {
 }
 
 func TestDryRunNeedsNoBrokersAndBoolFlags(t *testing.T) {
-	c, err := Load([]string{"--dry-run", "--bigquery-project=p", "--bigquery-table=d.t", "--schema-registry-url=http://sr",
+	c, err := Load([]string{"--dry-run", "--mode=full", "--bigquery-project=p", "--bigquery-table=d.t", "--schema-registry-url=http://sr",
 		"--ksqldb-preflight=false", "--ksqldb-verify=none"}, env(nil), io.Discard)
 	if err != nil || !c.DryRun || c.KsqlDB.Preflight {
 		t.Fatalf("Load = %+v, %v", c, err)
+	}
+}
+
+// TestAutoAndDeltaNeedKsqlDBAndBrokers: auto and delta modes read the
+// topic's offsets and wait for ksqlDB, so neither may silently mean full.
+func TestAutoAndDeltaNeedKsqlDBAndBrokers(t *testing.T) {
+	base := []string{"--dry-run", "--bigquery-project=p", "--bigquery-table=d.t", "--schema-registry-url=http://sr", "--ksqldb-preflight=false", "--ksqldb-verify=none"}
+	for _, mode := range []string{"auto", "delta"} {
+		_, err := Load(append([]string{"--mode=" + mode}, base...), env(nil), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), mode+" mode waits for ksqlDB") || !strings.Contains(err.Error(), mode+" mode reads the topic's offsets") {
+			t.Errorf("mode=%s without ksqldb.url and brokers: %v", mode, err)
+		}
+	}
+}
+
+// TestRemovedVerifyTimeoutSaysWhatReplacesIt: ksqldb.verify_timeout is
+// refused wherever it is set, naming ksqldb.stall_timeout.
+func TestRemovedVerifyTimeoutSaysWhatReplacesIt(t *testing.T) {
+	file := writeFile(t, "c.yaml", "ksqldb:\n  verify_timeout: 5m\n")
+	for what, load := range map[string]func() error{
+		"flag": func() error {
+			_, err := Load(append([]string{"--ksqldb-verify-timeout=5m"}, required...), env(nil), io.Discard)
+			return err
+		},
+		"env": func() error {
+			_, err := Load(required, env(map[string]string{"BACKFILL_KSQLDB_VERIFY_TIMEOUT": "5m"}), io.Discard)
+			return err
+		},
+		"file": func() error {
+			_, err := Load(append([]string{"--config", file}, required...), env(nil), io.Discard)
+			return err
+		},
+	} {
+		if err := load(); err == nil || !strings.Contains(err.Error(), "ksqldb.verify_timeout was removed") || !strings.Contains(err.Error(), "ksqldb.stall_timeout") {
+			t.Errorf("%s: %v", what, err)
+		}
 	}
 }
 

@@ -18,6 +18,13 @@ import (
 // has been written to the output.
 var ErrHelp = flag.ErrHelp
 
+// removed names settings that no longer exist, with what replaces them;
+// setting one is an error that says so.
+var removed = map[string]string{
+	"ksqldb.verify_timeout": "verification no longer waits on a clock but until ksqlDB's table query has committed past every record the job wrote; " +
+		"set ksqldb.stall_timeout instead: how long that query may make no progress before the run fails",
+}
+
 // Load reads the settings: defaults, then the YAML file (--config or
 // BACKFILL_CONFIG), then BACKFILL_* environment variables, then flags; then
 // reads password files and validates. Usage goes to out on -h. Every error
@@ -41,6 +48,9 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 			flagValues[name] = append(flagValues[name], v)
 			return nil
 		})
+	}
+	for name, why := range removed {
+		fs.Func(Flag(name), "removed", func(string) error { return fmt.Errorf("%s was removed: %s", name, why) })
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: backfill [run|check|version] [flags]\n\nSettings (flag > env > YAML file > default):\n")
@@ -78,6 +88,9 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		}
 		var unknown []string
 		for k := range fileValues {
+			if why, ok := removed[k]; ok {
+				return c, fmt.Errorf("config file %s: %s was removed: %s", c.File, k, why)
+			}
 			if !known[k] {
 				unknown = append(unknown, k)
 			}
@@ -96,6 +109,11 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		// An Indexed Job's pod: its index is the default shard.
 		if n, err := strconv.Atoi(v); err == nil {
 			c.Shard.Index = n
+		}
+	}
+	for name, why := range removed {
+		if getenv(Env(name)) != "" {
+			return c, fmt.Errorf("environment %s: %s was removed: %s", Env(name), name, why)
 		}
 	}
 	for _, s := range all {

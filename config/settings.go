@@ -28,7 +28,7 @@ func Env(name string) string {
 func settings(c *Config) []setting {
 	return []setting{
 		{"dry_run", "read and encode every row but produce nothing", &c.DryRun},
-		{"mode", "full: produce every row; delta: only rows whose key the table lacks or holds a larger minimum for (reruns); auto: delta when the table has rows, else full", &c.Mode},
+		{"mode", "full: produce every row; delta: only rows whose key the table lacks or holds a larger minimum for (reruns); auto: full when the topic has never held a record, else delta", &c.Mode},
 		{"timeout", "bound on the whole run (0: none)", &c.Timeout},
 		{"report.file", "also write the final JSON report to this file (e.g. /dev/termination-log)", &c.ReportFile},
 
@@ -90,7 +90,7 @@ func settings(c *Config) []setting {
 		{"ksqldb.preflight", "check the stream, table and formats with DESCRIBE before writing", &c.KsqlDB.Preflight},
 		{"ksqldb.verify", "verification after producing: sample, full or none", &c.KsqlDB.Verify},
 		{"ksqldb.sample_size", "keys checked in sample mode", &c.KsqlDB.SampleSize},
-		{"ksqldb.verify_timeout", "how long verification waits for ksqlDB to catch up", &c.KsqlDB.VerifyTimeout},
+		{"ksqldb.stall_timeout", "how long ksqlDB's table query may make no progress while the job waits for it to aggregate the topic (before delta lookups and before verification)", &c.KsqlDB.StallTimeout},
 		{"ksqldb.verify_batch", "keys per pull query", &c.KsqlDB.VerifyBatch},
 		{"ksqldb.timeout", "per-request timeout", &c.KsqlDB.Timeout},
 		{"ksqldb.retries", "retries on 429, 5xx and transport errors", &c.KsqlDB.Retries},

@@ -124,8 +124,8 @@ func (c *Config) Validate() error {
 	if q.VerifyBatch <= 0 || q.VerifyBatch > 1000 {
 		bad("ksqldb.verify_batch", "must be between 1 and 1000")
 	}
-	if q.VerifyTimeout <= 0 {
-		bad("ksqldb.verify_timeout", "must be positive")
+	if q.StallTimeout <= 0 {
+		bad("ksqldb.stall_timeout", "must be positive")
 	}
 
 	p := c.Pipeline
@@ -141,8 +141,11 @@ func (c *Config) Validate() error {
 		bad("shard.index", "%d is not in [0, %d) (shard.count is %d)", c.Shard.Index, c.Shard.Count, c.Shard.Count)
 	}
 	oneOf("mode", c.Mode, "auto", "delta", "full")
-	if c.Mode == "delta" && c.KsqlDB.URL == "" {
-		bad("mode", "delta mode looks keys up in ksqlDB: set ksqldb.url")
+	if c.Mode != "full" && c.KsqlDB.URL == "" {
+		bad("mode", "%s mode waits for ksqlDB and looks keys up in it: set ksqldb.url, or say mode=full", c.Mode)
+	}
+	if c.Mode != "full" && len(k.Brokers) == 0 {
+		bad("kafka.brokers", "%s mode reads the topic's offsets: set the brokers, or say mode=full", c.Mode)
 	}
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf("log.format", c.Log.Format, "json", "text")

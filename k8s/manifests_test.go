@@ -67,7 +67,7 @@ var knownSettings = map[string]string{
 	"ksqldb.url": str, "ksqldb.username": str, "ksqldb.password": str, "ksqldb.password_file": str,
 	"ksqldb.tls_ca_file": str, "ksqldb.tls_insecure_skip_verify": boolean, "ksqldb.stream": str,
 	"ksqldb.table": str, "ksqldb.preflight": boolean, "ksqldb.verify": str,
-	"ksqldb.sample_size": integer, "ksqldb.verify_timeout": duration, "ksqldb.verify_batch": integer,
+	"ksqldb.sample_size": integer, "ksqldb.stall_timeout": duration, "ksqldb.verify_batch": integer,
 	"ksqldb.timeout": duration, "ksqldb.retries": integer,
 
 	"pipeline.workers": integer, "pipeline.batch_size": integer, "pipeline.drain_timeout": duration,
@@ -105,7 +105,7 @@ var secretFileSettings = []string{
 // others may be retried by a new pod.
 var (
 	fatalExitCodes     = []int32{2, 3}
-	retriableExitCodes = []int32{1, 4, 5, 6, 7, 130}
+	retriableExitCodes = []int32{1, 4, 5, 7, 130}
 )
 
 // minMemoryLimit leaves headroom over the job's 200MiB RSS target.
@@ -484,6 +484,11 @@ func checkPodFailurePolicy(t *testing.T, p *batchv1.PodFailurePolicy) {
 		if a := exitAction(p, code); a != batchv1.PodFailurePolicyActionFailJob {
 			t.Errorf("exit code %d: action %q, want FailJob (retrying cannot help)", code, a)
 		}
+	}
+	// A verification failure or a stalled ksqlDB (6) is not retried: a
+	// retry would look keys up in a table that may not have caught up.
+	if a := exitAction(p, 6); a != batchv1.PodFailurePolicyActionFailJob && a != batchv1.PodFailurePolicyActionFailIndex {
+		t.Errorf("exit code 6: action %q, want FailJob (or FailIndex in an Indexed Job): investigate before rerunning", a)
 	}
 	for _, code := range retriableExitCodes {
 		if a := exitAction(p, code); a == batchv1.PodFailurePolicyActionFailJob {

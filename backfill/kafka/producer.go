@@ -26,7 +26,8 @@ type Producer struct {
 	log   *slog.Logger
 
 	produced, acked, failed atomic.Int64
-	room                    chan struct{} // signalled when a delivery frees queue space
+	written                 backfill.Written // acknowledged offsets per partition
+	room                    chan struct{}    // signalled when a delivery frees queue space
 	// stopped is set once a delivery has failed or the producer hit a
 	// fatal error, so that Produce checks for either with one atomic load
 	// rather than taking mu for every record.
@@ -36,7 +37,8 @@ type Producer struct {
 	errs   []string
 	fatal  error
 	closed chan struct{}
-	done   sync.WaitGroup
+	done   sync.WaitGroup // the event and log goroutines
+	calls  sync.WaitGroup // metadata and offset requests still using the handle
 
 	// tokens answers OAUTHBEARER token refreshes (AWS_MSK_IAM); else nil.
 	tokens *tokenRefresher
@@ -87,7 +89,9 @@ func (p *Producer) Partitions(ctx context.Context) (int, error) {
 		err error
 	}
 	ch := make(chan result, 1)
+	p.calls.Add(1) // Close waits for the request: librdkafka's handle must outlive it
 	go func() {
+		defer p.calls.Done()
 		topic := p.topic
 		md, err := p.p.GetMetadata(&topic, false, int(timeout/time.Millisecond))
 		ch <- result{md, err}
@@ -182,6 +186,50 @@ func (p *Producer) Deliveries() backfill.Deliveries {
 	return backfill.Deliveries{Produced: p.produced.Load(), Acked: acked, Failed: failed, Errors: errs}
 }
 
+// Written returns the offsets the broker acknowledged, per partition.
+func (p *Producer) Written() *backfill.Written { return &p.written }
+
+// EndOffsets returns each partition's log start and end offsets (the low
+// and high watermarks), asking the brokers within the connect timeout (or
+// ctx's deadline, if sooner). partitions is the count Partitions returned.
+func (p *Producer) EndOffsets(ctx context.Context, partitions int) ([]backfill.Watermarks, error) {
+	timeout := p.cfg.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
+	}
+	type result struct {
+		w   []backfill.Watermarks
+		err error
+	}
+	ch := make(chan result, 1)
+	p.calls.Add(1) // Close waits for the query: librdkafka's handle must outlive it
+	go func() {
+		defer p.calls.Done()
+		var r result
+		for i := range partitions {
+			low, high, err := p.p.QueryWatermarkOffsets(p.topic, int32(i), int(timeout/time.Millisecond))
+			if err != nil {
+				r.err = fmt.Errorf("partition %d: %w", i, err)
+				break
+			}
+			r.w = append(r.w, backfill.Watermarks{Partition: int32(i), Start: low, End: high})
+		}
+		ch <- r
+	}()
+	select {
+	case <-ctx.Done():
+		return nil, backfill.Errorf(backfill.KindInterrupted, "interrupted while reading topic %q's offsets", p.topic)
+	case r := <-ch:
+		if r.err != nil {
+			return nil, backfill.Errorf(backfill.KindUnavailable, "reading topic %q's offsets from %s: %v", p.topic, strings.Join(p.cfg.Brokers, ","), r.err)
+		}
+		return r.w, nil
+	}
+}
+
 // Close releases the producer. Call Flush first: records still queued are
 // lost and show as undelivered.
 func (p *Producer) Close() {
@@ -192,6 +240,7 @@ func (p *Producer) Close() {
 	}
 	close(p.closed)
 	p.tokens.stop() // before p.p.Close: no token may reach a destroyed client
+	p.calls.Wait()  // a request abandoned on interruption ends within its timeout
 	p.p.Close()
 	p.done.Wait()
 }
@@ -231,6 +280,7 @@ func (p *Producer) deliveries() {
 				p.failed.Add(1)
 				p.stopped.Store(true)
 			} else {
+				p.written.Add(e.TopicPartition.Partition, int64(e.TopicPartition.Offset))
 				p.acked.Add(1)
 			}
 			select {

@@ -2,7 +2,6 @@ package ksqldb
 
 import (
 	"context"
-	"io"
 	"sync/atomic"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
@@ -71,16 +70,4 @@ func (d *Delta) Keep(ctx context.Context, records []backfill.KeyValue, keep []bo
 // Counts returns what the filter decided so far.
 func (d *Delta) Counts() backfill.Delta {
 	return backfill.Delta{Missing: d.missing.Load(), TableLarger: d.larger.Load(), AlreadyPresent: d.present.Load(), TableSmaller: d.smaller.Load()}
-}
-
-// TableEmpty reports whether the table holds no row, with a one-row table
-// scan (allowed by default since ksqlDB 0.22). An error means the server
-// refused the scan.
-func (c *Client) TableEmpty(ctx context.Context, facts Facts) (bool, error) {
-	stmt := "SELECT * FROM " + QuoteIdentifier(facts.Table) + " LIMIT 1;"
-	found := false
-	err := c.call(ctx, "/query", ksqlRequest{KSQL: stmt, Properties: map[string]any{}}, mediaKsql, func(r io.Reader) error {
-		return readQuery(r, func([]string, []any) error { found = true; return nil })
-	})
-	return !found, err
 }

@@ -22,6 +22,8 @@ type sourceDescription struct {
 	Partitions   int            `json:"partitions"` // 0 when the server did not look the topic up
 	ReadQueries  []runningQuery `json:"readQueries"`
 	WriteQueries []runningQuery `json:"writeQueries"`
+	// QueryOffsetSummaries is filled by DESCRIBE … EXTENDED (see Progress).
+	QueryOffsetSummaries json.RawMessage `json:"queryOffsetSummaries"`
 }
 
 type sourceField struct {
@@ -153,34 +155,7 @@ func (c *Client) describe(ctx context.Context, kind, configured string) (*source
 
 // describeExact runs DESCRIBE `name`;.
 func (c *Client) describeExact(ctx context.Context, name string) (*sourceDescription, error) {
-	stmt := "DESCRIBE " + QuoteIdentifier(name) + ";"
-	var out *sourceDescription
-	err := c.call(ctx, "/ksql", ksqlRequest{KSQL: stmt, Properties: map[string]any{}}, mediaKsql, func(r io.Reader) error {
-		var entities []json.RawMessage
-		if err := json.NewDecoder(r).Decode(&entities); err != nil {
-			return err
-		}
-		for _, raw := range entities {
-			var e struct {
-				Type string             `json:"@type"`
-				Desc *sourceDescription `json:"sourceDescription"`
-			}
-			if err := json.Unmarshal(raw, &e); err != nil {
-				return err
-			}
-			if e.Desc != nil {
-				out = e.Desc
-				return nil
-			}
-			var apiErr APIError
-			if json.Unmarshal(raw, &apiErr) == nil && apiErr.Code != 0 {
-				return &apiErr
-			}
-		}
-		all, _ := json.Marshal(entities)
-		return fmt.Errorf("the answer to %s holds no sourceDescription: %s", stmt, truncate(string(all), 300))
-	})
-	return out, err
+	return c.describeStatement(ctx, "DESCRIBE "+QuoteIdentifier(name)+";")
 }
 
 // serverInfo is GET /info's answer.

@@ -9,6 +9,8 @@ import (
 
 	ckafka "github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
 	"github.com/ordermin/ordermin-backfill/backfill/ksqldb"
@@ -61,10 +63,10 @@ func (w *world) register(subject, schema string) int {
 	return id
 }
 
-// ksql starts the ksqlDB double over this world.
+// ksql starts the ksqlDB double over this world, committing every 50ms.
 func (w *world) ksql(mod func(*fakeksql.Config)) *fakeksql.Server {
 	w.t.Helper()
-	cfg := fakeksql.Config{Brokers: w.cluster.ListenAddrs(), Registry: w.reg, RegistryURL: w.reg.URL(), Topic: topic}
+	cfg := fakeksql.Config{Brokers: w.cluster.ListenAddrs(), Registry: w.reg, RegistryURL: w.reg.URL(), Topic: topic, CommitInterval: 50 * time.Millisecond}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -97,8 +99,9 @@ func expectation() ksqldb.Expectation {
 // produce encodes rows (user_id, min_order_id) with the domain's encoder
 // under schemas and produces them with confluent-kafka-go: idempotent,
 // acks=all, murmur2_random unless props say otherwise. It returns once
-// every record is acknowledged.
-func (w *world) produce(schemas backfill.Schemas, rows []backfill.KeyValue, props ckafka.ConfigMap) {
+// every record is acknowledged, with the offset after the highest one on
+// each partition written to.
+func (w *world) produce(schemas backfill.Schemas, rows []backfill.KeyValue, props ckafka.ConfigMap) map[int32]int64 {
 	t := w.t
 	t.Helper()
 	codec, err := backfill.NewCodec(schemas)
@@ -139,16 +142,56 @@ func (w *world) produce(schemas backfill.Schemas, rows []backfill.KeyValue, prop
 			t.Fatal(err)
 		}
 	}
+	next := map[int32]int64{}
 	for range rows {
 		select {
 		case ev := <-deliveries:
-			if m := ev.(*ckafka.Message); m.TopicPartition.Error != nil {
+			m := ev.(*ckafka.Message)
+			if m.TopicPartition.Error != nil {
 				t.Fatalf("delivery: %v", m.TopicPartition.Error)
 			}
+			next[m.TopicPartition.Partition] = max(next[m.TopicPartition.Partition], int64(m.TopicPartition.Offset)+1)
 		case <-time.After(30 * time.Second):
 			t.Fatal("deliveries timed out")
 		}
 	}
+	return next
+}
+
+// catchUp waits until the double's table query has committed past target.
+func catchUp(t *testing.T, c *ksqldb.Client, facts ksqldb.Facts, target map[int32]int64) {
+	t.Helper()
+	if _, err := c.CatchUp(context.Background(), facts, target, ksqldb.CatchUpOptions{Stage: "in a test", Poll: 20 * time.Millisecond, Stall: 20 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// endOffsets returns every partition's end offset.
+func (w *world) endOffsets() map[int32]int64 {
+	w.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(w.cluster.ListenAddrs()...))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrListOffsetsRequest()
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	for p := range int32(3) {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp = p, -1
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	out := map[int32]int64{}
+	for _, p := range resp.Topics[0].Partitions {
+		out[p.Partition] = p.Offset
+	}
+	return out
 }
 
 // waitConsumed waits until the double has read n records (decoded or dropped).
@@ -192,10 +235,10 @@ func preflight(t *testing.T, c *ksqldb.Client) ksqldb.Facts {
 }
 
 // fast are verification options for a table expected to pass.
-var fast = ksqldb.VerifyOptions{BatchKeys: 37, Deadline: 30 * time.Second, PollInterval: 50 * time.Millisecond, UseQueryStream: true}
+var fast = ksqldb.VerifyOptions{BatchKeys: 37, Recheck: 50 * time.Millisecond, UseQueryStream: true}
 
 // short are verification options for a table expected to fail.
-var short = ksqldb.VerifyOptions{BatchKeys: 50, Deadline: time.Second, PollInterval: 100 * time.Millisecond, MaxExamples: 3}
+var short = ksqldb.VerifyOptions{BatchKeys: 50, Recheck: 50 * time.Millisecond, MaxExamples: 3}
 
 func TestVerifyPassesFullAndSampleWithBigints(t *testing.T) {
 	w := newWorld(t, 3)
@@ -208,7 +251,7 @@ func TestVerifyPassesFullAndSampleWithBigints(t *testing.T) {
 	}
 	// Keys and values above 2^53, odd so that float64 cannot hold them.
 	rows := rowsOf(300, func(i int) int64 { return 1<<53 + 1 + 2*int64(i) }, func(i int) int64 { return 1<<60 + 1 + 2*int64(i) })
-	w.produce(w.schemas, rows, nil)
+	catchUp(t, c, facts, w.produce(w.schemas, rows, nil))
 
 	for _, tc := range []struct {
 		mode        string
@@ -250,7 +293,7 @@ func TestVerifyAcceptsKsqlDBsSecondValueSchemaVersion(t *testing.T) {
 		t.Fatal("the registry double should give the second version its own id")
 	}
 	rows := rowsOf(50, func(i int) int64 { return int64(i) + 1 }, func(i int) int64 { return 1000 + int64(i) })
-	w.produce(v2, rows, nil)
+	catchUp(t, c, facts, w.produce(v2, rows, nil))
 	if _, err := c.Verify(context.Background(), facts, record(t, ksqldb.ModeFull, 0, rows), fast); err != nil {
 		t.Fatal(err)
 	}
@@ -282,6 +325,7 @@ func TestVerifyFailsForWrongSchemaIDs(t *testing.T) {
 	swapped.Key.ID = w.schemas.Value.ID // a registered id, but of the value's record schema
 	w.produce(swapped, rows[10:], nil)
 	waitConsumed(t, s, 20)
+	catchUp(t, c, facts, w.endOffsets()) // dropped records advance the query's offsets too
 	if s.Dropped() != 20 {
 		t.Fatalf("the double dropped %d of 20 undecodable records", s.Dropped())
 	}
@@ -295,7 +339,7 @@ func TestVerifyFailsForCRC32Partitioning(t *testing.T) {
 	c := client(t, s.URL(), nil)
 	facts := preflight(t, c)
 	rows := rowsOf(60, func(i int) int64 { return int64(i) * 7919 }, func(i int) int64 { return int64(i) + 1 })
-	w.produce(w.schemas, rows, ckafka.ConfigMap{"partitioner": "consistent_random"})
+	catchUp(t, c, facts, w.produce(w.schemas, rows, ckafka.ConfigMap{"partitioner": "consistent_random"}))
 	waitConsumed(t, s, 60)
 	if s.Dropped() != 0 {
 		t.Fatalf("records were dropped (%d); they should decode and only sit on the wrong partitions", s.Dropped())
@@ -323,33 +367,68 @@ func TestVerifyFailsForCRC32Partitioning(t *testing.T) {
 	}
 }
 
-func TestVerifyFailsWhenTheTableNeverCatchesUp(t *testing.T) {
+func TestCatchUpFailsWhenTheTableQueryStalls(t *testing.T) {
 	w := newWorld(t, 3)
 	s := w.ksql(func(c *fakeksql.Config) { c.Lag = time.Hour })
 	c := client(t, s.URL(), nil)
 	facts := preflight(t, c)
 	rows := rowsOf(30, func(i int) int64 { return int64(i) + 1 }, func(i int) int64 { return int64(i) + 100 })
-	w.produce(w.schemas, rows, nil)
-	waitConsumed(t, s, 30)
-	v, err := c.Verify(context.Background(), facts, record(t, ksqldb.ModeSample, 10, rows), short)
-	wantVerifyFailure(t, v, err, 10)
-	if len(v.Examples) != 3 {
-		t.Errorf("MaxExamples 3, got %d examples", len(v.Examples))
+	target := w.produce(w.schemas, rows, nil)
+	start := time.Now()
+	res, err := c.CatchUp(context.Background(), facts, target, ksqldb.CatchUpOptions{Stage: "before verification", Poll: 20 * time.Millisecond, Stall: 300 * time.Millisecond})
+	if backfill.KindOf(err) != backfill.KindVerify || !strings.Contains(err.Error(), "made no progress") || !strings.Contains(err.Error(), facts.QueryID) ||
+		!strings.Contains(err.Error(), "30 records behind") || !strings.Contains(err.Error(), "committed 0 of") {
+		t.Fatalf("kind %v: %v", backfill.KindOf(err), err)
+	}
+	if el := time.Since(start); el < 300*time.Millisecond || el > 5*time.Second {
+		t.Errorf("gave up after %s; the stall bound is 300ms", el)
+	}
+	var lag int64
+	for _, p := range res.Partitions {
+		lag += p.Lag
+		if p.Committed != 0 || p.Target != target[p.Partition] {
+			t.Errorf("partition lag %+v, target %v", p, target)
+		}
+	}
+	if res.Status != "stalled" || res.Lag != 30 || lag != 30 || !strings.HasSuffix(res.Group, "query_"+facts.QueryID) {
+		t.Fatalf("catch-up %+v", res)
 	}
 }
 
-func TestVerifyFailsWhenTheQueryStartedAfterTheRecords(t *testing.T) {
+func TestCatchUpWaitsForALaggingQueryThatProgresses(t *testing.T) {
+	w := newWorld(t, 3)
+	s := w.ksql(func(c *fakeksql.Config) { c.Rate = 100 })
+	c := client(t, s.URL(), nil)
+	facts := preflight(t, c)
+	rows := rowsOf(150, func(i int) int64 { return int64(i) + 1 }, func(i int) int64 { return int64(i) + 100 })
+	target := w.produce(w.schemas, rows, nil)
+	// 150 records at 100/s take 1.5s: longer than the stall bound, but
+	// the lag keeps shrinking, so the barrier keeps waiting.
+	res, err := c.CatchUp(context.Background(), facts, target, ksqldb.CatchUpOptions{Stage: "before verification", Poll: 50 * time.Millisecond, Stall: 500 * time.Millisecond})
+	if err != nil || res.Status != "caught_up" || res.Seconds < 1 {
+		t.Fatalf("catch-up %+v: %v", res, err)
+	}
+	if _, err := c.Verify(context.Background(), facts, record(t, ksqldb.ModeFull, 0, rows), fast); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCatchUpStallsWhenTheQueryStartedAfterTheRecords(t *testing.T) {
 	w := newWorld(t, 3)
 	rows := rowsOf(10, func(i int) int64 { return int64(i) + 1 }, func(i int) int64 { return int64(i) + 100 })
-	w.produce(w.schemas, rows, nil)
-	latest := w.ksql(nil) // auto.offset.reset=latest, the ksqlDB default
+	target := w.produce(w.schemas, rows, nil)
+	latest := w.ksql(nil) // auto.offset.reset=latest, the ksqlDB default: it never reads them
 	c := client(t, latest.URL(), nil)
-	v, err := c.Verify(context.Background(), preflight(t, c), record(t, ksqldb.ModeFull, 0, rows), short)
-	wantVerifyFailure(t, v, err, 10)
+	_, err := c.CatchUp(context.Background(), preflight(t, c), target, ksqldb.CatchUpOptions{Poll: 20 * time.Millisecond, Stall: 300 * time.Millisecond})
+	if backfill.KindOf(err) != backfill.KindVerify || !strings.Contains(err.Error(), "10 records behind") {
+		t.Fatalf("latest: kind %v: %v", backfill.KindOf(err), err)
+	}
 
 	earliest := w.ksql(func(c *fakeksql.Config) { c.OffsetReset = "earliest" })
 	c = client(t, earliest.URL(), nil)
-	if _, err := c.Verify(context.Background(), preflight(t, c), record(t, ksqldb.ModeFull, 0, rows), fast); err != nil {
+	facts := preflight(t, c)
+	catchUp(t, c, facts, target)
+	if _, err := c.Verify(context.Background(), facts, record(t, ksqldb.ModeFull, 0, rows), fast); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -364,6 +443,7 @@ func TestVerifyWarnsWhenTheTableIsSmaller(t *testing.T) {
 	cdc := []backfill.KeyValue{{Key: 3, Value: 5}, {Key: 4, Value: 6}, {Key: 5, Value: 7}} // orders BigQuery lacks
 	w.produce(w.schemas, cdc, nil)
 	waitConsumed(t, s, 43)
+	catchUp(t, c, facts, w.endOffsets())
 	v, err := c.Verify(context.Background(), facts, record(t, ksqldb.ModeFull, 0, rows), fast)
 	if err != nil {
 		t.Fatal(err)
@@ -380,8 +460,7 @@ func TestVerifyRetriesRateLimitsAndServerErrors(t *testing.T) {
 	c := client(t, s.URL(), nil)
 	facts := preflight(t, c)
 	rows := rowsOf(20, func(i int) int64 { return int64(i) + 1 }, func(i int) int64 { return int64(i) + 100 })
-	w.produce(w.schemas, rows, nil)
-	waitConsumed(t, s, 20)
+	catchUp(t, c, facts, w.produce(w.schemas, rows, nil))
 
 	s.RateLimitNext(3)
 	before := s.Requests("/query")
@@ -412,7 +491,7 @@ func TestVerifyUsesQueryOnOldServers(t *testing.T) {
 	c := client(t, s.URL(), nil)
 	facts := preflight(t, c)
 	rows := rowsOf(10, func(i int) int64 { return int64(i) + 1 }, func(i int) int64 { return int64(i) + 100 })
-	w.produce(w.schemas, rows, nil)
+	catchUp(t, c, facts, w.produce(w.schemas, rows, nil))
 	v, err := c.Verify(context.Background(), facts, record(t, ksqldb.ModeFull, 0, rows), fast)
 	if err != nil || v.Endpoint != "/query" || s.Requests("/query-stream") != 0 {
 		t.Fatalf("0.23: %+v %v (query-stream requests %d)", v, err, s.Requests("/query-stream"))

@@ -102,7 +102,7 @@ func TestVerifyStatementErrorIsNotRetried(t *testing.T) {
 	rec, _ := NewRecorder(ModeFull, 0, 1)
 	rec.ObserveBatch([]backfill.KeyValue{{Key: 1, Value: 10}, {Key: 2, Value: 20}})
 	facts := Facts{ServerVersion: "0.29.0", Table: "T", TableKeyColumn: "K", TableValueColumn: "V"}
-	v, err := c.Verify(context.Background(), facts, rec, VerifyOptions{Deadline: time.Minute, PollInterval: time.Millisecond, UseQueryStream: true})
+	v, err := c.Verify(context.Background(), facts, rec, VerifyOptions{Recheck: time.Millisecond, UseQueryStream: true})
 	if backfill.KindOf(err) != backfill.KindContract || !strings.Contains(err.Error(), "40001") || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("kind %s: %v", backfill.KindOf(err), err)
 	}

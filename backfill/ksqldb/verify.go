@@ -18,11 +18,12 @@ import (
 // VerifyOptions tune Verify.
 type VerifyOptions struct {
 	BatchKeys int // keys per pull query (WHERE key IN (…)); default 100
-	// Deadline bounds how long keys that are missing or larger are
-	// queried again, since ksqlDB processes asynchronously; default 2m.
-	Deadline     time.Duration
-	PollInterval time.Duration // pause between passes; default 2s
-	MaxExamples  int           // examples kept per finding; default 10
+	// Recheck is the pause before the one second pass over keys that were
+	// missing or larger in the first: committed offsets say the table has
+	// the records, and one more look covers a pull query served just
+	// before the store caught up with the commit; default 2s.
+	Recheck     time.Duration
+	MaxExamples int // examples kept per finding; default 10
 	// UseQueryStream sends pull queries to /query-stream when the server
 	// answers it over HTTP/1.1 (0.24+); otherwise /query is used.
 	UseQueryStream bool
@@ -33,11 +34,8 @@ func (o VerifyOptions) withDefaults() VerifyOptions {
 	if o.BatchKeys <= 0 {
 		o.BatchKeys = 100
 	}
-	if o.Deadline <= 0 {
-		o.Deadline = 2 * time.Minute
-	}
-	if o.PollInterval <= 0 {
-		o.PollInterval = 2 * time.Second
+	if o.Recheck <= 0 {
+		o.Recheck = 2 * time.Second
 	}
 	if o.MaxExamples <= 0 {
 		o.MaxExamples = 10
@@ -71,9 +69,10 @@ type verifyRun struct {
 // Verify proves with pull queries that the table holds what rec saw sent:
 // a key verifies when the table's MIN is at most the value sent (equal in
 // the usual case; smaller means CDC saw an order the source lacks, which is
-// reported as a warning). Keys missing or larger are queried again every
-// PollInterval until Deadline; those still failing then make Verify return
-// a KindVerify error with examples. facts come from Preflight.
+// reported as a warning). Call it once CatchUp has seen the table's query
+// commit past every record sent: keys missing or larger are then queried
+// once more after Recheck, and those still failing make Verify return a
+// KindVerify error with examples. facts come from Preflight.
 func (c *Client) Verify(ctx context.Context, facts Facts, rec *Recorder, opts VerifyOptions) (backfill.Verification, error) {
 	start := time.Now()
 	opts = opts.withDefaults()
@@ -91,28 +90,26 @@ func (c *Client) Verify(ctx context.Context, facts Facts, rec *Recorder, opts Ve
 	p.stream.Store(opts.UseQueryStream && supportsQueryStream(facts.ServerVersion))
 
 	todo := keys
-	deadline := start.Add(opts.Deadline)
 	var (
 		pending []failure
 		err     error
 	)
-	for len(todo) > 0 {
+	for pass := 0; pass < 2 && len(todo) > 0; pass++ {
+		if pass > 0 {
+			if sleep(ctx, opts.Recheck) != nil {
+				err = ctxErr(ctx, "verifying the ksqlDB table")
+				pending = nil
+				break
+			}
+			todo = make([]backfill.KeyValue, len(pending))
+			for i, fl := range pending {
+				todo[i] = fl.kv
+			}
+		}
 		v.Rounds++
 		if pending, err = c.checkPass(ctx, p, todo); err != nil {
 			pending = nil
 			break
-		}
-		if len(pending) == 0 || !time.Now().Before(deadline) {
-			break
-		}
-		if sleep(ctx, min(opts.PollInterval, time.Until(deadline))) != nil {
-			err = ctxErr(ctx, "waiting for ksqlDB to catch up")
-			pending = nil
-			break
-		}
-		todo = make([]backfill.KeyValue, len(pending))
-		for i, fl := range pending {
-			todo[i] = fl.kv
 		}
 	}
 	v.Endpoint = "/query"
@@ -150,10 +147,10 @@ func (c *Client) Verify(ctx context.Context, facts Facts, rec *Recorder, opts Ve
 	case len(pending) > 0:
 		v.Status = "failed"
 		return v, backfill.Errorf(backfill.KindVerify,
-			"ksqlDB table %s does not hold what was sent after waiting %s: %d of %d checked keys are missing and %d have a larger %s (examples: %s); "+
+			"ksqlDB table %s does not hold what was sent, although its query has committed past every record the job wrote: %d of %d checked keys are missing and %d have a larger %s (examples: %s); "+
 				"likely causes: records written with schema ids ksqlDB cannot resolve (it drops them silently), records on a partition other than murmur2 of the serialized key (partitioner=murmur2_random), "+
-				"the table's query started after the records were written (auto.offset.reset=latest), or ksqlDB still catching up (raise the verification deadline)",
-			QuoteIdentifier(facts.Table), opts.Deadline, v.Missing, v.Checked, v.Larger, facts.TableValueColumn, strings.Join(v.Examples, "; "))
+				"or the table's query started after the records were written (auto.offset.reset=latest)",
+			QuoteIdentifier(facts.Table), v.Missing, v.Checked, v.Larger, facts.TableValueColumn, strings.Join(v.Examples, "; "))
 	}
 	v.Status = "passed"
 	return v, nil

@@ -42,7 +42,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.OrdersPerUser, "orders-per-user", 4, "at most this many orders per user")
 	fs.IntVar(&o.NullUsers, "null-users", 3, "orders with a NULL user (skipped by the job)")
 	partitions := fs.Int("partitions", 3, "partitions of the stream's topic")
-	fs.DurationVar(&o.KsqlLag, "ksql-lag", 500*time.Millisecond, "how long the ksqlDB double takes to show a record")
+	fs.DurationVar(&o.KsqlLag, "ksql-lag", 500*time.Millisecond, "how long the ksqlDB double takes to process a record it fetched")
+	fs.IntVar(&o.KsqlRate, "ksql-rate", 0, "records a second the ksqlDB double's table query aggregates (0: unlimited)")
+	fs.DurationVar(&o.KsqlCommitInterval, "ksql-commit-interval", 2*time.Second, "how often the ksqlDB double's table query commits its offsets (ksqlDB's commit.interval.ms)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

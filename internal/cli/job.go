@@ -29,8 +29,10 @@ func (j *job) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The producer's handle also reads the topic's offsets, which auto and
+	// delta modes need even in a dry run.
 	var producer *kafka.Producer
-	if !c.DryRun || j.check {
+	if !c.DryRun || j.check || c.Mode != "full" {
 		if producer, err = j.producer(ctx); err != nil {
 			return err
 		}
@@ -61,6 +63,16 @@ func (j *job) run(ctx context.Context) error {
 		return nil
 	}
 
+	// The topic's offsets before the first record: they decide auto mode
+	// and are what delta mode's lookups wait for ksqlDB to have aggregated.
+	var before []backfill.Watermarks
+	if producer != nil {
+		if before, err = producer.EndOffsets(ctx, j.rep.Partitions); err != nil {
+			return err
+		}
+		defer func() { j.rep.PartitionsWritten = partitionWrites(before, producer.Written()) }()
+	}
+
 	p := &backfill.Pipeline{
 		Source:        bigquery.New(j.bigQueryConfig(), j.log),
 		Codec:         codec,
@@ -74,11 +86,14 @@ func (j *job) run(ctx context.Context) error {
 		Logger:        j.log,
 	}
 	j.rep.ShardIndex, j.rep.ShardCount = c.Shard.Index, c.Shard.Count
-	var delta *ksqldb.Delta
-	if delta, err = j.deltaMode(ctx, ksql, facts); err != nil {
-		return err
-	}
-	if delta != nil {
+	j.rep.Mode = j.chooseMode(before)
+	if j.rep.Mode == "delta" {
+		// Only once ksqlDB has aggregated every record the topic held does
+		// a key missing from the table mean it was never sent.
+		if err := j.catchUp(ctx, ksql, facts, "before delta lookups", endOffsets(before)); err != nil {
+			return err
+		}
+		delta := ksql.NewDelta(facts, c.KsqlDB.VerifyBatch)
 		p.Filter = delta
 		defer func() { d := delta.Counts(); j.rep.Delta = &d }()
 	}
@@ -89,7 +104,7 @@ func (j *job) run(ctx context.Context) error {
 		}
 		p.Observer = rec
 	}
-	if producer != nil {
+	if producer != nil && !c.DryRun {
 		p.Producer = producer
 	}
 	if err := p.Run(ctx, j.rep); err != nil {
@@ -101,11 +116,13 @@ func (j *job) run(ctx context.Context) error {
 		}
 		return nil
 	}
-	if producer != nil {
-		producer.Close() // every record is acknowledged; free the connections before verifying
+	// Verify once ksqlDB has committed past the last record the job wrote
+	// on every partition: then a key missing from the table is missing.
+	if err := j.catchUp(ctx, ksql, facts, "before verification", producer.Written().Next()); err != nil {
+		return err
 	}
-	opts := ksqldb.VerifyOptions{BatchKeys: c.KsqlDB.VerifyBatch, Deadline: c.KsqlDB.VerifyTimeout, MaxExamples: 5, UseQueryStream: true}
-	j.log.Info("verifying with ksqlDB pull queries", "mode", c.KsqlDB.Verify, "keys", rec.Observed(), "deadline", c.KsqlDB.VerifyTimeout.String())
+	opts := ksqldb.VerifyOptions{BatchKeys: c.KsqlDB.VerifyBatch, MaxExamples: 5, UseQueryStream: true}
+	j.log.Info("verifying with ksqlDB pull queries", "mode", c.KsqlDB.Verify, "keys", rec.Observed())
 	v, err := ksql.Verify(ctx, facts, rec, opts)
 	j.rep.Verification = &v
 	if err == nil {
@@ -114,31 +131,59 @@ func (j *job) run(ctx context.Context) error {
 	return err
 }
 
-// deltaMode decides between full and delta mode and returns the delta
-// filter, or nil for full mode.
-func (j *job) deltaMode(ctx context.Context, ksql *ksqldb.Client, facts ksqldb.Facts) (*ksqldb.Delta, error) {
-	mode := j.cfg.Mode
-	if mode == "auto" {
-		mode = "full"
-		if ksql != nil {
-			empty, err := ksql.TableEmpty(ctx, facts)
-			switch {
-			case err != nil && backfill.KindOf(err) == backfill.KindUnavailable:
-				return nil, err
-			case err != nil:
-				j.log.Warn("mode=auto: ksqlDB refused a table scan (ksql.query.pull.table.scan.enabled?), using delta mode", "error", err.Error())
-				mode = "delta"
-			case !empty:
-				mode = "delta"
-			}
+// chooseMode resolves mode=auto from the topic's offsets: a topic that has
+// never held a record (or whose records retention removed) gets a full
+// backfill; any other gets delta, after the catch-up barrier. The table
+// is never asked: an empty answer cannot tell a new table from one still
+// restoring or a query that has not caught up.
+func (j *job) chooseMode(before []backfill.Watermarks) string {
+	if j.cfg.Mode != "auto" {
+		return j.cfg.Mode
+	}
+	var held int64
+	for _, w := range before {
+		held += w.End - w.Start
+	}
+	mode := "full"
+	if held > 0 {
+		mode = "delta"
+	}
+	j.log.Info("mode=auto chose "+mode, "topic", j.cfg.Kafka.Topic, "records_on_topic", held)
+	return mode
+}
+
+// catchUp waits, with the barrier's settings, until ksqlDB's table query
+// has committed target, and records the wait in the report.
+func (j *job) catchUp(ctx context.Context, ksql *ksqldb.Client, facts ksqldb.Facts, stage string, target map[int32]int64) error {
+	j.log.Info("waiting for ksqlDB's table query to aggregate the topic", "stage", stage, "table", facts.Table, "target_offsets", target)
+	cu, err := ksql.CatchUp(ctx, facts, target, ksqldb.CatchUpOptions{
+		Stage: stage, Stall: j.cfg.KsqlDB.StallTimeout, ProgressEvery: j.cfg.Pipeline.ProgressInterval, Log: j.log,
+	})
+	j.rep.CatchUps = append(j.rep.CatchUps, cu)
+	return err
+}
+
+// endOffsets returns each partition's end offset.
+func endOffsets(ws []backfill.Watermarks) map[int32]int64 {
+	out := make(map[int32]int64, len(ws))
+	for _, w := range ws {
+		out[w.Partition] = w.End
+	}
+	return out
+}
+
+// partitionWrites joins what the job wrote with each partition's end
+// offset before it started.
+func partitionWrites(before []backfill.Watermarks, w *backfill.Written) []backfill.PartitionWrite {
+	ends := endOffsets(before)
+	out := w.PartitionWrites()
+	for i := range out {
+		out[i].EndOffsetBefore = -1
+		if e, ok := ends[out[i].Partition]; ok {
+			out[i].EndOffsetBefore = e
 		}
-		j.log.Info("mode=auto chose "+mode, "table", facts.Table)
 	}
-	j.rep.Mode = mode
-	if mode != "delta" {
-		return nil, nil
-	}
-	return ksql.NewDelta(facts, j.cfg.KsqlDB.VerifyBatch), nil
+	return out
 }
 
 func (j *job) schemas(ctx context.Context) (*backfill.Codec, error) {

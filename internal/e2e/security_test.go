@@ -278,7 +278,9 @@ func TestKafkaTLS(t *testing.T) {
 	}
 	t.Cleanup(c.Close)
 	ca := writeFile(t, t.TempDir(), "ca.pem", certPEM)
-	base := []string{"--kafka-brokers=" + strings.Join(c.ListenAddrs(), ","), "--kafka-security-protocol=SSL", "--ksqldb-verify=none"}
+	// ksqlDB reads the sandbox's cluster, not this one: full mode and no
+	// verification, or the job would wait for ksqlDB to aggregate this topic.
+	base := []string{"--kafka-brokers=" + strings.Join(c.ListenAddrs(), ","), "--kafka-security-protocol=SSL", "--ksqldb-verify=none", "--mode=full"}
 
 	start := time.Now()
 	r := runJob(t, s, append(base, "--kafka-connect-timeout=3s")...)

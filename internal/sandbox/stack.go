@@ -45,7 +45,15 @@ type Options struct {
 	NullUsers     int           // rows with a NULL user (default 3)
 	Seed          uint64        // data seed (default 1)
 	Partitions    int32         // partitions of the stream's topic (default 3)
-	KsqlLag       time.Duration // how long ksqlDB takes to show a record
+	KsqlLag       time.Duration // how long ksqlDB takes to process a record it fetched
+	// KsqlRate is how many records a second ksqlDB's table query
+	// aggregates; 0 is unlimited.
+	KsqlRate int
+	// KsqlCommitInterval is how often the table query commits its
+	// offsets; default 2s, ksqlDB's commit.interval.ms.
+	KsqlCommitInterval time.Duration
+	// KsqlPaused starts ksqlDB's table query stopped (see KsqlDB.Resume).
+	KsqlPaused bool
 	// NoStream leaves out the ksqlDB stream's registry subjects (a missing-subject run).
 	NoSubjects bool
 }
@@ -111,7 +119,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	s.KsqlDB, err = ksqlfake.New(ksqlfake.Config{
 		Brokers: s.Kafka.ListenAddrs(), Registry: s.Registry, RegistryURL: s.Registry.URL(),
-		Topic: Topic, Lag: opts.KsqlLag,
+		Topic: Topic, Lag: opts.KsqlLag, Rate: opts.KsqlRate, CommitInterval: opts.KsqlCommitInterval, Paused: opts.KsqlPaused,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the ksqlDB double: %w", err)
@@ -154,7 +162,7 @@ func (s *Stack) Settings() map[string]string {
 		"schema_registry.url":        s.Registry.URL(),
 		"ksqldb.url":                 s.KsqlDB.URL(),
 		"ksqldb.verify":              "full",
-		"ksqldb.verify_timeout":      "30s",
+		"ksqldb.stall_timeout":       "30s",
 		"log.format":                 "text",
 	}
 }

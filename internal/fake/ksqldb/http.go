@@ -2,6 +2,7 @@ package ksqldb
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,6 +11,9 @@ import (
 )
 
 const delimited = "application/vnd.ksqlapi.delimited.v1"
+
+// serviceID is ksql.service.id's default.
+const serviceID = "default_"
 
 // writeError answers with ksqlDB's error JSON.
 func writeError(w http.ResponseWriter, status int, typ string, code int, msg, stmt string) {
@@ -34,7 +38,7 @@ func statementError(w http.ResponseWriter, msg, stmt string) {
 
 func (s *Server) handleInfo(w http.ResponseWriter) {
 	writeJSON(w, http.StatusOK, map[string]any{"KsqlServerInfo": map[string]any{
-		"version": s.cfg.Version, "kafkaClusterId": "fake-cluster", "ksqlServiceId": "default_", "serverStatus": "RUNNING",
+		"version": s.cfg.Version, "kafkaClusterId": "fake-cluster", "ksqlServiceId": serviceID, "serverStatus": "RUNNING",
 	}})
 }
 
@@ -63,7 +67,11 @@ func (s *Server) handleKsql(w http.ResponseWriter, r *http.Request) {
 	case name == s.cfg.Stream:
 		desc = s.describeStream(d.extended)
 	case name == s.cfg.Table && !s.cfg.NoTable:
-		desc = s.describeTable(d.extended)
+		var err error
+		if desc, err = s.describeTable(r.Context(), d.extended); err != nil {
+			writeError(w, http.StatusInternalServerError, "generic_error", 50000, "Error from Kafka: "+err.Error(), "")
+			return
+		}
 	default:
 		statementError(w, fmt.Sprintf("Could not find STREAM/TABLE '%s' in the Metastore", name), req.KSQL)
 		return
@@ -83,6 +91,9 @@ func field(name, typ string, key bool) map[string]any {
 
 func quote(name string) string { return "`" + strings.ReplaceAll(name, "`", "``") + "`" }
 
+// tableQueryID is the id of the persistent query writing the table.
+func (s *Server) tableQueryID() string { return "CTAS_" + strings.ToUpper(s.cfg.Table) + "_1" }
+
 // tableQuery is the persistent query writing the table, as DESCRIBE lists it.
 func (s *Server) tableQuery() map[string]any {
 	c := s.cfg
@@ -91,7 +102,7 @@ func (s *Server) tableQuery() map[string]any {
 			quote(c.Table), c.TableTopic, quote(c.KeyColumn), quote(c.ValueColumn), quote(c.MinColumn), quote(c.TableSource), quote(c.KeyColumn)),
 		"sinks":           []string{c.Table},
 		"sinkKafkaTopics": []string{c.TableTopic},
-		"id":              "CTAS_" + strings.ToUpper(c.Table) + "_1",
+		"id":              s.tableQueryID(),
 		"statusCount":     map[string]int{c.QueryState: 1},
 		"queryType":       "PERSISTENT",
 		"state":           c.QueryState,
@@ -121,12 +132,50 @@ func (s *Server) describeStream(ext bool) map[string]any {
 		reads, []map[string]any{}, stmt)
 }
 
-func (s *Server) describeTable(ext bool) map[string]any {
+func (s *Server) describeTable(ctx context.Context, ext bool) (map[string]any, error) {
 	c := s.cfg
 	q := s.tableQuery()
-	return s.source(c.Table, "TABLE", c.TableTopic, ext,
+	d := s.source(c.Table, "TABLE", c.TableTopic, ext,
 		[]map[string]any{field(c.KeyColumn, c.KeyType, true), field(c.MinColumn, "BIGINT", false)},
 		[]map[string]any{}, []map[string]any{q}, q["queryString"].(string))
+	if ext {
+		sum, err := s.queryOffsetSummary(ctx)
+		if err != nil {
+			return nil, err
+		}
+		d["queryOffsetSummaries"] = []any{sum}
+	}
+	return d, nil
+}
+
+// queryOffsetSummary is what DESCRIBE … EXTENDED reports for the table's
+// query (ListSourceExecutor.queryOffsetSummaries, confluentinc/ksql
+// v0.29.0; QueryOffsetSummary, QueryTopicOffsetSummary and
+// ConsumerPartitionOffsets in ksqldb-rest-model): one summary per query
+// writing the source, named by its consumer group
+// (_confluent-ksql-<service id>query_<query id>, QueryApplicationId); a
+// topic appears only once the group has committed an offset on it, and
+// then lists every partition, with consumerOffset 0 for a partition it has
+// not committed yet.
+func (s *Server) queryOffsetSummary(ctx context.Context) (map[string]any, error) {
+	topics := []any{}
+	committed := s.Committed()
+	if len(committed) > 0 {
+		starts, err := s.listOffsets(ctx, -2)
+		if err != nil {
+			return nil, err
+		}
+		ends, err := s.listOffsets(ctx, -1)
+		if err != nil {
+			return nil, err
+		}
+		offsets := make([]any, s.partitions)
+		for p := range s.partitions {
+			offsets[p] = map[string]any{"partition": p, "logStartOffset": starts[p], "logEndOffset": ends[p], "consumerOffset": committed[p]}
+		}
+		topics = append(topics, map[string]any{"kafkaTopic": s.cfg.Topic, "offsets": offsets})
+	}
+	return map[string]any{"groupId": "_confluent-ksql-" + serviceID + "query_" + s.tableQueryID(), "topicSummaries": topics}, nil
 }
 
 // pullQuery parses and runs a pull query; on failure it has answered.

@@ -9,8 +9,14 @@
 // per partition. A pull query for key K serializes K as ksqlDB does (wire
 // format with the latest key schema id of <topic>-key) and looks only in
 // partition murmur2(bytes) % n, so a record on another partition is
-// invisible, exactly as in ksqlDB. Records become visible Lag after they
-// were consumed.
+// invisible, exactly as in ksqlDB.
+//
+// The table's query takes time as ksqlDB's does: a record is processed
+// (and visible to pull queries) Lag after it was fetched, at most Rate
+// records a second, and the query commits its position every
+// CommitInterval; DESCRIBE <table> EXTENDED reports those committed
+// offsets in queryOffsetSummaries, as ksqlDB reads them from the query's
+// consumer group.
 //
 // Endpoints: GET /info, POST /ksql (DESCRIBE only), POST /query and POST
 // /query-stream (SELECT * FROM <table> WHERE <key> IN (…) only); anything
@@ -23,6 +29,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -69,8 +76,18 @@ type Config struct {
 	// OffsetReset is where the table's query starts reading: latest (the
 	// ksqlDB default: only records written after New) or earliest.
 	OffsetReset string
-	Lag         time.Duration // how long after consumption a record becomes visible
-	Version     string        // reported by GET /info; default 0.29.0 (before 0.24 /query-stream needs HTTP/2)
+	Lag         time.Duration // how long after it is fetched a record is processed (visible)
+	// Rate is how many records a second the table's query processes; 0 is
+	// unlimited.
+	Rate int
+	// CommitInterval is how often the query commits its position; default
+	// 2s, ksqlDB's commit.interval.ms.
+	CommitInterval time.Duration
+	// Paused starts the query stopped: it fetches but processes and
+	// commits nothing until Resume, like a query that is stuck or
+	// restoring.
+	Paused  bool
+	Version string // reported by GET /info; default 0.29.0 (before 0.24 /query-stream needs HTTP/2)
 	// NoTableScans rejects pull queries without a WHERE clause, as ksqlDB
 	// before 0.22 or with ksql.query.pull.table.scan.enabled=false does.
 	NoTableScans bool
@@ -97,6 +114,9 @@ func (c *Config) defaults() error {
 	def(&c.QueryState, "RUNNING")
 	def(&c.OffsetReset, "latest")
 	def(&c.Version, "0.29.0")
+	if c.CommitInterval <= 0 {
+		c.CommitInterval = 2 * time.Second
+	}
 	switch {
 	case len(c.Brokers) == 0:
 		return errors.New("no brokers")
@@ -118,28 +138,35 @@ type Server struct {
 	url        string
 	srv        *http.Server
 	kc         *kgo.Client
+	admin      *kgo.Client // lists the topic's offsets for DESCRIBE … EXTENDED
 	partitions int32
 	cancel     context.CancelFunc
-	consumed   chan struct{}
+	stopped    chan struct{} // closed when consume returns
+	processing chan struct{} // closed when process returns
 	closeOnce  sync.Once
 
-	processed, dropped atomic.Int64
+	fetched, processed, dropped atomic.Int64
 
-	mu       sync.Mutex
-	pending  []pendingRecord     // consumed, not yet visible (oldest first)
-	table    []map[int64]cell    // per partition: key -> MIN
-	schemas  map[int]avro.Schema // parsed writer schemas by id
-	requests map[string]int      // by path
-	rateN    int                 // pull queries still to answer 429
-	failN    int                 // requests still to fail with failCode
-	failCode int                 // HTTP status for FailNext
-	queries  atomic.Int64
+	mu        sync.Mutex
+	pending   []pendingRecord     // fetched, not yet processed (oldest first)
+	paused    bool                // the query processes nothing
+	position  map[int32]int64     // per partition: the offset after the last processed record
+	committed map[int32]int64     // per partition: the last committed position
+	table     []map[int64]cell    // per partition: key -> MIN
+	schemas   map[int]avro.Schema // parsed writer schemas by id
+	requests  map[string]int      // by path
+	rateN     int                 // pull queries still to answer 429
+	failN     int                 // requests still to fail with failCode
+	failCode  int                 // HTTP status for FailNext
+	queries   atomic.Int64
 }
 
 type pendingRecord struct {
 	partition int32
+	offset    int64
 	key       int64
 	value     cell
+	decoded   bool // false: dropped when processed, as ksqlDB drops what it cannot deserialize
 	visibleAt time.Time
 }
 
@@ -156,15 +183,22 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("ksqldb fake: %w", err)
 	}
 	s := &Server{
-		cfg:      cfg,
-		schemas:  map[int]avro.Schema{},
-		requests: map[string]int{},
-		consumed: make(chan struct{}),
+		cfg:        cfg,
+		schemas:    map[int]avro.Schema{},
+		requests:   map[string]int{},
+		stopped:    make(chan struct{}),
+		processing: make(chan struct{}),
+		paused:     cfg.Paused,
+		position:   map[int32]int64{},
+		committed:  map[int32]int64{},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	if err := s.startConsumer(ctx); err != nil {
 		cancel()
+		if s.admin != nil {
+			s.admin.Close()
+		}
 		return nil, fmt.Errorf("ksqldb fake: %w", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -185,9 +219,13 @@ func (s *Server) URL() string { return s.url }
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		s.cancel()
-		<-s.consumed
+		<-s.stopped
+		<-s.processing
 		if s.kc != nil {
 			s.kc.Close()
+		}
+		if s.admin != nil {
+			s.admin.Close()
 		}
 		if s.srv != nil {
 			_ = s.srv.Close()
@@ -198,11 +236,37 @@ func (s *Server) Close() {
 // Partitions is the stream topic's partition count.
 func (s *Server) Partitions() int { return int(s.partitions) }
 
-// Processed is the number of records decoded and fed to the table.
+// Fetched is the number of records the table's query has fetched.
+func (s *Server) Fetched() int64 { return s.fetched.Load() }
+
+// Processed is the number of records decoded and applied to the table,
+// and so visible to pull queries.
 func (s *Server) Processed() int64 { return s.processed.Load() }
 
-// Dropped is the number of records the table's query could not decode.
+// Dropped is the number of processed records the table's query could not
+// decode.
 func (s *Server) Dropped() int64 { return s.dropped.Load() }
+
+// Pause stops the table's query: it keeps fetching but processes and
+// commits nothing, as a stuck query does.
+func (s *Server) Pause() { s.setPaused(true) }
+
+// Resume lets a paused query process again.
+func (s *Server) Resume() { s.setPaused(false) }
+
+func (s *Server) setPaused(p bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.paused = p
+}
+
+// Committed returns the query's committed position per partition; a
+// partition it never committed is absent.
+func (s *Server) Committed() map[int32]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.committed)
+}
 
 // Requests returns how many requests reached path (e.g. "/query-stream"),
 // failed ones included.

@@ -259,7 +259,7 @@ func TestLagHidesConsumedRecords(t *testing.T) {
 	e := newEnv(t, 1)
 	s := e.start(func(c *Config) { c.Lag = time.Hour })
 	e.produce(0, e.key(1), e.value(10))
-	waitFor(t, "consumption", func() bool { return s.Processed() == 1 })
+	waitFor(t, "consumption", func() bool { return s.Fetched() == 1 })
 	if rows := pullRows(t, s, "SELECT * FROM `table_min_order` WHERE `ACCOUNT_ID` IN (1);"); len(rows) != 0 {
 		t.Fatalf("a record consumed but still within the lag is visible: %v", rows)
 	}

@@ -24,7 +24,7 @@ func (s *Server) startConsumer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer kc.Close()
+	s.admin = kc
 	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	meta := kmsg.NewPtrMetadataRequest()
@@ -44,7 +44,8 @@ func (s *Server) startConsumer(ctx context.Context) error {
 		s.table[i] = map[int64]cell{}
 	}
 	if !s.fed() {
-		close(s.consumed)
+		close(s.stopped)
+		close(s.processing)
 		return nil
 	}
 
@@ -53,26 +54,12 @@ func (s *Server) startConsumer(ctx context.Context) error {
 		start[p] = kgo.NewOffset().AtStart()
 	}
 	if s.cfg.OffsetReset == "latest" {
-		lo := kmsg.NewPtrListOffsetsRequest()
-		lt := kmsg.NewListOffsetsRequestTopic()
-		lt.Topic = s.cfg.Topic
-		for p := range s.partitions {
-			lp := kmsg.NewListOffsetsRequestTopicPartition()
-			lp.Partition, lp.Timestamp = p, -1
-			lt.Partitions = append(lt.Partitions, lp)
-		}
-		lo.Topics = append(lo.Topics, lt)
-		lresp, err := lo.RequestWith(mctx, kc)
+		ends, err := s.listOffsets(mctx, -1)
 		if err != nil {
-			return fmt.Errorf("end offsets of %q: %w", s.cfg.Topic, err)
+			return err
 		}
-		for _, t := range lresp.Topics {
-			for _, p := range t.Partitions {
-				if p.ErrorCode != 0 {
-					return fmt.Errorf("end offset of %s/%d: error code %d", t.Topic, p.Partition, p.ErrorCode)
-				}
-				start[p.Partition] = kgo.NewOffset().At(p.Offset)
-			}
+		for p, o := range ends {
+			start[p] = kgo.NewOffset().At(o)
 		}
 	}
 	if s.kc, err = kgo.NewClient(kgo.SeedBrokers(s.cfg.Brokers...), kgo.FetchMaxWait(100*time.Millisecond),
@@ -80,12 +67,42 @@ func (s *Server) startConsumer(ctx context.Context) error {
 		return err
 	}
 	go s.consume(ctx)
+	go s.process(ctx)
 	return nil
 }
 
-// consume feeds every fetched record to the table until ctx ends.
+// listOffsets returns every partition's earliest (ts -2) or latest (ts
+// -1) offset, as the admin client's listOffsets does for ksqlDB.
+func (s *Server) listOffsets(ctx context.Context, ts int64) (map[int32]int64, error) {
+	lo := kmsg.NewPtrListOffsetsRequest()
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = s.cfg.Topic
+	for p := range s.partitions {
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Partition, lp.Timestamp = p, ts
+		lt.Partitions = append(lt.Partitions, lp)
+	}
+	lo.Topics = append(lo.Topics, lt)
+	lresp, err := lo.RequestWith(ctx, s.admin)
+	if err != nil {
+		return nil, fmt.Errorf("offsets of %q: %w", s.cfg.Topic, err)
+	}
+	out := make(map[int32]int64, s.partitions)
+	for _, t := range lresp.Topics {
+		for _, p := range t.Partitions {
+			if p.ErrorCode != 0 {
+				return nil, fmt.Errorf("offset of %s/%d: error code %d", t.Topic, p.Partition, p.ErrorCode)
+			}
+			out[p.Partition] = p.Offset
+		}
+	}
+	return out, nil
+}
+
+// consume fetches records and queues them for the query's processing
+// loop until ctx ends.
 func (s *Server) consume(ctx context.Context) {
-	defer close(s.consumed)
+	defer close(s.stopped)
 	for {
 		fs := s.kc.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -96,23 +113,19 @@ func (s *Server) consume(ctx context.Context) {
 	}
 }
 
-// ingest decodes one record as ksqlDB's stream would; a record it cannot
-// decode is dropped and counted.
+// ingest decodes one record as ksqlDB's stream would and queues it; a
+// record it cannot decode is queued too, since it still advances the
+// query's position, and is dropped when processed.
 func (s *Server) ingest(r *kgo.Record, now time.Time) {
-	key, ok := s.decodeKey(r.Key)
-	if !ok {
-		s.dropped.Add(1)
-		return
-	}
-	value, ok := s.decodeValue(r.Value)
-	if !ok {
-		s.dropped.Add(1)
-		return
+	p := pendingRecord{partition: r.Partition, offset: r.Offset, visibleAt: now.Add(s.cfg.Lag)}
+	var ok bool
+	if p.key, ok = s.decodeKey(r.Key); ok {
+		p.value, p.decoded = s.decodeValue(r.Value)
 	}
 	s.mu.Lock()
-	s.pending = append(s.pending, pendingRecord{partition: r.Partition, key: key, value: value, visibleAt: now.Add(s.cfg.Lag)})
+	s.pending = append(s.pending, p)
 	s.mu.Unlock()
-	s.processed.Add(1)
+	s.fetched.Add(1)
 }
 
 // writerSchema returns the schema a wire-format payload names.
@@ -205,12 +218,60 @@ func asInt64(v any) (int64, bool) {
 	return 0, false
 }
 
-// applyVisible moves records whose lag has passed into the table. The
-// caller holds s.mu.
-func (s *Server) applyVisible(now time.Time) {
+// process is the table's persistent query: it applies queued records to
+// the table at most Rate per second once their Lag has passed, and commits
+// its position every CommitInterval, as Kafka Streams does for a ksqlDB
+// query (ksqlDB sets commit.interval.ms to 2000: KsqlConfig.java,
+// confluentinc/ksql v0.29.0). Pull queries read the table, so they see a
+// record once it is processed; DESCRIBE … EXTENDED reports the committed
+// positions.
+func (s *Server) process(ctx context.Context) {
+	defer close(s.processing)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	last, lastCommit := time.Now(), time.Now()
+	budget := 0.0
+	for {
+		var now time.Time
+		select {
+		case <-ctx.Done():
+			return
+		case now = <-tick.C:
+		}
+		s.mu.Lock()
+		limit := len(s.pending)
+		switch {
+		case s.paused:
+			budget, limit = 0, 0
+		case s.cfg.Rate > 0:
+			// A token bucket holding at most a tenth of a second's records.
+			budget = min(budget+float64(s.cfg.Rate)*now.Sub(last).Seconds(), max(float64(s.cfg.Rate)/10, 1))
+			limit = min(limit, int(budget))
+		}
+		budget -= float64(s.applyVisible(now, limit))
+		last = now
+		if now.Sub(lastCommit) >= s.cfg.CommitInterval {
+			for p, pos := range s.position {
+				s.committed[p] = pos
+			}
+			lastCommit = now
+		}
+		s.mu.Unlock()
+	}
+}
+
+// applyVisible moves at most limit queued records whose lag has passed
+// into the table, advances the query's position past each, and returns how
+// many it moved. The caller holds s.mu.
+func (s *Server) applyVisible(now time.Time, limit int) int {
 	n := 0
-	for ; n < len(s.pending) && !s.pending[n].visibleAt.After(now); n++ {
+	for ; n < limit && n < len(s.pending) && !s.pending[n].visibleAt.After(now); n++ {
 		p := s.pending[n]
+		s.position[p.partition] = p.offset + 1
+		if !p.decoded {
+			s.dropped.Add(1)
+			continue
+		}
 		part := s.table[p.partition]
 		old, ok := part[p.key]
 		switch {
@@ -219,8 +280,10 @@ func (s *Server) applyVisible(now time.Time) {
 		case !p.value.null && p.value.value < old.value:
 			part[p.key] = p.value
 		}
+		s.processed.Add(1)
 	}
 	s.pending = s.pending[n:]
+	return n
 }
 
 // keySerializer returns how ksqlDB serializes a key for pull-query
@@ -288,7 +351,6 @@ func (s *Server) lookup(ctx context.Context, keys []int64) ([][2]any, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.applyVisible(time.Now())
 	var rows [][2]any
 	seen := map[int64]bool{}
 	for _, k := range keys {
@@ -318,7 +380,6 @@ func (s *Server) lookup(ctx context.Context, keys []int64) ([][2]any, error) {
 func (s *Server) scan(limit int64) [][2]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.applyVisible(time.Now())
 	var rows [][2]any
 	for _, part := range s.table {
 		for k, c := range part {

@@ -1,0 +1,116 @@
+package ksqldb
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
+)
+
+// QueryProgress is how far the table's persistent query has read the
+// stream's topic, as ksqlDB reports it from the query's consumer group.
+type QueryProgress struct {
+	Group string // the query's consumer group, _confluent-ksql-<service id>query_<query id>
+	// Committed is the committed offset per partition of the stream's
+	// topic: every record below it is in the table. A partition the query
+	// has not committed on is absent and counts as 0.
+	Committed map[int32]int64
+}
+
+// queryOffsetSummary is one element of DESCRIBE … EXTENDED's
+// queryOffsetSummaries (QueryOffsetSummary, QueryTopicOffsetSummary and
+// ConsumerPartitionOffsets in ksqldb-rest-model, since ksqlDB 0.12).
+type queryOffsetSummary struct {
+	GroupID        string `json:"groupId"`
+	TopicSummaries []struct {
+		KafkaTopic string `json:"kafkaTopic"`
+		Offsets    []struct {
+			Partition      int32 `json:"partition"`
+			LogStartOffset int64 `json:"logStartOffset"`
+			LogEndOffset   int64 `json:"logEndOffset"`
+			ConsumerOffset int64 `json:"consumerOffset"`
+		} `json:"offsets"`
+	} `json:"topicSummaries"`
+}
+
+// Progress reads, with DESCRIBE <table> EXTENDED, the committed offsets of
+// the persistent query that writes the table (facts.QueryID, from
+// Preflight) on the stream's topic. ksqlDB lists one summary per query
+// writing the table and, in it, only the topics the query's group has
+// committed on, with 0 for a partition not committed yet
+// (ListSourceExecutor.queryOffsetSummaries): a missing topic or partition
+// is lag, not an error. No summary for the query is a contract error.
+func (c *Client) Progress(ctx context.Context, facts Facts) (QueryProgress, error) {
+	var qp QueryProgress
+	d, err := c.describeStatement(ctx, "DESCRIBE "+QuoteIdentifier(facts.Table)+" EXTENDED;")
+	if err != nil {
+		return qp, err
+	}
+	var summaries []queryOffsetSummary
+	if len(d.QueryOffsetSummaries) > 0 {
+		if err := json.Unmarshal(d.QueryOffsetSummaries, &summaries); err != nil {
+			return qp, backfill.Errorf(backfill.KindContract, "ksqlDB's DESCRIBE %s EXTENDED answered queryOffsetSummaries this client cannot read (%v): %s",
+				QuoteIdentifier(facts.Table), err, truncate(string(d.QueryOffsetSummaries), 300))
+		}
+	}
+	var groups []string
+	for _, s := range summaries {
+		groups = append(groups, s.GroupID)
+		if facts.QueryID != "" && !strings.HasSuffix(s.GroupID, "query_"+facts.QueryID) {
+			continue
+		}
+		qp.Group = s.GroupID
+		qp.Committed = map[int32]int64{}
+		for _, ts := range s.TopicSummaries {
+			if ts.KafkaTopic != facts.Topic {
+				continue
+			}
+			for _, o := range ts.Offsets {
+				qp.Committed[o.Partition] = o.ConsumerOffset
+			}
+		}
+		return qp, nil
+	}
+	if len(summaries) == 0 {
+		return qp, backfill.Errorf(backfill.KindContract,
+			"ksqlDB reports no persistent query writing table %s (DESCRIBE … EXTENDED has no queryOffsetSummaries): the job cannot tell how far the table has aggregated; "+
+				"create the table with CREATE TABLE … AS SELECT … FROM %s (ksqlDB 0.12 or later)", QuoteIdentifier(facts.Table), QuoteIdentifier(facts.Stream))
+	}
+	return qp, backfill.Errorf(backfill.KindContract,
+		"ksqlDB lists no consumer group for query %s, which feeds table %s from %s (groups: %s)",
+		facts.QueryID, QuoteIdentifier(facts.Table), QuoteIdentifier(facts.Stream), strings.Join(groups, ", "))
+}
+
+// describeStatement runs a DESCRIBE statement and returns its
+// sourceDescription.
+func (c *Client) describeStatement(ctx context.Context, stmt string) (*sourceDescription, error) {
+	var out *sourceDescription
+	err := c.call(ctx, "/ksql", ksqlRequest{KSQL: stmt, Properties: map[string]any{}}, mediaKsql, func(r io.Reader) error {
+		var entities []json.RawMessage
+		if err := json.NewDecoder(r).Decode(&entities); err != nil {
+			return err
+		}
+		for _, raw := range entities {
+			var e struct {
+				Desc *sourceDescription `json:"sourceDescription"`
+			}
+			if err := json.Unmarshal(raw, &e); err != nil {
+				return err
+			}
+			if e.Desc != nil {
+				out = e.Desc
+				return nil
+			}
+			var apiErr APIError
+			if json.Unmarshal(raw, &apiErr) == nil && apiErr.Code != 0 {
+				return &apiErr
+			}
+		}
+		all, _ := json.Marshal(entities)
+		return fmt.Errorf("the answer to %s holds no sourceDescription: %s", stmt, truncate(string(all), 300))
+	})
+	return out, err
+}
