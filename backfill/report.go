@@ -13,6 +13,8 @@ type Report struct {
 	// ErrorKind classifies Error: config, contract, source, produce, verify, unavailable, interrupted or internal.
 	ErrorKind string `json:"error_kind,omitempty"`
 	DryRun    bool   `json:"dry_run"`
+	// RunID names this attempt; with kafka.run_header every record carries it.
+	RunID string `json:"run_id,omitempty"`
 
 	Topic         string `json:"topic,omitempty"`
 	Partitions    int    `json:"partitions,omitempty"`
@@ -48,6 +50,9 @@ type Report struct {
 	// CatchUps are the waits for ksqlDB's table query to aggregate the
 	// topic: before delta lookups and before verification.
 	CatchUps []CatchUp `json:"ksqldb_catch_up,omitempty"`
+	// Duplicates is what reading back the offsets this run did not
+	// acknowledge found.
+	Duplicates *Duplicates `json:"duplicates,omitempty"`
 
 	Verification *Verification `json:"verification,omitempty"`
 }
@@ -131,4 +136,22 @@ type PartitionLag struct {
 	Target    int64 `json:"target_offset"`
 	Committed int64 `json:"committed_offset"`
 	Lag       int64 `json:"lag"`
+}
+
+// Duplicates is what reading back the offsets a run did not acknowledge
+// found: records of this run stored twice by the broker (librdkafka#4953),
+// and records others wrote meanwhile.
+type Duplicates struct {
+	// Status is checked, incomplete (a limit or an error cut the
+	// read-back short), or skipped (no run header).
+	Status string `json:"status"`
+	// Unacknowledged counts the offsets between the end offset before the
+	// run and the highest acknowledged one that the run did not acknowledge.
+	Unacknowledged int64   `json:"offsets_unacknowledged"`
+	Read           int64   `json:"records_read"`
+	Records        int64   `json:"records"`        // records carrying this run's header
+	Keys           []int64 `json:"keys,omitempty"` // their keys, the first 100
+	Foreign        int64   `json:"foreign_records"`
+	Warning        string  `json:"warning,omitempty"`
+	Error          string  `json:"error,omitempty"`
 }

@@ -13,6 +13,7 @@ type Config struct {
 	DryRun  bool          // read and encode everything, produce nothing
 	Mode    string        // auto, delta or full: what to produce on a rerun
 	Timeout time.Duration // bound on the whole run; 0 means none
+	RunID   string        // names this attempt; empty: a random id per attempt
 
 	BigQuery       BigQuery
 	Kafka          Kafka
@@ -77,6 +78,7 @@ type Kafka struct {
 	QueueMaxKBytes        int
 	ConnectTimeout        time.Duration
 	Properties            map[string]string
+	RunHeader             bool // add the run's header to every record
 }
 
 // SchemaRegistry holds the registry settings.
@@ -156,6 +158,7 @@ func Default() Config {
 			QueueMaxMessages: 50000,
 			QueueMaxKBytes:   32768,
 			ConnectTimeout:   30 * time.Second,
+			RunHeader:        true,
 		},
 		SchemaRegistry: SchemaRegistry{KeySchema: "latest", ValueSchema: "latest", Timeout: 10 * time.Second, Retries: 5},
 		Mapping:        Mapping{KeyColumn: "user_id"},

@@ -30,6 +30,7 @@ func settings(c *Config) []setting {
 		{"dry_run", "read and encode every row but produce nothing", &c.DryRun},
 		{"mode", "full: produce every row; delta: only rows whose key the table lacks or holds a larger minimum for (reruns); auto: full when the topic has never held a record, else delta", &c.Mode},
 		{"timeout", "bound on the whole run (0: none)", &c.Timeout},
+		{"run_id", "names this attempt in the report and, with kafka.run_header, in every record's header (default: a new random id per attempt)", &c.RunID},
 		{"report.file", "also write the final JSON report to this file (e.g. /dev/termination-log)", &c.ReportFile},
 
 		{"bigquery.project", "Google Cloud project that runs the query job (required)", &c.BigQuery.Project},
@@ -64,6 +65,7 @@ func settings(c *Config) []setting {
 		{"kafka.queue_max_kbytes", "producer queue bound, in KiB", &c.Kafka.QueueMaxKBytes},
 		{"kafka.connect_timeout", "bound on reaching the brokers at start", &c.Kafka.ConnectTimeout},
 		{"kafka.properties", "extra librdkafka properties key=value (repeatable)", &c.Kafka.Properties},
+		{"kafka.run_header", "add an ordermin-backfill-run header naming the run to every record, so that the report can count records the broker stored twice (ksqlDB ignores headers on a stream without HEADER columns)", &c.Kafka.RunHeader},
 
 		{"schema_registry.url", "Schema Registry URL (required)", &c.SchemaRegistry.URL},
 		{"schema_registry.username", "Schema Registry basic-auth user", &c.SchemaRegistry.Username},

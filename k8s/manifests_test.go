@@ -54,7 +54,7 @@ var knownSettings = map[string]string{
 	"kafka.tls_insecure_skip_verify": boolean, "kafka.aws_region": str, "kafka.compression": str,
 	"kafka.linger": duration, "kafka.batch_bytes": integer, "kafka.message_timeout": duration,
 	"kafka.queue_max_messages": integer, "kafka.queue_max_kbytes": integer,
-	"kafka.connect_timeout": duration, "kafka.properties": str,
+	"kafka.connect_timeout": duration, "kafka.properties": str, "kafka.run_header": boolean,
 
 	"schema_registry.url": str, "schema_registry.username": str, "schema_registry.password": str,
 	"schema_registry.password_file": str, "schema_registry.tls_ca_file": str,
@@ -74,6 +74,7 @@ var knownSettings = map[string]string{
 	"pipeline.progress_interval": duration, "pipeline.allow_empty": boolean,
 
 	"mode":        str,
+	"run_id":      str,
 	"shard.index": integer, "shard.count": integer,
 
 	"log.level": str, "log.format": str,

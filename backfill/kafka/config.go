@@ -39,6 +39,9 @@ type Config struct {
 	ConnectTimeout   time.Duration // bound on the start-up metadata request
 	// Properties are extra librdkafka properties; they override the above.
 	Properties map[string]string
+	// RunID, when set, goes into every record's RunHeader header, so that
+	// ReadBack can tell this run's duplicates from others' records.
+	RunID string
 }
 
 // forcedProperties are set whatever Properties say: they are what makes

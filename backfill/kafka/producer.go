@@ -27,6 +27,7 @@ type Producer struct {
 
 	produced, acked, failed atomic.Int64
 	written                 backfill.Written // acknowledged offsets per partition
+	headers                 []ckafka.Header  // the run header, or nil
 	room                    chan struct{}    // signalled when a delivery frees queue space
 	// stopped is set once a delivery has failed or the producer hit a
 	// fatal error, so that Produce checks for either with one atomic load
@@ -63,6 +64,9 @@ func New(cfg Config, log *slog.Logger) (*Producer, error) {
 		return nil, backfill.Errorf(backfill.KindConfig, "creating the Kafka producer: %v", err)
 	}
 	pr := &Producer{cfg: cfg, p: p, topic: cfg.Topic, log: log, room: make(chan struct{}, 1), closed: make(chan struct{})}
+	if cfg.RunID != "" {
+		pr.headers = []ckafka.Header{{Key: RunHeader, Value: []byte(cfg.RunID)}}
+	}
 	if provide := cfg.tokenProvider(); provide != nil {
 		pr.tokens = startTokenRefresher(provide, p, log)
 	}
@@ -132,6 +136,7 @@ func (p *Producer) Produce(ctx context.Context, key, value []byte) error {
 		TopicPartition: ckafka.TopicPartition{Topic: &p.topic, Partition: ckafka.PartitionAny},
 		Key:            key,
 		Value:          value,
+		Headers:        p.headers, // librdkafka copies them too
 	}
 	for {
 		if err := p.failure(); err != nil {

@@ -40,6 +40,9 @@ type Facts struct {
 	TableKeyColumn    string // the table's key column, e.g. ACCOUNT_ID
 	TableValueColumn  string // the table's MIN column, e.g. MIN_ORDER_ID
 	QueryID           string // the persistent query feeding the table from the stream
+	// StreamReaders are the other persistent queries reading the stream,
+	// e.g. stream_min_order's: a record sent twice reaches them twice.
+	StreamReaders []string
 	// Partitions is the topic's partition count: from ksqlDB when it
 	// reports one, else from the expectation; 0 when neither knows.
 	Partitions int
@@ -198,6 +201,11 @@ func (c *Client) checkTable(f *Facts, s, t *sourceDescription, add func(string, 
 		add("query %s feeding table %s from stream %s is %s, not RUNNING", feeding.id(), tq, sq, feeding.status())
 	default:
 		f.QueryID = feeding.id()
+	}
+	for _, q := range s.ReadQueries {
+		if id := q.id(); id != f.QueryID {
+			f.StreamReaders = append(f.StreamReaders, id)
+		}
 	}
 }
 

@@ -106,7 +106,11 @@ func Run(ctx context.Context, o RunOptions) (Result, error) {
 			defer b.close()
 			brokers = b.addrs()
 		}
-		prod, err := kafka.New(producerConfig(brokers, o.Tuning), warnLogger())
+		pc := producerConfig(brokers, o.Tuning)
+		if o.Scenario == ScenarioJob && o.Tuning.apply().Kafka.RunHeader {
+			pc.RunID = "bench-run" // the job writes its run header by default (kafka.run_header)
+		}
+		prod, err := kafka.New(pc, warnLogger())
 		if err != nil {
 			return res, err
 		}

@@ -2,7 +2,11 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
@@ -24,6 +28,10 @@ type job struct {
 func (j *job) run(ctx context.Context) error {
 	c := j.cfg
 	j.rep.Topic = c.Kafka.Topic
+	j.rep.RunID = c.RunID
+	if j.rep.RunID == "" {
+		j.rep.RunID = newRunID()
+	}
 
 	codec, err := j.schemas(ctx)
 	if err != nil {
@@ -110,6 +118,9 @@ func (j *job) run(ctx context.Context) error {
 	if err := p.Run(ctx, j.rep); err != nil {
 		return err
 	}
+	if p.Producer != nil {
+		j.rep.Duplicates = j.readBack(ctx, producer, before, facts)
+	}
 	if !verify {
 		if !c.DryRun {
 			j.log.Warn("ksqlDB verification is off: nothing proves that ksqlDB decoded the records (set ksqldb.verify)")
@@ -129,6 +140,41 @@ func (j *job) run(ctx context.Context) error {
 		j.log.Info("ksqlDB verification passed", "checked", v.Checked, "matched", v.Matched, "table_smaller", v.TableSmaller, "seconds", v.Seconds)
 	}
 	return err
+}
+
+// readBack reads the offsets between the end offsets before the run and
+// the highest acknowledged ones that the run did not acknowledge, and
+// counts this run's records among them: batches the broker stored twice
+// (librdkafka#4953). A duplicate leaves table_min_order right, so the run
+// still succeeds, but another query reading the stream (stream_min_order)
+// saw that user's record twice: the log says so loudly, naming the keys.
+func (j *job) readBack(ctx context.Context, producer *kafka.Producer, before []backfill.Watermarks, facts ksqldb.Facts) *backfill.Duplicates {
+	if !j.cfg.Kafka.RunHeader {
+		return &backfill.Duplicates{Status: "skipped", Warning: "kafka.run_header is off: records cannot be told apart, duplicates are not counted"}
+	}
+	w := producer.Written()
+	ends := endOffsets(before)
+	gaps := map[int32][][2]int64{}
+	for _, pw := range w.PartitionWrites() {
+		gaps[pw.Partition] = w.Gaps(pw.Partition, ends[pw.Partition], pw.HighestOffset)
+	}
+	d, err := producer.ReadBack(ctx, gaps, j.rep.RunID, kafka.ReadBackLimits{})
+	if err != nil {
+		d.Error = err.Error()
+		j.log.Warn("the duplicate check did not finish", "error", err.Error(), "records_read", d.Read)
+	}
+	if d.Records > 0 {
+		d.Warning = fmt.Sprintf("the broker stored %d of this run's records twice (librdkafka#4953; keys: %v)", d.Records, d.Keys)
+		if len(facts.StreamReaders) > 0 {
+			d.Warning += fmt.Sprintf("; queries %s read stream %s, so they saw these users' records twice: a first-order announcement may have been sent twice for them",
+				strings.Join(facts.StreamReaders, ", "), facts.Stream)
+			j.log.Error("DUPLICATE RECORDS REACHED OTHER QUERIES: "+d.Warning, "keys", d.Keys, "queries", facts.StreamReaders)
+		} else {
+			j.log.Warn(d.Warning+"; table_min_order is unaffected", "keys", d.Keys)
+		}
+	}
+	j.log.Info("duplicate check", "offsets_unacknowledged", d.Unacknowledged, "duplicates", d.Records, "foreign_records", d.Foreign)
+	return &d
 }
 
 // chooseMode resolves mode=auto from the topic's offsets: a topic that has
@@ -161,6 +207,22 @@ func (j *job) catchUp(ctx context.Context, ksql *ksqldb.Client, facts ksqldb.Fac
 	})
 	j.rep.CatchUps = append(j.rep.CatchUps, cu)
 	return err
+}
+
+// newRunID returns a random id for one attempt.
+func newRunID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
+}
+
+// runHeader returns the header value the producer sets: the run id, or
+// nothing when the header is off.
+func runHeader(on bool, id string) string {
+	if !on {
+		return ""
+	}
+	return id
 }
 
 // endOffsets returns each partition's end offset.
@@ -223,6 +285,7 @@ func (j *job) producer(ctx context.Context) (*kafka.Producer, error) {
 		TLSInsecureSkipVerify: k.TLSInsecureSkipVerify, AWSRegion: k.AWSRegion, Compression: k.Compression, Linger: k.Linger,
 		BatchBytes: k.BatchBytes, MessageTimeout: k.MessageTimeout, QueueMaxMessages: k.QueueMaxMessages,
 		QueueMaxKBytes: k.QueueMaxKBytes, ConnectTimeout: k.ConnectTimeout, Properties: k.Properties,
+		RunID: runHeader(k.RunHeader, j.rep.RunID),
 	}, j.log)
 	if err != nil {
 		return nil, err

@@ -54,6 +54,9 @@ type Options struct {
 	KsqlCommitInterval time.Duration
 	// KsqlPaused starts ksqlDB's table query stopped (see KsqlDB.Resume).
 	KsqlPaused bool
+	// KsqlOtherReaders are further queries reading the stream, e.g. the
+	// CSAS of stream_min_order.
+	KsqlOtherReaders []string
 	// NoStream leaves out the ksqlDB stream's registry subjects (a missing-subject run).
 	NoSubjects bool
 }
@@ -120,6 +123,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.KsqlDB, err = ksqlfake.New(ksqlfake.Config{
 		Brokers: s.Kafka.ListenAddrs(), Registry: s.Registry, RegistryURL: s.Registry.URL(),
 		Topic: Topic, Lag: opts.KsqlLag, Rate: opts.KsqlRate, CommitInterval: opts.KsqlCommitInterval, Paused: opts.KsqlPaused,
+		OtherReaders: opts.KsqlOtherReaders,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the ksqlDB double: %w", err)

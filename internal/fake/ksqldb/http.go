@@ -125,6 +125,12 @@ func (s *Server) describeStream(ext bool) map[string]any {
 	if !c.NoTable && c.TableSource == c.Stream {
 		reads = append(reads, s.tableQuery())
 	}
+	for _, id := range c.OtherReaders {
+		reads = append(reads, map[string]any{
+			"queryString": "CREATE STREAM … AS SELECT … FROM " + quote(c.Stream) + " …;", "sinks": []string{id}, "sinkKafkaTopics": []string{id},
+			"id": id, "statusCount": map[string]int{"RUNNING": 1}, "queryType": "PERSISTENT", "state": "RUNNING",
+		})
+	}
 	stmt := fmt.Sprintf("CREATE STREAM %s (%s %s KEY, %s BIGINT) WITH (KAFKA_TOPIC='%s', KEY_FORMAT='%s', VALUE_FORMAT='%s');",
 		quote(c.Stream), quote(c.KeyColumn), c.KeyType, quote(c.ValueColumn), c.Topic, c.KeyFormat, c.ValueFormat)
 	return s.source(c.Stream, "STREAM", c.Topic, ext,

@@ -71,8 +71,11 @@ type Config struct {
 	// TableSource is the stream the table's persistent query reads;
 	// default Stream. Another name leaves the table unfed by the topic.
 	TableSource string
-	NoTable     bool   // the table does not exist
-	QueryState  string // the table query's state; default RUNNING (others leave the table unfed)
+	NoTable     bool // the table does not exist
+	// OtherReaders are ids of further persistent queries reading the
+	// stream, as stream_min_order's CSAS does.
+	OtherReaders []string
+	QueryState   string // the table query's state; default RUNNING (others leave the table unfed)
 	// OffsetReset is where the table's query starts reading: latest (the
 	// ksqlDB default: only records written after New) or earliest.
 	OffsetReset string
