@@ -108,7 +108,7 @@ func Run(ctx context.Context, o RunOptions) (Result, error) {
 		}
 		pc := producerConfig(brokers, o.Tuning)
 		if o.Scenario == ScenarioJob && o.Tuning.apply().Kafka.RunHeader {
-			pc.RunID = "bench-run" // the job writes its run header by default (kafka.run_header)
+			pc.RunID = "0123456789abcdef" // as long as a real run id; the job writes its run header by default (kafka.run_header)
 		}
 		prod, err := kafka.New(pc, warnLogger())
 		if err != nil {

@@ -21,6 +21,7 @@ type Tuning struct {
 	QueueKBytes   int
 	Compression   string
 	Properties    propertyList // extra librdkafka properties, k=v
+	NoRunHeader   bool         // kafka.run_header=false
 }
 
 // propertyList is a repeatable -property k=v flag.
@@ -45,6 +46,7 @@ func (t *Tuning) register(fs *flag.FlagSet) {
 	fs.IntVar(&t.QueueKBytes, "queue-kbytes", 0, "override kafka.queue_max_kbytes (experiments)")
 	fs.StringVar(&t.Compression, "compression", "", "override kafka.compression (experiments)")
 	fs.Var(&t.Properties, "property", "extra librdkafka property key=value, repeatable (experiments)")
+	fs.BoolVar(&t.NoRunHeader, "no-run-header", false, "kafka.run_header=false: records without the run header (experiments)")
 }
 
 // args returns the flags that pass t on to a child.
@@ -62,6 +64,7 @@ func (t Tuning) args() []string {
 	add("queue-messages", t.QueueMessages > 0, t.QueueMessages)
 	add("queue-kbytes", t.QueueKBytes > 0, t.QueueKBytes)
 	add("compression", t.Compression != "", t.Compression)
+	add("no-run-header", t.NoRunHeader, true)
 	for _, p := range t.Properties {
 		add("property", true, p)
 	}
@@ -98,6 +101,9 @@ func (t Tuning) apply() config.Config {
 	}
 	if t.Compression != "" {
 		c.Kafka.Compression = t.Compression
+	}
+	if t.NoRunHeader {
+		c.Kafka.RunHeader = false
 	}
 	if len(t.Properties) > 0 {
 		props := make(map[string]string, len(c.Kafka.Properties)+len(t.Properties))
