@@ -55,6 +55,10 @@ type Report struct {
 	Duplicates *Duplicates `json:"duplicates,omitempty"`
 
 	Verification *Verification `json:"verification,omitempty"`
+
+	// Truncated names what JSONWithin dropped to fit a size limit; the
+	// full report is on stdout.
+	Truncated []string `json:"truncated,omitempty"`
 }
 
 // Delta counts what delta mode decided, per record: produced when the
@@ -154,4 +158,62 @@ type Duplicates struct {
 	Foreign        int64   `json:"foreign_records"`
 	Warning        string  `json:"warning,omitempty"`
 	Error          string  `json:"error,omitempty"`
+}
+
+// JSONWithin returns the report as JSON of at most limit bytes, for a
+// destination that truncates (a Kubernetes termination message keeps
+// 4096 bytes). It drops the detail lists first, in this order, and names
+// what it dropped in "truncated": examples and warnings, duplicate keys,
+// delivery errors, per-partition lags and writes; as a last resort it
+// shortens the error message. The counters and the status always remain.
+func (r Report) JSONWithin(limit int) []byte {
+	out := r.JSON()
+	if len(out) <= limit {
+		return out
+	}
+	if r.Verification != nil {
+		v := *r.Verification
+		r.Verification = &v
+	}
+	if r.Duplicates != nil {
+		d := *r.Duplicates
+		r.Duplicates = &d
+	}
+	r.CatchUps = append([]CatchUp(nil), r.CatchUps...)
+	steps := []struct {
+		what string
+		drop func()
+	}{
+		{"verification.examples", func() {
+			if r.Verification != nil {
+				r.Verification.Examples, r.Verification.Warnings = nil, nil
+			}
+		}},
+		{"duplicates.keys", func() {
+			if r.Duplicates != nil {
+				r.Duplicates.Keys = nil
+			}
+		}},
+		{"delivery_errors", func() { r.DeliveryErrors = nil }},
+		{"ksqldb_catch_up.partitions_behind", func() {
+			for i := range r.CatchUps {
+				r.CatchUps[i].Partitions = nil
+			}
+		}},
+		{"partitions_written", func() { r.PartitionsWritten = nil }},
+	}
+	for _, s := range steps {
+		s.drop()
+		r.Truncated = append(r.Truncated, s.what)
+		if out = r.JSON(); len(out) <= limit {
+			return out
+		}
+	}
+	r.Truncated = append(r.Truncated, "error")
+	msg := r.Error
+	for n := len(msg) / 2; len(out) > limit && n > 0; n /= 2 {
+		r.Error = msg[:n] + "…"
+		out = r.JSON()
+	}
+	return out
 }

@@ -70,13 +70,16 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return err
 }
 
-// finish completes the report and writes it to stdout and the report file.
+// reportFileLimit is what the kubelet keeps of a termination message.
+const reportFileLimit = 4096
+
+// finish completes the report and writes it to stdout, whole, and to the
+// report file within reportFileLimit bytes.
 func finish(rep *backfill.Report, err error, file string, stdout, stderr io.Writer) {
 	rep.Finish(err, time.Now().UTC())
-	out := rep.JSON()
-	fmt.Fprintf(stdout, "%s\n", out)
+	fmt.Fprintf(stdout, "%s\n", rep.JSON())
 	if file != "" {
-		if werr := os.WriteFile(file, out, 0o644); werr != nil {
+		if werr := os.WriteFile(file, rep.JSONWithin(reportFileLimit), 0o644); werr != nil {
 			fmt.Fprintf(stderr, "writing the report to %s: %v\n", file, werr)
 		}
 	}

@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
+)
+
+// TestReportFileFitsATerminationMessage: the kubelet keeps 4096 bytes of
+// a termination message, so the report file must be valid JSON within
+// that, whatever the run produced; stdout keeps everything.
+func TestReportFileFitsATerminationMessage(t *testing.T) {
+	rep := &backfill.Report{RecordsAcked: 123456, Verification: &backfill.Verification{Mode: "full"}, Duplicates: &backfill.Duplicates{Records: 100}}
+	for p := range int32(200) { // an MSK topic with 200 partitions
+		rep.PartitionsWritten = append(rep.PartitionsWritten, backfill.PartitionWrite{Partition: p, EndOffsetBefore: 1 << 40, Acked: 500000, LowestOffset: 1 << 40, HighestOffset: 1<<40 + 499999, Ranges: 1})
+	}
+	for i := range 100 {
+		rep.Duplicates.Keys = append(rep.Duplicates.Keys, int64(i)<<50)
+		rep.Verification.Examples = append(rep.Verification.Examples, strings.Repeat("ACCOUNT_ID=1: sent 2, table missing ", 3))
+	}
+	err := backfill.Errorf(backfill.KindVerify, "%s", strings.Repeat("a long explanation ", 400))
+	file := filepath.Join(t.TempDir(), "termination-log")
+	var stdout bytes.Buffer
+	finish(rep, err, file, &stdout, io.Discard)
+
+	got, rerr := os.ReadFile(file)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	var short backfill.Report
+	if len(got) > 4096 || json.Unmarshal(got, &short) != nil {
+		t.Fatalf("report file: %d bytes, valid JSON: %v", len(got), json.Unmarshal(got, &short) == nil)
+	}
+	if short.RecordsAcked != 123456 || short.ExitCode != backfill.ExitVerify || short.Status != "failed" || len(short.Truncated) == 0 {
+		t.Fatalf("the short report lost its counters or does not say what it dropped: %+v", short)
+	}
+	var full backfill.Report
+	if json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &full) != nil || len(full.PartitionsWritten) != 200 || len(full.Duplicates.Keys) != 100 || full.Truncated != nil {
+		t.Fatalf("stdout lost detail: %d bytes", stdout.Len())
+	}
+}
+
+// TestSmallReportsAreWrittenWhole: nothing is dropped from a report that fits.
+func TestSmallReportsAreWrittenWhole(t *testing.T) {
+	rep := &backfill.Report{RecordsAcked: 5, PartitionsWritten: []backfill.PartitionWrite{{Partition: 0, Acked: 5}}}
+	file := filepath.Join(t.TempDir(), "r.json")
+	var stdout bytes.Buffer
+	finish(rep, nil, file, &stdout, io.Discard)
+	got, _ := os.ReadFile(file)
+	if !bytes.Equal(bytes.TrimSpace(stdout.Bytes()), got) {
+		t.Fatalf("file %s\nstdout %s", got, stdout.Bytes())
+	}
+}
