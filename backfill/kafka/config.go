@@ -63,7 +63,7 @@ func (c Config) configMap() (ckafka.ConfigMap, error) {
 		"bootstrap.servers":                     strings.Join(c.Brokers, ","),
 		"client.id":                             "ordermin-backfill",
 		"compression.type":                      orDefault(c.Compression, "lz4"),
-		"linger.ms":                             int(c.Linger / time.Millisecond),
+		"linger.ms":                             strconv.FormatFloat(c.lingerMS(), 'g', -1, 64), // a string, so that 0 is kept below
 		"batch.size":                            c.BatchBytes,
 		"message.timeout.ms":                    int(c.MessageTimeout / time.Millisecond),
 		"queue.buffering.max.messages":          c.QueueMaxMessages,
@@ -112,6 +112,10 @@ func (c Config) configMap() (ckafka.ConfigMap, error) {
 	return m, nil
 }
 
+// lingerMS is Linger in milliseconds, fractions and 0 included (librdkafka
+// takes a double).
+func (c Config) lingerMS() float64 { return float64(c.Linger) / float64(time.Millisecond) }
+
 func orDefault(s, def string) string {
 	if s == "" {
 		return def
@@ -129,5 +133,5 @@ func (c Config) describe() []any {
 
 func (c Config) describeCommon() []any {
 	return []any{"brokers", strings.Join(c.Brokers, ","), "topic", c.Topic, "security_protocol", orDefault(c.SecurityProtocol, "PLAINTEXT"),
-		"sasl_mechanism", c.SASLMechanism, "compression", orDefault(c.Compression, "lz4"), "linger_ms", strconv.Itoa(int(c.Linger / time.Millisecond))}
+		"sasl_mechanism", c.SASLMechanism, "compression", orDefault(c.Compression, "lz4"), "linger_ms", strconv.FormatFloat(c.lingerMS(), 'g', -1, 64)}
 }
