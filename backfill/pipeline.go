@@ -137,8 +137,13 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 		return Errorf(KindProduce, "%d of %d records failed delivery (first error: %s); rerun the job once the cause is fixed", rep.RecordsFailed, rep.RecordsProduced, firstOf(rep.DeliveryErrors))
 	case flushErr != nil || undelivered > 0:
 		return Errorf(KindProduce, "%d records still undelivered after waiting %s for acknowledgements: %v", undelivered, p.FlushTimeout, flushErr)
+	case totalKnown && rep.RowsRead != int64(total):
+		return Errorf(KindSource, "the source reported %d rows but %d were read: the result stream ended early; rerun the job", total, rep.RowsRead)
 	case rep.RowsRead == 0 && !p.AllowEmpty:
 		return Errorf(KindContract, "the source query returned no rows; check the query and table, or allow an empty result")
+	case rep.RowsRead > 0 && rep.RecordsEncoded == 0 && c.inTable.Load() == 0:
+		return Errorf(KindContract, "the source query returned %d rows but none was produced: every row was skipped (%d with a NULL key, %d with a NULL value); check the query's columns and the mapping",
+			rep.RowsRead, c.nullKey.Load(), c.nullValue.Load())
 	}
 	return nil
 }

@@ -25,6 +25,9 @@ type Source struct {
 	// Block, if set, makes Next wait on it before each row after the first BlockAfter rows.
 	Block      <-chan struct{}
 	BlockAfter int64
+	// ReportedRows, if > 0, is the size TotalRows reports instead of Rows,
+	// as a source whose stream ends early would.
+	ReportedRows int64
 }
 
 // Open implements backfill.Source.
@@ -76,6 +79,11 @@ func (r *reader) Next(row *[]any) error {
 	return nil
 }
 
-func (r *reader) TotalRows() (uint64, bool) { return uint64(r.s.Rows), true }
+func (r *reader) TotalRows() (uint64, bool) {
+	if r.s.ReportedRows > 0 {
+		return uint64(r.s.ReportedRows), true
+	}
+	return uint64(r.s.Rows), true
+}
 func (r *reader) Path() string              { return "memory" }
 func (r *reader) Close() error              { return nil }
