@@ -85,5 +85,5 @@ func (r *reader) TotalRows() (uint64, bool) {
 	}
 	return uint64(r.s.Rows), true
 }
-func (r *reader) Path() string              { return "memory" }
-func (r *reader) Close() error              { return nil }
+func (r *reader) Path() string { return "memory" }
+func (r *reader) Close() error { return nil }
