@@ -54,12 +54,14 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	j := &job{cfg: cfg, log: log, rep: rep, check: cmd == "check"}
 	err = j.run(ctx)
-	if err != nil && ctx.Err() != nil && backfill.KindOf(err) != backfill.KindInterrupted {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			err = backfill.Errorf(backfill.KindSource, "the run exceeded timeout=%s: %v", cfg.Timeout, err)
-		} else {
-			err = backfill.Errorf(backfill.KindInterrupted, "interrupted: %v", err)
-		}
+	switch {
+	case err == nil || ctx.Err() == nil:
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		// The run's own timeout, whatever the stage noticed it: exit 4, as
+		// documented; 130 is for SIGTERM and SIGINT only.
+		err = backfill.Errorf(backfill.KindSource, "the run exceeded timeout=%s: %v", cfg.Timeout, err)
+	case backfill.KindOf(err) != backfill.KindInterrupted:
+		err = backfill.Errorf(backfill.KindInterrupted, "interrupted: %v", err)
 	}
 	finish(rep, err, cfg.ReportFile, stdout, stderr)
 	if err != nil {

@@ -630,3 +630,18 @@ func TestSIGTERMWithBrokerStuckReportsUndelivered(t *testing.T) {
 		t.Fatalf("the topic holds %d records; the report says %d acknowledged of %d produced", n, rep.RecordsAcked, rep.RecordsProduced)
 	}
 }
+
+// TestRunTimeoutExitsWithSourceCodeNot130: the run's own timeout expiring
+// while records flow is exit 4, as the README's table says; 130 is only
+// for SIGTERM and SIGINT.
+func TestRunTimeoutExitsWithSourceCodeNot130(t *testing.T) {
+	s := startStack(t, sandbox.Options{Users: 3000, Partitions: 3})
+	_, fast := slowProduce(s, 100*time.Millisecond)
+	defer fast()
+	r := runJob(t, s, "--timeout=3s", "--kafka-properties=batch.num.messages=20", "--kafka-queue-max-messages=100",
+		"--kafka-linger=1ms", "--pipeline-workers=1", "--pipeline-batch-size=20", "--pipeline-drain-timeout=2s")
+	if r.code != backfill.ExitSource || r.report.ErrorKind != "source" || !strings.Contains(r.report.Error, "timeout=3s") {
+		t.Fatalf("exit %d, kind %q, error %q; want 4 naming the timeout\n%s", r.code, r.report.ErrorKind, r.report.Error, tail(r.stderr, 2000))
+	}
+	accounted(t, r)
+}
