@@ -228,3 +228,35 @@ func TestShardDefaultsFromIndexedJob(t *testing.T) {
 		t.Fatalf("unsharded SQL is wrapped: %s", c.SQL())
 	}
 }
+
+// TestShardIndexMustAgreeWithTheIndexedJob: a shard.index from a flag,
+// the environment or the file that disagrees with JOB_COMPLETION_INDEX
+// would make every pod read the same shard; it is a configuration error,
+// and so is an unparsable JOB_COMPLETION_INDEX.
+func TestShardIndexMustAgreeWithTheIndexedJob(t *testing.T) {
+	file := writeFile(t, "c.yaml", "shard:\n  index: 0\n")
+	for what, load := range map[string]func() error{
+		"env": func() error {
+			_, err := Load(append([]string{"--shard-count=4"}, required...), env(map[string]string{"JOB_COMPLETION_INDEX": "3", "BACKFILL_SHARD_INDEX": "0"}), io.Discard)
+			return err
+		},
+		"flag": func() error {
+			_, err := Load(append([]string{"--shard-count=4", "--shard-index=1"}, required...), env(map[string]string{"JOB_COMPLETION_INDEX": "3"}), io.Discard)
+			return err
+		},
+		"file": func() error {
+			_, err := Load(append([]string{"--shard-count=4", "--config", file}, required...), env(map[string]string{"JOB_COMPLETION_INDEX": "3"}), io.Discard)
+			return err
+		},
+	} {
+		if err := load(); err == nil || !strings.Contains(err.Error(), "JOB_COMPLETION_INDEX=3") {
+			t.Errorf("%s: %v; want a conflict naming JOB_COMPLETION_INDEX=3", what, err)
+		}
+	}
+	if _, err := Load(append([]string{"--shard-count=4", "--shard-index=3"}, required...), env(map[string]string{"JOB_COMPLETION_INDEX": "3"}), io.Discard); err != nil {
+		t.Errorf("agreeing index: %v", err)
+	}
+	if _, err := Load(append([]string{"--shard-count=4"}, required...), env(map[string]string{"JOB_COMPLETION_INDEX": "three"}), io.Discard); err == nil || !strings.Contains(err.Error(), "JOB_COMPLETION_INDEX") {
+		t.Errorf("unparsable JOB_COMPLETION_INDEX: %v", err)
+	}
+}

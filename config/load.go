@@ -77,6 +77,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		c.File = getenv("BACKFILL_CONFIG")
 	}
 
+	fileSetShard := false
 	if c.File != "" {
 		fileValues, err := readFile(c.File)
 		if err != nil {
@@ -99,17 +100,25 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 			sort.Strings(unknown)
 			return c, fmt.Errorf("config file %s: unknown setting %s", c.File, strings.Join(unknown, ", "))
 		}
+		_, fileSetShard = fileValues["shard.index"]
 		for _, s := range all {
 			if err := s.set(fileValues[s.name]); err != nil {
 				return c, fmt.Errorf("config file %s: %s: %v", c.File, s.name, err)
 			}
 		}
 	}
+	// An Indexed Job's pod: its index is the shard. A shard.index set
+	// anywhere else must agree with it, or every pod could read one shard.
+	jobIndex := -1
 	if v := getenv("JOB_COMPLETION_INDEX"); v != "" {
-		// An Indexed Job's pod: its index is the default shard.
-		if n, err := strconv.Atoi(v); err == nil {
-			c.Shard.Index = n
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return c, fmt.Errorf("environment JOB_COMPLETION_INDEX=%q is not a shard index (a whole number from 0)", v)
 		}
+		if fileSetShard && c.Shard.Index != n {
+			return c, fmt.Errorf("config file %s: shard.index=%d disagrees with JOB_COMPLETION_INDEX=%d of this Indexed Job's pod: remove shard.index and let the Job set it", c.File, c.Shard.Index, n)
+		}
+		jobIndex, c.Shard.Index = n, n
 	}
 	for name, why := range removed {
 		if getenv(Env(name)) != "" {
@@ -127,6 +136,9 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		if err := s.set(flagValues[s.name]); err != nil {
 			return c, fmt.Errorf("flag --%s: %v", Flag(s.name), err)
 		}
+	}
+	if jobIndex >= 0 && c.Shard.Index != jobIndex {
+		return c, fmt.Errorf("shard.index=%d (from BACKFILL_SHARD_INDEX or --shard-index) disagrees with JOB_COMPLETION_INDEX=%d of this Indexed Job's pod: remove shard.index and let the Job set it", c.Shard.Index, jobIndex)
 	}
 	if c.Kafka.AWSRegion == "" {
 		c.Kafka.AWSRegion = getenv("AWS_REGION") // set by EKS IRSA and the AWS tooling
