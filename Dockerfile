@@ -18,9 +18,11 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 # The build line lives in the Makefile (target `build`), the single source of
 # its flags: CGO_ENABLED=1 go build -trimpath -ldflags "-s -w".
 COPY . .
+# The version stamped into the binary (e.g. --build-arg VERSION=$(git describe --tags --always)).
+ARG VERSION=unknown
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
-    make build OUT=/out/backfill
+    make build OUT=/out/backfill VERSION="${VERSION}"
 
 FROM gcr.io/distroless/base-debian12:nonroot
 COPY --from=build /out/backfill /backfill

@@ -5,16 +5,23 @@
 GO          ?= go
 OUT         ?= ./bin/backfill
 PKG         := ./cmd/backfill
-BUILD_FLAGS := -trimpath -ldflags "-s -w"
+# VERSION is stamped into the binary (backfill version); the Docker build,
+# which has no .git, passes it as a build argument.
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+BUILD_FLAGS := -trimpath -ldflags "-s -w -X github.com/ordermin/ordermin-backfill/internal/cli.Version=$(VERSION)"
 # The job's binary needs no clang: the system C compiler builds it (in the
 # Docker build image too). Only the tests' BigQuery emulator needs clang.
 BUILD_CC    ?= cc
 
-.PHONY: build print-build
+.PHONY: build print-build check-version
 
 ## build: the backfill binary, cgo on (confluent-kafka-go's bundled librdkafka).
 build:
 	CC=$(BUILD_CC) CGO_ENABLED=1 $(GO) build $(BUILD_FLAGS) -o $(OUT) $(PKG)
+
+## check-version: the release binary reports the stamped version, not dev.
+check-version: build
+	@v=$$($(OUT) --version) && echo "$$v" && case "$$v" in *" dev "*|*" dev") echo "the release build reports version dev"; exit 1;; esac
 
 ## print-build: print the exact build command, for scripts that cannot run make targets.
 print-build:
@@ -70,7 +77,7 @@ lint: deps-test
 	$(DEV_CGO) $(STATICCHECK) ./...
 
 ## test: the whole suite: lint, the release build (the Dockerfile's flags), unit and component tests with -race, then end-to-end tests.
-test: lint build test-unit test-e2e
+test: lint build check-version test-unit test-e2e
 
 test-unit: deps-test
 	$(GO) test -race -count=1 $(UNIT_PKGS)

@@ -27,6 +27,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cmd := "run"
 	if len(args) > 0 && (args[0] == "run" || args[0] == "check" || args[0] == "version") {
 		cmd, args = args[0], args[1:]
+	} else if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		cmd, args = "version", args[1:]
 	}
 	if cmd == "version" {
 		fmt.Fprintln(stdout, versionString())
