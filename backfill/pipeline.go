@@ -112,7 +112,9 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 			wait = p.DrainTimeout
 		}
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait)
+		stopDrain := p.drainOnSignal(ctx, cancel)
 		flushErr = p.Producer.Flush(fctx)
+		stopDrain()
 		cancel()
 		d := p.Producer.Deliveries()
 		rep.RecordsProduced, rep.RecordsAcked, rep.RecordsFailed = d.Produced, d.Acked, d.Failed
@@ -146,6 +148,30 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 			rep.RowsRead, c.nullKey.Load(), c.nullValue.Load())
 	}
 	return nil
+}
+
+// drainOnSignal cuts a flush that started before ctx ended (SIGTERM) to
+// DrainTimeout after it ends, by calling cancel; the returned func stops
+// watching once the flush is over.
+func (p *Pipeline) drainOnSignal(ctx context.Context, cancel context.CancelFunc) (stop func()) {
+	if ctx.Err() != nil || p.DrainTimeout <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			t := time.NewTimer(p.DrainTimeout)
+			defer t.Stop()
+			select {
+			case <-done:
+			case <-t.C:
+				cancel()
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // withDeliveries adds the delivery accounting to a failure's message.

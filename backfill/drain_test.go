@@ -1,0 +1,44 @@
+package backfill_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/backfill/backfilltest"
+)
+
+// stuckProducer takes records but never gets them acknowledged, as with a
+// broker that stopped answering: Flush returns only when its context ends.
+type stuckProducer struct{ produced atomic.Int64 }
+
+func (p *stuckProducer) Produce(context.Context, []byte, []byte) error { p.produced.Add(1); return nil }
+func (p *stuckProducer) Flush(ctx context.Context) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (p *stuckProducer) Deliveries() backfill.Deliveries {
+	return backfill.Deliveries{Produced: p.produced.Load()}
+}
+
+// TestSIGTERMDuringTheFinalFlushWaitsOnlyTheDrainTimeout: every row is
+// read and the pipeline waits for acknowledgements (up to FlushTimeout)
+// when SIGTERM arrives; the wait is cut to DrainTimeout, so that the
+// report is written before Kubernetes' grace period ends.
+func TestSIGTERMDuringTheFinalFlushWaitsOnlyTheDrainTimeout(t *testing.T) {
+	p := pipeline(t, &backfilltest.Source{Rows: 50}, &stuckProducer{})
+	p.FlushTimeout, p.DrainTimeout = 20*time.Second, 200*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel) // the rows are read by then: the signal lands in the flush
+	start := time.Now()
+	rep := &backfill.Report{}
+	err := p.Run(ctx, rep)
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("Run returned %s after start; a signal during the flush must cut the wait to the 200ms drain timeout", el)
+	}
+	if backfill.KindOf(err) != backfill.KindInterrupted || rep.RowsRead != 50 || rep.RecordsProduced != 50 || rep.RecordsAcked != 0 {
+		t.Fatalf("kind %v: %v (report %+v)", backfill.KindOf(err), err, rep)
+	}
+}
