@@ -260,3 +260,24 @@ func TestShardIndexMustAgreeWithTheIndexedJob(t *testing.T) {
 		t.Errorf("unparsable JOB_COMPLETION_INDEX: %v", err)
 	}
 }
+
+// TestPropertyValuesMayContainCommas: kafka.properties splits repeated
+// values and key=value items, not values: debug=broker,topic is one
+// property, and no part of a malformed secret-looking item is echoed.
+func TestPropertyValuesMayContainCommas(t *testing.T) {
+	c, err := Load(append([]string{"--kafka-properties=debug=broker,topic", "--kafka-properties=ssl.key.password=abc,SECRETPART"}, required...), env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Kafka.Properties; got["debug"] != "broker,topic" || got["ssl.key.password"] != "abc,SECRETPART" || len(got) != 2 {
+		t.Fatalf("properties %v", got)
+	}
+	c, err = Load(required, env(map[string]string{"BACKFILL_KAFKA_PROPERTIES": "linger.ms=5,debug=broker,topic,msg"}), io.Discard)
+	if err != nil || c.Kafka.Properties["linger.ms"] != "5" || c.Kafka.Properties["debug"] != "broker,topic,msg" {
+		t.Fatalf("env: %v %v", c.Kafka.Properties, err)
+	}
+	_, err = Load(append([]string{"--kafka-properties=SECRETONLY,x=1"}, required...), env(nil), io.Discard)
+	if err == nil || strings.Contains(err.Error(), "SECRETONLY") {
+		t.Fatalf("malformed item: %v; want an error that does not echo it", err)
+	}
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,7 +65,7 @@ func settings(c *Config) []setting {
 		{"kafka.queue_max_messages", "producer queue bound, in records", &c.Kafka.QueueMaxMessages},
 		{"kafka.queue_max_kbytes", "producer queue bound, in KiB", &c.Kafka.QueueMaxKBytes},
 		{"kafka.connect_timeout", "bound on reaching the brokers at start", &c.Kafka.ConnectTimeout},
-		{"kafka.properties", "extra librdkafka properties key=value (repeatable)", &c.Kafka.Properties},
+		{"kafka.properties", "extra librdkafka properties key=value (repeatable, or comma-separated; a value may contain commas, e.g. debug=broker,topic)", &c.Kafka.Properties},
 		{"kafka.run_header", "add an ordermin-backfill-run header naming the run to every record, so that the report can count records the broker stored twice (ksqlDB ignores headers on a stream without HEADER columns)", &c.Kafka.RunHeader},
 
 		{"schema_registry.url", "Schema Registry URL (required)", &c.SchemaRegistry.URL},
@@ -145,10 +146,11 @@ func (s setting) set(values []string) error {
 		*p = splitList(values)
 	case *map[string]string:
 		m := map[string]string{}
-		for _, kv := range splitList(values) {
+		for i, kv := range splitPairs(values) {
 			k, v, ok := strings.Cut(kv, "=")
 			if !ok || strings.TrimSpace(k) == "" {
-				return fmt.Errorf("%q is not key=value", kv)
+				// The item is not echoed: it may be part of a secret.
+				return fmt.Errorf("item %d (%d characters) is not key=value", i+1, len(kv))
 			}
 			m[strings.TrimSpace(k)] = strings.TrimSpace(v)
 		}
@@ -167,6 +169,33 @@ func (s setting) set(values []string) error {
 		return fmt.Errorf("unsupported setting type %T", p)
 	}
 	return nil
+}
+
+// pairKey is what may stand before the = of a key=value item.
+var pairKey = regexp.MustCompile(`^\s*[A-Za-z0-9_.-]+\s*=`)
+
+// splitPairs splits key=value items: each repeated value, and within one
+// value at the commas followed by a new key=, so that a value may itself
+// contain commas (debug=broker,topic). Empty items are dropped.
+func splitPairs(values []string) []string {
+	var out []string
+	for _, v := range values {
+		start := len(out)
+		for _, part := range strings.Split(v, ",") {
+			if len(out) > start && !pairKey.MatchString(part) {
+				out[len(out)-1] += "," + part
+				continue
+			}
+			out = append(out, part)
+		}
+	}
+	kept := out[:0]
+	for _, item := range out {
+		if item = strings.TrimSpace(item); item != "" {
+			kept = append(kept, item)
+		}
+	}
+	return kept
 }
 
 // splitList splits comma-separated values and drops empty items.
