@@ -55,7 +55,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer cancel()
 	}
 	j := &job{cfg: cfg, log: log, rep: rep, check: cmd == "check"}
-	err = j.run(ctx)
+	err = runJob(ctx, j)
 	switch {
 	case err == nil || ctx.Err() == nil:
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
@@ -76,6 +76,21 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // reportFileLimit is what the kubelet keeps of a termination message.
 const reportFileLimit = 4096
+
+// runJob runs j, turning a panic on this goroutine into a KindInternal
+// error (exit 1, reported), not Go's exit 2, which the exit-code table
+// reserves for invalid settings.
+func runJob(ctx context.Context, j *job) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = backfill.Errorf(backfill.KindInternal, "internal error (a bug; please report it with this message): panic: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return jobBody(j, ctx)
+}
+
+// jobBody is the job itself; a variable so that a test can make it panic.
+var jobBody = (*job).run
 
 // finish completes the report and writes it to stdout, whole, and to the
 // report file within reportFileLimit bytes.

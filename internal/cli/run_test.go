@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"os"
@@ -55,5 +56,24 @@ func TestSmallReportsAreWrittenWhole(t *testing.T) {
 	got, _ := os.ReadFile(file)
 	if !bytes.Equal(bytes.TrimSpace(stdout.Bytes()), got) {
 		t.Fatalf("file %s\nstdout %s", got, stdout.Bytes())
+	}
+}
+
+// TestPanicIsAnInternalErrorWithAReport: a panic in the job exits 1 with
+// a report saying "internal", not Go's exit 2 (which means "fix the
+// configuration") with no report.
+func TestPanicIsAnInternalErrorWithAReport(t *testing.T) {
+	old := jobBody
+	defer func() { jobBody = old }()
+	jobBody = func(*job, context.Context) error { panic("boom") }
+	var stdout bytes.Buffer
+	args := []string{"--bigquery-project=p", "--bigquery-table=p.d.t", "--kafka-brokers=127.0.0.1:1", "--schema-registry-url=http://127.0.0.1:1", "--ksqldb-url=http://127.0.0.1:1"}
+	err := Run(context.Background(), args, func(string) string { return "" }, &stdout, io.Discard)
+	var rep backfill.Report
+	if jerr := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &rep); jerr != nil {
+		t.Fatalf("no report: %v\n%s", jerr, stdout.String())
+	}
+	if ExitCode(err) != backfill.ExitInternal || rep.ExitCode != 1 || rep.ErrorKind != "internal" || !strings.Contains(rep.Error, "panic: boom") {
+		t.Fatalf("exit %d, report %+v", ExitCode(err), rep)
 	}
 }
