@@ -2,6 +2,7 @@ package backfill_test
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,5 +41,22 @@ func TestSIGTERMDuringTheFinalFlushWaitsOnlyTheDrainTimeout(t *testing.T) {
 	}
 	if backfill.KindOf(err) != backfill.KindInterrupted || rep.RowsRead != 50 || rep.RecordsProduced != 50 || rep.RecordsAcked != 0 {
 		t.Fatalf("kind %v: %v (report %+v)", backfill.KindOf(err), err, rep)
+	}
+}
+
+// TestPanicInAPipelineGoroutineIsAnInternalError: a panic while reading,
+// encoding or sending ends the run with a KindInternal error (exit 1)
+// instead of crashing the process with Go's exit 2.
+func TestPanicInAPipelineGoroutineIsAnInternalError(t *testing.T) {
+	panicky := func(i int64, dst []any) []any {
+		if i == 20 {
+			panic("bad row")
+		}
+		return backfilltest.DefaultRow(i, dst)
+	}
+	rep := &backfill.Report{}
+	err := pipeline(t, &backfilltest.Source{Rows: 100, Row: panicky}, &backfilltest.Producer{}).Run(context.Background(), rep)
+	if backfill.KindOf(err) != backfill.KindInternal || !strings.Contains(err.Error(), "panic: bad row") {
+		t.Fatalf("kind %v: %v", backfill.KindOf(err), err)
 	}
 }

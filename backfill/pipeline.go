@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -180,7 +181,8 @@ func (p *Pipeline) withDeliveries(err error, rep *Report) error {
 		return err
 	}
 	k := KindOf(err)
-	if k == KindInternal {
+	var pe *panicError
+	if k == KindInternal && !errors.As(err, &pe) {
 		k = KindProduce
 	}
 	return &Error{Kind: k, Err: fmt.Errorf("%w (%d records produced: %d acknowledged, %d failed, %d undelivered)",

@@ -3,7 +3,9 @@ package backfill
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"runtime/debug"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -58,13 +60,13 @@ func (p *Pipeline) move(ctx context.Context, reader RowReader, enc *Encoder, obs
 	batches := sync.Pool{New: func() any { return &batch{rows: make([][]any, batchSize)} }}
 	writers := sync.Pool{New: func() any { return enc.NewWriter() }}
 
-	g.Go(func() error { return p.send(gctx, ready, &batches, c) })
-	g.Go(func() error {
+	g.Go(recovered(func() error { return p.send(gctx, ready, &batches, c) }))
+	g.Go(recovered(func() error {
 		defer close(ready)
 		encoders, ectx := errgroup.WithContext(gctx)
 		encoders.SetLimit(workers)
 		readErr = p.read(ectx, reader, batchSize, &batches, c, func(b *batch) {
-			encoders.Go(func() error {
+			encoders.Go(recovered(func() error {
 				w := writers.Get().(*RecordWriter)
 				defer writers.Put(w)
 				if err := p.encode(ectx, w, b, observed, c); err != nil {
@@ -78,12 +80,35 @@ func (p *Pipeline) move(ctx context.Context, reader RowReader, enc *Encoder, obs
 					batches.Put(b)
 					return nil // the failure or interruption is reported elsewhere
 				}
-			})
+			}))
 		})
 		return encoders.Wait()
-	})
+	}))
 	workErr = g.Wait()
 	return readErr, workErr
+}
+
+// panicError is a panic of a pipeline goroutine, turned into an error so
+// that the run ends with a report and exit 1 rather than a crash.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string {
+	return fmt.Sprintf("internal error (a bug; please report it with this message): panic: %v\n%s", e.value, e.stack)
+}
+
+// recovered runs fn, returning a panic as a KindInternal error.
+func recovered(fn func() error) func() error {
+	return func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = &Error{Kind: KindInternal, Err: &panicError{value: r, stack: debug.Stack()}}
+			}
+		}()
+		return fn()
+	}
 }
 
 // read fills batches from the source and hands each non-empty one to
