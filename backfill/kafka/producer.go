@@ -81,13 +81,7 @@ func New(cfg Config, log *slog.Logger) (*Producer, error) {
 // configured connect timeout (or ctx's deadline, if sooner) and returns its
 // partition count. Unreachable brokers and a missing topic are clear errors.
 func (p *Producer) Partitions(ctx context.Context) (int, error) {
-	timeout := p.cfg.ConnectTimeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
-	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
-		timeout = time.Until(dl)
-	}
+	timeout := p.requestTimeout(ctx)
 	type result struct {
 		md  *ckafka.Metadata
 		err error
@@ -194,10 +188,9 @@ func (p *Producer) Deliveries() backfill.Deliveries {
 // Written returns the offsets the broker acknowledged, per partition.
 func (p *Producer) Written() *backfill.Written { return &p.written }
 
-// EndOffsets returns each partition's log start and end offsets (the low
-// and high watermarks), asking the brokers within the connect timeout (or
-// ctx's deadline, if sooner). partitions is the count Partitions returned.
-func (p *Producer) EndOffsets(ctx context.Context, partitions int) ([]backfill.Watermarks, error) {
+// requestTimeout bounds a request to the brokers: the connect timeout, or
+// ctx's deadline if sooner.
+func (p *Producer) requestTimeout(ctx context.Context) time.Duration {
 	timeout := p.cfg.ConnectTimeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
@@ -205,6 +198,14 @@ func (p *Producer) EndOffsets(ctx context.Context, partitions int) ([]backfill.W
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 		timeout = time.Until(dl)
 	}
+	return timeout
+}
+
+// EndOffsets returns each partition's log start and end offsets (the low
+// and high watermarks), asking the brokers within the connect timeout (or
+// ctx's deadline, if sooner). partitions is the count Partitions returned.
+func (p *Producer) EndOffsets(ctx context.Context, partitions int) ([]backfill.Watermarks, error) {
+	timeout := p.requestTimeout(ctx)
 	type result struct {
 		w   []backfill.Watermarks
 		err error
