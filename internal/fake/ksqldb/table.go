@@ -221,7 +221,7 @@ func asInt64(v any) (int64, bool) {
 // process is the table's persistent query: it applies queued records to
 // the table at most Rate per second once their Lag has passed, and commits
 // its position every CommitInterval, as Kafka Streams does for a ksqlDB
-// query (ksqlDB sets commit.interval.ms to 2000: KsqlConfig.java,
+// query (ksqlDB sets commit.interval.ms to KsqlConstants.defaultCommitIntervalMsConfig, 2000, in KsqlConfig.java,
 // confluentinc/ksql v0.29.0). Pull queries read the table, so they see a
 // record once it is processed; DESCRIBE … EXTENDED reports the committed
 // positions.
