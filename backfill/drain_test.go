@@ -60,3 +60,17 @@ func TestPanicInAPipelineGoroutineIsAnInternalError(t *testing.T) {
 		t.Fatalf("kind %v: %v", backfill.KindOf(err), err)
 	}
 }
+
+// panicFilter panics in the encoding goroutines.
+type panicFilter struct{}
+
+func (panicFilter) Keep(context.Context, []backfill.KeyValue, []bool) error { panic("bad filter") }
+
+func TestPanicWhileEncodingIsAnInternalError(t *testing.T) {
+	p := pipeline(t, &backfilltest.Source{Rows: 100}, &backfilltest.Producer{})
+	p.Filter = panicFilter{}
+	err := p.Run(context.Background(), &backfill.Report{})
+	if backfill.KindOf(err) != backfill.KindInternal || !strings.Contains(err.Error(), "panic: bad filter") {
+		t.Fatalf("kind %v: %v", backfill.KindOf(err), err)
+	}
+}

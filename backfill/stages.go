@@ -61,29 +61,37 @@ func (p *Pipeline) move(ctx context.Context, reader RowReader, enc *Encoder, obs
 	writers := sync.Pool{New: func() any { return enc.NewWriter() }}
 
 	g.Go(recovered(func() error { return p.send(gctx, ready, &batches, c) }))
-	g.Go(recovered(func() error {
+	g.Go(func() error {
+		// ready is closed only once no encoder can send on it, even
+		// after a panic while reading.
 		defer close(ready)
 		encoders, ectx := errgroup.WithContext(gctx)
 		encoders.SetLimit(workers)
-		readErr = p.read(ectx, reader, batchSize, &batches, c, func(b *batch) {
-			encoders.Go(recovered(func() error {
-				w := writers.Get().(*RecordWriter)
-				defer writers.Put(w)
-				if err := p.encode(ectx, w, b, observed, c); err != nil {
-					batches.Put(b)
-					return err
-				}
-				select {
-				case ready <- b:
-					return nil
-				case <-ectx.Done():
-					batches.Put(b)
-					return nil // the failure or interruption is reported elsewhere
-				}
-			}))
-		})
-		return encoders.Wait()
-	}))
+		readPanic := recovered(func() error {
+			readErr = p.read(ectx, reader, batchSize, &batches, c, func(b *batch) {
+				encoders.Go(recovered(func() error {
+					w := writers.Get().(*RecordWriter)
+					defer writers.Put(w)
+					if err := p.encode(ectx, w, b, observed, c); err != nil {
+						batches.Put(b)
+						return err
+					}
+					select {
+					case ready <- b:
+						return nil
+					case <-ectx.Done():
+						batches.Put(b)
+						return nil // the failure or interruption is reported elsewhere
+					}
+				}))
+			})
+			return nil
+		})()
+		if err := encoders.Wait(); err != nil {
+			return err
+		}
+		return readPanic
+	})
 	workErr = g.Wait()
 	return readErr, workErr
 }
