@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, "sandbox: running the backfill job against it (report on stdout)...")
 	jobArgs := append([]string{"run"}, s.Args()...)
-	err = cli.Run(ctx, jobArgs, func(string) string { return "" }, stdout, stderr)
+	err = cli.Run(ctx, jobArgs, nil, stdout, stderr)
 	code := cli.ExitCode(err)
 	if err == nil {
 		fmt.Fprintf(stderr, "sandbox: success: %d users backfilled and verified in ksqlDB's table_min_order\n", len(s.Expected()))

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
@@ -23,7 +24,8 @@ var Version = "dev"
 // Run is the whole program: it parses the subcommand and settings, runs
 // the job, writes the JSON report to stdout and logs to stderr. The
 // returned error's backfill.Kind gives the exit code (see ExitCode).
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func Run(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
+	getenv := lookupEnv(environ)
 	cmd := "run"
 	if len(args) > 0 && (args[0] == "run" || args[0] == "check" || args[0] == "version") {
 		cmd, args = args[0], args[1:]
@@ -48,6 +50,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
+	for _, w := range config.UnknownEnv(environ) {
+		log.Warn(w)
+	}
 	log.Info("ordermin-backfill starting", "command", cmd, "version", versionString(), "dry_run", cfg.DryRun)
 	if cfg.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -102,6 +107,18 @@ func finish(rep *backfill.Report, err error, file string, stdout, stderr io.Writ
 			fmt.Fprintf(stderr, "writing the report to %s: %v\n", file, werr)
 		}
 	}
+}
+
+// lookupEnv returns a getenv over environ's "KEY=value" entries; the last
+// entry for a key wins, as in os.Getenv.
+func lookupEnv(environ []string) func(string) string {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return func(k string) string { return m[k] }
 }
 
 // ExitCode maps Run's error to the documented exit code.

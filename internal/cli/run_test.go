@@ -68,12 +68,29 @@ func TestPanicIsAnInternalErrorWithAReport(t *testing.T) {
 	jobBody = func(*job, context.Context) error { panic("boom") }
 	var stdout bytes.Buffer
 	args := []string{"--bigquery-project=p", "--bigquery-table=p.d.t", "--kafka-brokers=127.0.0.1:1", "--schema-registry-url=http://127.0.0.1:1", "--ksqldb-url=http://127.0.0.1:1"}
-	err := Run(context.Background(), args, func(string) string { return "" }, &stdout, io.Discard)
+	err := Run(context.Background(), args, nil, &stdout, io.Discard)
 	var rep backfill.Report
 	if jerr := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &rep); jerr != nil {
 		t.Fatalf("no report: %v\n%s", jerr, stdout.String())
 	}
 	if ExitCode(err) != backfill.ExitInternal || rep.ExitCode != 1 || rep.ErrorKind != "internal" || !strings.Contains(rep.Error, "panic: boom") {
 		t.Fatalf("exit %d, report %+v", ExitCode(err), rep)
+	}
+}
+
+// TestUnknownEnvironmentVariablesAreWarnedAbout: a BACKFILL_* variable
+// that names no setting (a ConfigMap typo) is logged with the closest
+// setting, instead of being ignored silently.
+func TestUnknownEnvironmentVariablesAreWarnedAbout(t *testing.T) {
+	old := jobBody
+	defer func() { jobBody = old }()
+	jobBody = func(*job, context.Context) error { return nil }
+	var stderr bytes.Buffer
+	args := []string{"--bigquery-project=p", "--bigquery-table=p.d.t", "--kafka-brokers=127.0.0.1:1", "--schema-registry-url=http://127.0.0.1:1", "--ksqldb-url=http://127.0.0.1:1"}
+	if err := Run(context.Background(), args, []string{"BACKFILL_KAFKA_BROKER=x:9092", "HOME=/root"}, io.Discard, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr.String(), "BACKFILL_KAFKA_BROKER is not a setting") || !strings.Contains(stderr.String(), "BACKFILL_KAFKA_BROKERS") {
+		t.Fatalf("no warning:\n%s", stderr.String())
 	}
 }
