@@ -48,3 +48,21 @@ func TestNothingProducedFromRowsFailsUnlessDeltaSkippedThem(t *testing.T) {
 type keepNone struct{}
 
 func (keepNone) Keep(context.Context, []backfill.KeyValue, []bool) error { return nil }
+
+// TestOnOpenCanRefuseTheResultBeforeAnythingIsProduced: the hook sees the
+// result's size before the first row is read; its error ends the run with
+// nothing produced.
+func TestOnOpenCanRefuseTheResultBeforeAnythingIsProduced(t *testing.T) {
+	prod := &backfilltest.Producer{}
+	p := pipeline(t, &backfilltest.Source{Rows: 100}, prod)
+	var seen uint64
+	p.OnOpen = func(total uint64, known bool) error {
+		seen = total
+		return backfill.Errorf(backfill.KindConfig, "too big")
+	}
+	rep := &backfill.Report{}
+	err := p.Run(context.Background(), rep)
+	if backfill.KindOf(err) != backfill.KindConfig || seen != 100 || rep.RowsRead != 0 || len(prod.Records()) != 0 {
+		t.Fatalf("kind %v: %v; seen %d, report %+v", backfill.KindOf(err), err, seen, rep)
+	}
+}

@@ -49,7 +49,10 @@ type Pipeline struct {
 	DrainTimeout  time.Duration // how long to wait for them after an interruption (SIGTERM); 0 means FlushTimeout
 	ProgressEvery time.Duration // how often to log progress; 0 disables it
 	AllowEmpty    bool          // a result with no rows is a success rather than a failure
-	Logger        *slog.Logger
+	// OnOpen, if set, sees the result's size (when the source knows it)
+	// before the first row is read; an error ends the run with nothing read.
+	OnOpen func(totalRows uint64, known bool) error
+	Logger *slog.Logger
 }
 
 // counters are the pipeline's live totals.
@@ -87,6 +90,11 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 	if totalKnown {
 		t := int64(total)
 		rep.SourceTotal = &t
+	}
+	if p.OnOpen != nil {
+		if err := p.OnOpen(total, totalKnown); err != nil {
+			return err
+		}
 	}
 	enc, err := p.Codec.Bind(p.Mapping, reader.Columns())
 	if err != nil {

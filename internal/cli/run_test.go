@@ -94,3 +94,19 @@ func TestUnknownEnvironmentVariablesAreWarnedAbout(t *testing.T) {
 		t.Fatalf("no warning:\n%s", stderr.String())
 	}
 }
+
+// TestFullVerificationIsRefusedPastItsMemoryBound: verify=full over more
+// rows than the Job's memory can hold is a configuration error before
+// anything is read; sample mode has no such bound.
+func TestFullVerificationIsRefusedPastItsMemoryBound(t *testing.T) {
+	err := fullVerifyBound(maxFullVerifyKeys+1, true)
+	if backfill.KindOf(err) != backfill.KindConfig || !strings.Contains(err.Error(), "ksqldb.verify=sample") || !strings.Contains(err.Error(), "shard.count") {
+		t.Fatalf("kind %v: %v", backfill.KindOf(err), err)
+	}
+	if err := fullVerifyBound(maxFullVerifyKeys, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := fullVerifyBound(1<<40, false); err != nil {
+		t.Fatalf("an unknown size: %v", err)
+	}
+}
