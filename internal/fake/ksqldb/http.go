@@ -110,11 +110,15 @@ func (s *Server) tableQuery() map[string]any {
 }
 
 func (s *Server) source(name, typ, topic string, ext bool, fields, reads, writes []map[string]any, stmt string) map[string]any {
+	partitions := s.partitions
+	if !ext && !s.prof.DescribePartitions {
+		partitions = 0
+	}
 	return map[string]any{
 		"name": name, "windowType": nil, "readQueries": reads, "writeQueries": writes, "fields": fields,
 		"type": typ, "timestamp": "", "statistics": "", "errorStats": "", "extended": ext,
 		"keyFormat": s.cfg.KeyFormat, "valueFormat": s.cfg.ValueFormat, "topic": topic,
-		"partitions": s.partitions, "replication": 1, "statement": stmt,
+		"partitions": partitions, "replication": 1, "statement": stmt,
 		"queryOffsetSummaries": []any{}, "sourceConstraints": []any{}, "clusterStatistics": []any{}, "clusterErrorStats": []any{},
 	}
 }
@@ -204,9 +208,13 @@ func (s *Server) pullQuery(w http.ResponseWriter, r *http.Request, stmt string) 
 		statementError(w, fmt.Sprintf("Exception while preparing statement: %s does not exist.", name), stmt)
 		return nil, false
 	}
+	if q.hasLimit && !s.prof.PullLimit {
+		statementError(w, msgPullLimit, stmt)
+		return nil, false
+	}
 	if q.scan {
-		if s.cfg.NoTableScans {
-			statementError(w, "Pull queries on tables without a WHERE clause are disabled (ksql.query.pull.table.scan.enabled=false).", stmt)
+		if !s.prof.TableScans {
+			statementError(w, msgTableScan, stmt)
 			return nil, false
 		}
 		return s.scan(q.limit), true
@@ -230,6 +238,12 @@ func (s *Server) newQueryID() string {
 // handleQuery answers POST /query with one JSON array: the header, then
 // one object per row.
 func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 2 && s.prof.QueryRefusedOverHTTP2 {
+		// An empty body: the reason, "The /query endpoint is not available
+		// using HTTP2", goes in the status line, which HTTP/2 lacks.
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return
+	}
 	var req struct {
 		KSQL string `json:"ksql"`
 	}
@@ -259,8 +273,8 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 // handleQueryStream answers POST /query-stream: delimited (metadata line,
 // then one array per row) when asked for, else one JSON array.
 func (s *Server) handleQueryStream(w http.ResponseWriter, r *http.Request) {
-	if r.ProtoMajor < 2 && !supportsHTTP1QueryStream(s.cfg.Version) {
-		writeError(w, http.StatusMethodNotAllowed, "generic_error", 40500, "/query-stream needs HTTP/2 on this server version", "")
+	if r.ProtoMajor < 2 && !s.prof.QueryStreamHTTP1 {
+		writeError(w, http.StatusBadRequest, "generic_error", 40004, msgQueryStreamHTTP1, "")
 		return
 	}
 	var req struct {
@@ -303,13 +317,11 @@ func (s *Server) handleQueryStream(w http.ResponseWriter, r *http.Request) {
 	_ = bw.Flush()
 }
 
-// supportsHTTP1QueryStream reports whether version (0.x) is 0.24 or later;
-// other numbering (Confluent Platform 7.x) is taken as recent.
-func supportsHTTP1QueryStream(version string) bool {
-	parts := strings.Split(version, ".")
-	if len(parts) < 2 || parts[0] != "0" {
-		return true
+// rateLimited answers a pull query refused by the rate limit.
+func (s *Server) rateLimited(w http.ResponseWriter) {
+	if s.prof.RateLimit429 {
+		writeError(w, http.StatusTooManyRequests, "generic_error", 42900, msgRateLimit, "")
+		return
 	}
-	minor, err := strconv.Atoi(parts[1])
-	return err == nil && minor >= 24
+	writeError(w, http.StatusBadRequest, "generic_error", 40000, msgRateLimit, "")
 }

@@ -27,6 +27,7 @@ package ksqldb
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"maps"
@@ -43,7 +44,10 @@ import (
 
 // Registry resolves schema ids, as the schema registry double does.
 type Registry interface {
+	// SchemaByID returns the schema text registered with id.
 	SchemaByID(id int) (string, bool)
+	// SubjectHolds reports whether a live version of subject has id.
+	SubjectHolds(subject string, id int) bool
 }
 
 // Config describes the ksqlDB objects the double pretends to hold.
@@ -90,10 +94,17 @@ type Config struct {
 	// commits nothing until Resume, like a query that is stuck or
 	// restoring.
 	Paused  bool
-	Version string // reported by GET /info; default 0.29.0 (before 0.24 /query-stream needs HTTP/2)
-	// NoTableScans rejects pull queries without a WHERE clause, as ksqlDB
-	// before 0.22 or with ksql.query.pull.table.scan.enabled=false does.
-	NoTableScans bool
+	// Version is the ksqlDB release the double answers as (default
+	// 0.29.0): GET /info reports it and ProfileFor(Version) sets the
+	// behaviours that differ between releases.
+	Version string
+	// Profile, when set, replaces ProfileFor(Version), e.g. to model a
+	// server configured away from its release's defaults.
+	Profile *Profile
+	// TLS serves https with a self-signed certificate (CertPEM) and
+	// offers HTTP/2 by ALPN, as ksqlDB's TLS listener does (Server.java
+	// setUseAlpn(true), v0.17.0-ksqldb onwards).
+	TLS bool
 	// Username and Password, when set, are required as basic auth.
 	Username, Password string
 }
@@ -117,6 +128,13 @@ func (c *Config) defaults() error {
 	def(&c.QueryState, "RUNNING")
 	def(&c.OffsetReset, "latest")
 	def(&c.Version, "0.29.0")
+	if c.Profile == nil {
+		p, err := ProfileFor(c.Version)
+		if err != nil {
+			return err
+		}
+		c.Profile = &p
+	}
 	if c.CommitInterval <= 0 {
 		c.CommitInterval = 2 * time.Second
 	}
@@ -138,7 +156,9 @@ func (c *Config) defaults() error {
 // Server is a running ksqlDB double listening on 127.0.0.1.
 type Server struct {
 	cfg        Config
+	prof       Profile
 	url        string
+	certPEM    []byte
 	srv        *http.Server
 	kc         *kgo.Client
 	admin      *kgo.Client // lists the topic's offsets for DESCRIBE … EXTENDED
@@ -156,7 +176,7 @@ type Server struct {
 	position  map[int32]int64     // per partition: the offset after the last processed record
 	committed map[int32]int64     // per partition: the last committed position
 	table     []map[int64]cell    // per partition: key -> MIN
-	schemas   map[int]avro.Schema // parsed writer schemas by id
+	schemas   map[schemaRef]avro.Schema // parsed writer schemas registered under their subject
 	requests  map[string]int      // by path
 	rateN     int                 // pull queries still to answer 429
 	failN     int                 // requests still to fail with failCode
@@ -187,7 +207,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg:        cfg,
-		schemas:    map[int]avro.Schema{},
+		prof:       *cfg.Profile,
+		schemas:    map[schemaRef]avro.Schema{},
 		requests:   map[string]int{},
 		stopped:    make(chan struct{}),
 		processing: make(chan struct{}),
@@ -209,14 +230,34 @@ func New(cfg Config) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("ksqldb fake: listen: %w", err)
 	}
-	s.url = "http://" + ln.Addr().String()
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = s.srv.Serve(ln) }()
+	if !cfg.TLS {
+		s.url = "http://" + ln.Addr().String()
+		go func() { _ = s.srv.Serve(ln) }()
+		return s, nil
+	}
+	cert, certPEM, err := selfSigned()
+	if err != nil {
+		ln.Close()
+		s.Close()
+		return nil, fmt.Errorf("ksqldb fake: %w", err)
+	}
+	s.certPEM = certPEM
+	s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
+	s.url = "https://" + ln.Addr().String()
+	go func() { _ = s.srv.ServeTLS(ln, "", "") }()
 	return s, nil
 }
 
-// URL is the base URL, e.g. http://127.0.0.1:41234.
+// URL is the base URL, e.g. http://127.0.0.1:41234 (https with TLS).
 func (s *Server) URL() string { return s.url }
+
+// CertPEM is the server's self-signed certificate with TLS, else nil:
+// trust it to reach the double over https.
+func (s *Server) CertPEM() []byte { return s.certPEM }
+
+// Profile is the behaviour of the release the double answers as.
+func (s *Server) Profile() Profile { return s.prof }
 
 // Close stops serving and consuming.
 func (s *Server) Close() {
@@ -280,7 +321,8 @@ func (s *Server) Requests(path string) int {
 }
 
 // RateLimitNext makes the next n pull queries (/query, /query-stream)
-// answer 429 with error_code 42900, as ksqlDB's pull-query rate limit does.
+// answer as ksqlDB's pull-query rate limit does: 429 / 42900 from 0.28.2,
+// 400 / 40000 before (Profile.RateLimit429).
 func (s *Server) RateLimitNext(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -330,7 +372,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fail, "generic_error", code, msg, "")
 		return
 	case limited != 0:
-		writeError(w, http.StatusTooManyRequests, "generic_error", 42900, "Host is at rate limit for pull queries. Currently set to 1.0 qps.", "")
+		s.rateLimited(w)
 		return
 	}
 	switch {

@@ -310,7 +310,7 @@ func TestTableScans(t *testing.T) {
 	if code != 200 || strings.Contains(body, `"row"`) {
 		t.Errorf("scan of an empty table: %d %s", code, body)
 	}
-	off := e.start(func(c *Config) { c.NoTableScans = true })
+	off := e.start(func(c *Config) { c.Version = "7.0.0" }) // Confluent Platform 7.0 ships scans off
 	code, _, body = post(t, off.URL(), "/query", ksqlBody("SELECT * FROM `table_min_order`;"), "")
 	if code != 400 || !strings.Contains(body, `"error_code":40001`) {
 		t.Errorf("scan with scans disabled: %d %s", code, body)
@@ -365,8 +365,8 @@ func TestQueryStreamForms(t *testing.T) {
 	}
 
 	old := e.start(func(c *Config) { c.Version = "0.23.1" })
-	if code, _, out := post(t, old.URL(), "/query-stream", string(body), delimited); code != http.StatusMethodNotAllowed {
-		t.Errorf("0.23 over HTTP/1.1: %d %s", code, out)
+	if code, _, out := post(t, old.URL(), "/query-stream", string(body), delimited); code != http.StatusBadRequest || !strings.Contains(out, `"error_code":40004`) {
+		t.Errorf("0.23 over HTTP/1.1: %d %s; want 400 / 40004", code, out)
 	}
 }
 

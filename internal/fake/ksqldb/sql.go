@@ -132,8 +132,9 @@ type pullStmt struct {
 	source token
 	column token
 	keys   []int64
-	scan   bool  // a table scan: no WHERE clause
-	limit  int64 // LIMIT of a scan; 0 means none
+	scan     bool  // a table scan: no WHERE clause
+	hasLimit bool  // the statement has a LIMIT clause
+	limit    int64 // LIMIT of a scan; 0 means none
 }
 
 // parse returns a *describeStmt or a *pullStmt; any other statement is an
@@ -167,6 +168,7 @@ func parse(stmt string) (any, error) {
 			// A table scan: SELECT * FROM <table> [LIMIT n];
 			q.scan = true
 			if p.keyword("LIMIT") {
+				q.hasLimit = true
 				if q.limit, err = p.number(); err != nil {
 					return nil, err
 				}
@@ -205,6 +207,12 @@ func parse(stmt string) (any, error) {
 			q.keys = []int64{n}
 		default:
 			return nil, p.syntax()
+		}
+		if p.keyword("LIMIT") {
+			q.hasLimit = true
+			if q.limit, err = p.number(); err != nil {
+				return nil, err
+			}
 		}
 		return q, p.end()
 	}

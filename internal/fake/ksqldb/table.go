@@ -1,6 +1,7 @@
 package ksqldb
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -128,17 +129,31 @@ func (s *Server) ingest(r *kgo.Record, now time.Time) {
 	s.fetched.Add(1)
 }
 
-// writerSchema returns the schema a wire-format payload names.
-func (s *Server) writerSchema(b []byte) (avro.Schema, []byte, bool) {
+// schemaRef is a writer schema id as registered under a subject.
+type schemaRef struct {
+	subject string
+	id      int
+}
+
+// writerSchema returns the schema a wire-format payload names, if that
+// id is registered under subject. ksqlDB reads Avro through Connect's
+// AvroConverter, which asks the registry for the writer schema's version
+// under the record's subject (AbstractKafkaAvroDeserializer's
+// schemaVersion, getVersion(subject, schema)); an id the subject does not
+// hold fails deserialization, and ksqlDB drops the record.
+func (s *Server) writerSchema(b []byte, subject string) (avro.Schema, []byte, bool) {
 	if len(b) < 5 || b[0] != 0 {
 		return nil, nil, false
 	}
-	id := int(binary.BigEndian.Uint32(b[1:5]))
+	ref := schemaRef{subject, int(binary.BigEndian.Uint32(b[1:5]))}
 	s.mu.Lock()
-	sc, ok := s.schemas[id]
+	sc, ok := s.schemas[ref]
 	s.mu.Unlock()
 	if !ok {
-		text, found := s.cfg.Registry.SchemaByID(id)
+		if !s.cfg.Registry.SubjectHolds(subject, ref.id) {
+			return nil, nil, false
+		}
+		text, found := s.cfg.Registry.SchemaByID(ref.id)
 		if !found {
 			return nil, nil, false
 		}
@@ -147,7 +162,7 @@ func (s *Server) writerSchema(b []byte) (avro.Schema, []byte, bool) {
 			return nil, nil, false
 		}
 		s.mu.Lock()
-		s.schemas[id] = parsed
+		s.schemas[ref] = parsed
 		s.mu.Unlock()
 		sc = parsed
 	}
@@ -165,7 +180,7 @@ func decode(sc avro.Schema, body []byte) (any, bool) {
 
 // decodeKey resolves the writer's key into ksqlDB's BIGINT/INT key.
 func (s *Server) decodeKey(b []byte) (int64, bool) {
-	sc, body, ok := s.writerSchema(b)
+	sc, body, ok := s.writerSchema(b, s.cfg.Topic+"-key")
 	if !ok {
 		return 0, false
 	}
@@ -182,7 +197,7 @@ func (s *Server) decodeValue(b []byte) (cell, bool) {
 	if b == nil {
 		return cell{}, false // a tombstone: streams skip it
 	}
-	sc, body, ok := s.writerSchema(b)
+	sc, body, ok := s.writerSchema(b, s.cfg.Topic+"-value")
 	if !ok || sc.Type() != avro.Record {
 		return cell{}, false
 	}
@@ -287,12 +302,17 @@ func (s *Server) applyVisible(now time.Time, limit int) int {
 }
 
 // keySerializer returns how ksqlDB serializes a key for pull-query
-// routing: the wire format with the latest key schema id of <topic>-key.
+// routing: with its own key serializer, which auto-registers the schema
+// of the key column's type ("long" for BIGINT) under <topic>-key and
+// writes that schema's id, whatever the subject's latest version is
+// (KsqlAvroSerdeFactory and KeyedTableLookup's key serde; see
+// ksqldb-contract "Pull-query keys"). KeySchemaID, when set, stands for
+// that id.
 func (s *Server) keySerializer(ctx context.Context) (func(int64) ([]byte, error), error) {
 	id := s.cfg.KeySchemaID
 	if id == 0 {
 		var err error
-		if id, err = s.latestKeyID(ctx); err != nil {
+		if id, err = s.ownKeyID(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -319,12 +339,21 @@ func (s *Server) keySerializer(ctx context.Context) (func(int64) ([]byte, error)
 	}, nil
 }
 
-func (s *Server) latestKeyID(ctx context.Context) (int, error) {
-	u := strings.TrimRight(s.cfg.RegistryURL, "/") + "/subjects/" + url.PathEscape(s.cfg.Topic+"-key") + "/versions/latest"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+// ownKeyID registers the key column's schema under <topic>-key, as an
+// auto-registering serializer does, and returns its id: the registry
+// answers the existing id when the subject already holds the schema.
+func (s *Server) ownKeyID(ctx context.Context) (int, error) {
+	schema := `"long"`
+	if strings.EqualFold(s.cfg.KeyType, "INTEGER") || strings.EqualFold(s.cfg.KeyType, "INT") {
+		schema = `"int"`
+	}
+	body, _ := json.Marshal(map[string]string{"schema": schema})
+	u := strings.TrimRight(s.cfg.RegistryURL, "/") + "/subjects/" + url.PathEscape(s.cfg.Topic+"-key") + "/versions"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
+	req.Header.Set("Content-Type", "application/vnd.schemaregistry.v1+json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err
@@ -334,7 +363,7 @@ func (s *Server) latestKeyID(ctx context.Context) (int, error) {
 		ID int `json:"id"`
 	}
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("registry answered %s for subject %s-key", resp.Status, s.cfg.Topic)
+		return 0, fmt.Errorf("registry answered %s registering the key schema under %s-key", resp.Status, s.cfg.Topic)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
 		return 0, err

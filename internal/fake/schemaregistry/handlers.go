@@ -279,13 +279,14 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, name string) {
 	if !ok {
 		return
 	}
-	text, err := canonical(schema)
+	_, identity, err := canonical(schema)
 	s.mu.Lock()
 	live := s.live(name)
 	var found *version
 	if err == nil {
+		id, known := s.ids[identity]
 		for _, v := range live {
-			if s.schemas[v.id-1] == text {
+			if known && v.id == id {
 				found = v
 			}
 		}
@@ -299,8 +300,15 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, name string) {
 	case found == nil:
 		writeError(w, http.StatusNotFound, codeSchemaNotFound, "Schema not found")
 	default:
-		writeJSON(w, http.StatusOK, subjectVersion{Subject: name, Version: found.version, ID: found.id, Schema: text})
+		writeJSON(w, http.StatusOK, subjectVersion{Subject: name, Version: found.version, ID: found.id, Schema: s.text(found.id)})
 	}
+}
+
+// text returns the schema text registered with id.
+func (s *Server) text(id int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.schemas[id-1]
 }
 
 // deleteSubject soft-deletes the subject's versions, or with permanent

@@ -32,7 +32,7 @@ type Server struct {
 	once    sync.Once
 
 	mu         sync.Mutex
-	ids        map[string]int // canonical schema text -> global id
+	ids        map[string]int // schema identity (see canonical) -> global id
 	schemas    []string       // id-1 -> canonical schema text
 	subjects   map[string]*subject
 	failN      int
@@ -133,25 +133,50 @@ func (s *Server) SchemaByID(id int) (string, bool) {
 	return s.schemas[id-1], true
 }
 
+// SubjectHolds reports whether a live (not soft-deleted) version of
+// subject has id, as POST /subjects/{subject} finds it.
+func (s *Server) SubjectHolds(subject string, id int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range s.live(subject) {
+		if v.id == id {
+			return true
+		}
+	}
+	return false
+}
+
 // errInvalidSchema marks a schema the registry would reject with 42201.
 var errInvalidSchema = errors.New("invalid schema")
 
-// canonical compacts the schema's JSON and checks that it is valid Avro.
-func canonical(schema string) (string, error) {
+// canonical checks that schema is valid Avro and returns its compacted
+// text, which the double stores and answers, and its identity: the
+// parsed schema written back as JSON, with whitespace, key order and
+// {"type":"long"} versus "long" normalized away but defaults and other
+// properties (connect.name) kept. Schema Registry compares parsed Avro
+// schemas the same way (AvroSchema's equals over the parsed schema), so
+// `"long"` and `{"type":"long"}` are one schema with one id, while a value
+// schema without connect.name is another.
+func canonical(schema string) (text, identity string, err error) {
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, []byte(schema)); err != nil {
-		return "", fmt.Errorf("%w: %v", errInvalidSchema, err)
+		return "", "", fmt.Errorf("%w: %v", errInvalidSchema, err)
 	}
-	if _, err := avro.ParseWithCache(buf.String(), "", &avro.SchemaCache{}); err != nil {
-		return "", fmt.Errorf("%w: %v", errInvalidSchema, err)
+	sc, err := avro.ParseWithCache(buf.String(), "", &avro.SchemaCache{})
+	if err != nil {
+		return "", "", fmt.Errorf("%w: %v", errInvalidSchema, err)
 	}
-	return buf.String(), nil
+	id, err := json.Marshal(sc)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: %v", errInvalidSchema, err)
+	}
+	return buf.String(), string(id), nil
 }
 
 // register returns the id and version of schema under subjectName,
 // adding a version when the subject does not hold it yet.
 func (s *Server) register(subjectName, schema string) (id, ver int, err error) {
-	text, err := canonical(schema)
+	text, identity, err := canonical(schema)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -162,7 +187,7 @@ func (s *Server) register(subjectName, schema string) (id, ver int, err error) {
 		sub = &subject{}
 		s.subjects[subjectName] = sub
 	}
-	id, known := s.ids[text]
+	id, known := s.ids[identity]
 	next := 1
 	for _, v := range sub.versions {
 		next = v.version + 1
@@ -173,7 +198,7 @@ func (s *Server) register(subjectName, schema string) (id, ver int, err error) {
 	if !known {
 		s.schemas = append(s.schemas, text)
 		id = len(s.schemas)
-		s.ids[text] = id
+		s.ids[identity] = id
 	}
 	sub.versions = append(sub.versions, &version{version: next, id: id})
 	return id, next, nil

@@ -193,3 +193,27 @@ func TestCloseEndsDelayedRequests(t *testing.T) {
 		t.Fatal("Close did not end a delayed request")
 	}
 }
+
+// Schema Registry compares parsed Avro, not text: "long" and
+// {"type":"long"} are one schema; a record without connect.name is another.
+func TestSchemasCompareAsParsedAvro(t *testing.T) {
+	s := New()
+	defer s.Close()
+	a, err := s.Register("T-key", `"long"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Register("T-key", `{ "type" : "long" }`)
+	if err != nil || b != a {
+		t.Fatalf(`{"type":"long"} got id %d, %v; want %d, the id of "long"`, b, err, a)
+	}
+	expect(t, call(t, s, "POST", "/subjects/T-key", `{"schema":"{\"type\":\"long\"}"}`), 200, `{"subject":"T-key","version":1,"id":1,"schema":"\"long\""}`)
+	withName, _ := s.Register("T-value", valueSchema)
+	without, _ := s.Register("T-value", strings.Replace(valueSchema, `,"connect.name":"io.confluent.ksql.avro_schemas.KsqlDataSourceSchema"`, "", 1))
+	if withName == without {
+		t.Errorf("a value schema without connect.name got the same id %d", without)
+	}
+	if !s.SubjectHolds("T-value", without) || s.SubjectHolds("T-key", without) {
+		t.Errorf("SubjectHolds disagrees with the registrations")
+	}
+}
