@@ -93,7 +93,7 @@ type Config struct {
 	// Paused starts the query stopped: it fetches but processes and
 	// commits nothing until Resume, like a query that is stuck or
 	// restoring.
-	Paused  bool
+	Paused bool
 	// Version is the ksqlDB release the double answers as (default
 	// 0.29.0): GET /info reports it and ProfileFor(Version) sets the
 	// behaviours that differ between releases.
@@ -171,16 +171,16 @@ type Server struct {
 	fetched, processed, dropped atomic.Int64
 
 	mu        sync.Mutex
-	pending   []pendingRecord     // fetched, not yet processed (oldest first)
-	paused    bool                // the query processes nothing
-	position  map[int32]int64     // per partition: the offset after the last processed record
-	committed map[int32]int64     // per partition: the last committed position
-	table     []map[int64]cell    // per partition: key -> MIN
+	pending   []pendingRecord           // fetched, not yet processed (oldest first)
+	paused    bool                      // the query processes nothing
+	position  map[int32]int64           // per partition: the offset after the last processed record
+	committed map[int32]int64           // per partition: the last committed position
+	table     []map[int64]cell          // per partition: key -> MIN
 	schemas   map[schemaRef]avro.Schema // parsed writer schemas registered under their subject
-	requests  map[string]int      // by path
-	rateN     int                 // pull queries still to answer 429
-	failN     int                 // requests still to fail with failCode
-	failCode  int                 // HTTP status for FailNext
+	requests  map[string]int            // by path
+	rateN     int                       // pull queries still to answer 429
+	failN     int                       // requests still to fail with failCode
+	failCode  int                       // HTTP status for FailNext
 	queries   atomic.Int64
 }
 

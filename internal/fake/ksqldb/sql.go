@@ -129,9 +129,9 @@ type describeStmt struct {
 // pullStmt is SELECT * FROM <source> WHERE <column> IN (<int>, …); or
 // WHERE <column> = <int>.
 type pullStmt struct {
-	source token
-	column token
-	keys   []int64
+	source   token
+	column   token
+	keys     []int64
 	scan     bool  // a table scan: no WHERE clause
 	hasLimit bool  // the statement has a LIMIT clause
 	limit    int64 // LIMIT of a scan; 0 means none
