@@ -91,9 +91,16 @@ func New(cfg Config) (*Client, error) {
 		}
 		u.User = nil
 	}
+	// HTTP/1.1 only. ksqlDB's TLS listener offers HTTP/2 by ALPN, and from
+	// 0.17 to 0.23 it answers POST /query over HTTP/2 with 405
+	// (OldApiUtils.handleOldApiResponse, v0.22.0-ksqldb), while every
+	// endpoint the job uses answers over HTTP/1.1 on every release
+	// (/query-stream from 0.24, which newer() checks).
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.ForceAttemptHTTP2 = false
+	tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	if u.Scheme == "https" {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLSInsecureSkipVerify} //nolint:gosec // opt-in
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLSInsecureSkipVerify, NextProtos: []string{"http/1.1"}} //nolint:gosec // opt-in
 		if cfg.TLSCAFile != "" {
 			pem, err := os.ReadFile(cfg.TLSCAFile)
 			if err != nil {
@@ -162,12 +169,20 @@ func (e *APIError) Error() string {
 }
 
 // retryable reports whether the server asked to be tried again: rate
-// limited (429 / 42900), not ready (50302) or another server error.
+// limited, not ready (50302) or another server error.
 func (e *APIError) retryable() bool {
 	if e.Status == http.StatusNotImplemented || e.Status == http.StatusHTTPVersionNotSupported {
 		return false // retrying cannot help; /query-stream falls back to /query on these
 	}
-	return e.Status == http.StatusTooManyRequests || e.Status >= 500 || e.Code == 42900 || e.Code >= 50000
+	return e.Status == http.StatusTooManyRequests || e.Status >= 500 || e.Code == 42900 || e.Code >= 50000 || e.rateLimited()
+}
+
+// rateLimited reports the pull-query rate limit. From 0.28.2 it is 429 /
+// 42900 (KsqlRateLimitException); before, PullQueryExecutionUtil.java
+// (v0.22.0-ksqldb) throws a plain KsqlException, answered 400 / 40000 like
+// a bad statement, which only its message tells apart.
+func (e *APIError) rateLimited() bool {
+	return e.Code == 42900 || (e.Code == 40000 && strings.Contains(e.Message, "rate limit for pull queries"))
 }
 
 // classify gives an exhausted or final API error its kind.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
@@ -20,6 +22,7 @@ type sourceDescription struct {
 	ValueFormat  string         `json:"valueFormat"`
 	Topic        string         `json:"topic"`
 	Partitions   int            `json:"partitions"` // 0 when the server did not look the topic up
+	Statement    string         `json:"statement"`  // the CREATE statement
 	ReadQueries  []runningQuery `json:"readQueries"`
 	WriteQueries []runningQuery `json:"writeQueries"`
 	// QueryOffsetSummaries is filled by DESCRIBE … EXTENDED (see Progress).
@@ -174,4 +177,18 @@ func (c *Client) info(ctx context.Context) (serverInfo, error) {
 		return json.NewDecoder(r).Decode(&si)
 	})
 	return si, err
+}
+
+// keySchemaIDProp matches a KEY_SCHEMA_ID property in a CREATE statement.
+var keySchemaIDProp = regexp.MustCompile(`(?i)\bKEY_SCHEMA_ID\s*=\s*'?(\d+)`)
+
+// keySchemaID returns the KEY_SCHEMA_ID the source was created with
+// (ksqlDB 0.24+), or 0.
+func (d *sourceDescription) keySchemaID() int {
+	m := keySchemaIDProp.FindStringSubmatch(d.Statement)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
 }

@@ -23,6 +23,9 @@ type Expectation struct {
 	// KeySubject and ValueSubject are the registry subjects the job took
 	// its schemas from; empty skips the check.
 	KeySubject, ValueSubject string
+	// KeySchemaID is the key schema id the job writes; 0 skips the check
+	// against the stream's KEY_SCHEMA_ID.
+	KeySchemaID int
 }
 
 // Facts are what Preflight read from ksqlDB; Verify needs them.
@@ -117,6 +120,9 @@ func (c *Client) Preflight(ctx context.Context, want Expectation) (Facts, error)
 	}
 	if strings.EqualFold(s.ValueFormat, "AVRO") && want.ValueSubject != "" && want.ValueSubject != s.Topic+"-value" {
 		add("ksqlDB reads the values of topic %q with subject %q (topic-name strategy), but the job takes its value schema from subject %q", s.Topic, s.Topic+"-value", want.ValueSubject)
+	}
+	if id := s.keySchemaID(); id != 0 && want.KeySchemaID != 0 && id != want.KeySchemaID {
+		add("stream %s was created with KEY_SCHEMA_ID=%d, so ksqlDB serializes its keys with schema id %d and looks for a user on the partition of those bytes, but the job writes key schema id %d: set schema_registry.key_schema to \"id:%d\"", sq, id, id, want.KeySchemaID, id)
 	}
 	f.Partitions = want.Partitions
 	if s.Partitions > 0 {

@@ -35,6 +35,8 @@ func TestPreflightReportsEachMismatchNamingBothSides(t *testing.T) {
 			[]string{"key column is ACCOUNT_ID", "expects key column USER_ID"}},
 		"value column": {nil, func(e *ksqldb.Expectation) { e.ValueColumn = "FIRST_ORDER_ID" },
 			[]string{"no value column FIRST_ORDER_ID", "ORDER_ID BIGINT"}},
+		"key schema id": {func(c *fakeksql.Config) { c.StreamKeySchemaID = 7 }, func(e *ksqldb.Expectation) { e.KeySchemaID = 1 },
+			[]string{"KEY_SCHEMA_ID=7", "writes key schema id 1", `"id:7"`}},
 		"string key": {func(c *fakeksql.Config) { c.KeyType = "STRING" }, nil,
 			[]string{"key column ACCOUNT_ID is STRING"}},
 		"missing stream": {func(c *fakeksql.Config) { c.Stream, c.TableSource = "other_stream", "other_stream" }, nil,

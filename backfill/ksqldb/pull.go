@@ -306,8 +306,9 @@ func toInt64(v any) (n int64, null bool, err error) {
 }
 
 // supportsQueryStream reports whether a server of this version answers
-// /query-stream over HTTP/1.1: ksqlDB 0.24 and later, Confluent Platform
-// 7.2 and later (which ships ksqlDB 0.26).
+// /query-stream over HTTP/1.1 (#8449): ksqlDB 0.24 and later, Confluent
+// Platform 7.1 and later. Older servers answer 400 / 40004 (checkHttp2 in
+// api/server/ServerUtils.java, v0.22.0-ksqldb, v7.0.0).
 func supportsQueryStream(version string) bool {
 	parts := strings.SplitN(version, ".", 3)
 	if len(parts) < 2 {
@@ -322,7 +323,7 @@ func supportsQueryStream(version string) bool {
 	case major == 0:
 		return minor >= 24
 	case major == 7:
-		return minor >= 2
+		return minor >= 1
 	}
 	return major > 7
 }

@@ -130,7 +130,7 @@ func TestReadersSurfaceInlineErrors(t *testing.T) {
 }
 
 func TestSupportsQueryStream(t *testing.T) {
-	for v, want := range map[string]bool{"0.23.1": false, "0.24.0": true, "0.29.0": true, "7.1.0": false, "7.2.1": true, "7.6.0-ce": true, "8.0.0": true, "": false, "garbage": false} {
+	for v, want := range map[string]bool{"0.23.1": false, "0.24.0": true, "0.29.0": true, "7.0.9": false, "7.1.0": true, "7.2.1": true, "7.6.0-ce": true, "8.0.0": true, "": false, "garbage": false} {
 		if got := supportsQueryStream(v); got != want {
 			t.Errorf("supportsQueryStream(%q) = %v", v, got)
 		}

@@ -222,11 +222,16 @@ func (c *Client) checkBatch(ctx context.Context, p *verifyRun, batch []backfill.
 }
 
 // notServed reports whether the server does not offer /query-stream to
-// this client (no HTTP/1.1 support before 0.24).
+// this client: before 0.24 it answers HTTP/1.1 with 400 / 40004 "This
+// endpoint is only available when using HTTP2" (ServerUtils.checkHttp2,
+// v0.22.0-ksqldb); proxies answer 404, 405 or the like.
 func notServed(err error) bool {
 	var e *APIError
 	if !errors.As(err, &e) {
 		return false
+	}
+	if e.Code == 40004 {
+		return true
 	}
 	switch e.Status {
 	case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented, http.StatusHTTPVersionNotSupported, http.StatusUpgradeRequired:

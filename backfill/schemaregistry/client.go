@@ -17,8 +17,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/hamba/avro/v2"
 	"github.com/riferrei/srclient"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
 )
 
 // DefaultTimeout bounds each request when Config.Timeout is zero.
@@ -140,6 +142,7 @@ func New(cfg Config) (*Client, error) {
 
 // Fetch returns the key and value schemas of the subjects <topic>-key and
 // <topic>-value (topic-name strategy), resolved by the configured selectors.
+// The key is the one ksqlDB serializes keys with (see ksqlKey).
 // Failures are *backfill.Error values: KindContract when a subject, version
 // or id is missing, KindConfig for rejected credentials or a URL that is not
 // a registry, KindUnavailable when the registry cannot be reached.
@@ -149,6 +152,9 @@ func (c *Client) Fetch(ctx context.Context, topic string) (backfill.Schemas, err
 	}
 	key, err := c.resolve(ctx, topic+"-key", c.key)
 	if err != nil {
+		return backfill.Schemas{}, err
+	}
+	if key, err = c.ksqlKey(ctx, key); err != nil {
 		return backfill.Schemas{}, err
 	}
 	value, err := c.resolve(ctx, topic+"-value", c.value)
@@ -228,4 +234,41 @@ func (c *Client) checked(subject, what string, version int, s *srclient.Schema) 
 			"schema registry %s answered %s without a schema or id: check schema_registry.url", c.base, what)
 	}
 	return backfill.RegisteredSchema{Subject: subject, Version: version, ID: s.ID(), Schema: s.Schema()}, nil
+}
+
+// ksqlKey returns the key schema records must carry for ksqlDB to find
+// them. ksqlDB serializes a key (for pull-query routing, and for the CDC
+// query's INSERT INTO) with its own serializer, which registers the bare
+// primitive of the key column's type, "long" or "int", under the subject
+// and writes the id the registry gives that schema. Records are placed by
+// murmur2 of the key bytes, id included, so a key written with any other
+// id lands on a partition where ksqlDB never looks for it. With the default
+// selector the subject's version holding that primitive is used, whatever
+// the latest version is; an explicit selector that names another id is a
+// contract error. When the subject does not hold the bare primitive yet
+// (ksqlDB registers it on first use), the selected schema is kept.
+func (c *Client) ksqlKey(ctx context.Context, sel backfill.RegisteredSchema) (backfill.RegisteredSchema, error) {
+	parsed, err := avro.ParseWithCache(sel.Schema, "", &avro.SchemaCache{})
+	if err != nil || (parsed.Type() != avro.Long && parsed.Type() != avro.Int) {
+		return sel, nil // NewCodec explains what is wrong with it
+	}
+	bare := strconv.Quote(string(parsed.Type()))
+	what := fmt.Sprintf("the schema %s under subject %q", bare, sel.Subject)
+	own, fl := call(ctx, c, func(sr *srclient.SchemaRegistryClient) (*srclient.Schema, error) {
+		return sr.LookupSchema(sel.Subject, bare, srclient.Avro)
+	})
+	switch {
+	case fl != nil && fl.status == http.StatusNotFound:
+		return sel, nil
+	case fl != nil:
+		return backfill.RegisteredSchema{}, c.explain(ctx, what, sel.Subject, c.key, fl)
+	case own.ID() == sel.ID:
+		return sel, nil
+	case c.key.kind == selLatest:
+		return c.checked(sel.Subject, what, own.Version(), own)
+	}
+	return backfill.RegisteredSchema{}, backfill.Errorf(backfill.KindContract,
+		"%s selects key schema id %d (subject %q version %d), but ksqlDB serializes the stream's keys with its own schema %s, id %d (version %d): "+
+			"pull queries and the CDC query place a user by murmur2 of those bytes, so records written with id %d would land on other partitions; set %s to \"id:%d\" or leave it unset",
+		c.key.field, sel.ID, sel.Subject, sel.Version, bare, own.ID(), own.Version(), sel.ID, c.key.field, own.ID())
 }

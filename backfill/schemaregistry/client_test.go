@@ -150,3 +150,30 @@ func TestWrongKeyShapeIsFetchedAndRejectedByCodec(t *testing.T) {
 	_, err := backfill.NewCodec(got)
 	wantKind(t, err, backfill.KindContract, keySubj)
 }
+
+// A key subject whose latest version is not ksqlDB's own bare "long": the
+// default selector takes ksqlDB's, an explicit one naming another id is a
+// contract error that names the id to use.
+func TestKeyIsTheSchemaKsqlDBSerializesWith(t *testing.T) {
+	s := ksqlRegistry(t)
+	other := register(t, s, keySubj, `{"type":"long","connect.name":"other"}`) // now the latest key version
+	got := mustFetch(t, Config{URL: s.URL()})
+	if got.Key.ID != 1 || got.Key.Version != 1 {
+		t.Errorf("default selector: key %+v; want ksqlDB's own id 1 (version 1), not the latest id %d", got.Key, other)
+	}
+	_, err := fetch(t, Config{URL: s.URL(), KeySchema: "id:" + strconv.Itoa(other)})
+	if backfill.KindOf(err) != backfill.KindContract || !strings.Contains(err.Error(), `"id:1"`) {
+		t.Errorf("explicit id %d: %v; want a contract error naming id:1", other, err)
+	}
+	if got := mustFetch(t, Config{URL: s.URL(), KeySchema: "1"}); got.Key.ID != 1 {
+		t.Errorf("version 1: key %+v", got.Key)
+	}
+	// Before ksqlDB registered the bare primitive, the selected schema stays.
+	bare := fake.New()
+	t.Cleanup(bare.Close)
+	register(t, bare, keySubj, `{"type":"long","connect.name":"x"}`)
+	register(t, bare, valSubj, valueV1)
+	if got := mustFetch(t, Config{URL: bare.URL()}); got.Key.ID != 1 {
+		t.Errorf("no bare long: key %+v", got.Key)
+	}
+}

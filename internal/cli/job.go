@@ -59,7 +59,7 @@ func (j *job) run(ctx context.Context) error {
 	if ksql != nil && (c.KsqlDB.Preflight || verify || c.Mode != "full") {
 		want := ksqldb.Expectation{
 			Topic: c.Kafka.Topic, ValueColumn: codec.ValueFields()[0], Partitions: j.rep.Partitions,
-			KeySubject: codec.Schemas().Key.Subject, ValueSubject: codec.Schemas().Value.Subject,
+			KeySubject: codec.Schemas().Key.Subject, ValueSubject: codec.Schemas().Value.Subject, KeySchemaID: codec.Schemas().Key.ID,
 		}
 		if facts, err = ksql.Preflight(ctx, want); err != nil {
 			return err

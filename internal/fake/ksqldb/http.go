@@ -135,8 +135,12 @@ func (s *Server) describeStream(ext bool) map[string]any {
 			"id": id, "statusCount": map[string]int{"RUNNING": 1}, "queryType": "PERSISTENT", "state": "RUNNING",
 		})
 	}
-	stmt := fmt.Sprintf("CREATE STREAM %s (%s %s KEY, %s BIGINT) WITH (KAFKA_TOPIC='%s', KEY_FORMAT='%s', VALUE_FORMAT='%s');",
-		quote(c.Stream), quote(c.KeyColumn), c.KeyType, quote(c.ValueColumn), c.Topic, c.KeyFormat, c.ValueFormat)
+	props := ""
+	if c.StreamKeySchemaID != 0 {
+		props = fmt.Sprintf(", KEY_SCHEMA_ID=%d", c.StreamKeySchemaID)
+	}
+	stmt := fmt.Sprintf("CREATE STREAM %s (%s %s KEY, %s BIGINT) WITH (KAFKA_TOPIC='%s', KEY_FORMAT='%s', VALUE_FORMAT='%s'%s);",
+		quote(c.Stream), quote(c.KeyColumn), c.KeyType, quote(c.ValueColumn), c.Topic, c.KeyFormat, c.ValueFormat, props)
 	return s.source(c.Stream, "STREAM", c.Topic, ext,
 		[]map[string]any{field(c.KeyColumn, c.KeyType, true), field(c.ValueColumn, "BIGINT", false)},
 		reads, []map[string]any{}, stmt)
@@ -317,11 +321,19 @@ func (s *Server) handleQueryStream(w http.ResponseWriter, r *http.Request) {
 	_ = bw.Flush()
 }
 
-// rateLimited answers a pull query refused by the rate limit.
-func (s *Server) rateLimited(w http.ResponseWriter) {
-	if s.prof.RateLimit429 {
-		writeError(w, http.StatusTooManyRequests, "generic_error", 42900, msgRateLimit, "")
-		return
+// rateLimited answers a pull query refused by the rate limit, as the
+// release's handler for that endpoint does (Profile.RateLimitQuery).
+func (s *Server) rateLimited(w http.ResponseWriter, path string) {
+	status := s.prof.RateLimitQuery
+	if path == "/query-stream" {
+		status = s.prof.RateLimitQueryStream
 	}
-	writeError(w, http.StatusBadRequest, "generic_error", 40000, msgRateLimit, "")
+	switch status {
+	case http.StatusTooManyRequests:
+		writeError(w, status, "generic_error", 42900, msgRateLimit, "")
+	case http.StatusInternalServerError:
+		writeError(w, status, "generic_error", 50000, msgInternal, "")
+	default:
+		writeError(w, http.StatusBadRequest, "generic_error", 40000, msgRateLimit, "")
+	}
 }

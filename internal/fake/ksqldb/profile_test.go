@@ -13,31 +13,39 @@ import (
 )
 
 func TestProfileFor(t *testing.T) {
+	const (
+		old     = 400 // rate limit on the old /query handler
+		generic = 500 // rate limit through the /query-stream handler before 0.28.2
+		limited = 429
+	)
 	for _, c := range []struct {
 		version string
 		want    Profile
 	}{
-		{"0.15.0", Profile{}},
-		{"0.17.0", Profile{QueryRefusedOverHTTP2: true}},
-		{"0.22.0", Profile{QueryRefusedOverHTTP2: true, TableScans: true, DescribePartitions: true}},
-		{"0.23.1", Profile{QueryRefusedOverHTTP2: true, TableScans: true, DescribePartitions: true}},
-		{"0.24.0", Profile{QueryStreamHTTP1: true, PullLimit: true, TableScans: true, DescribePartitions: true}},
-		{"0.28.1", Profile{QueryStreamHTTP1: true, PullLimit: true, TableScans: true, DescribePartitions: true}},
-		{"0.28.2", Profile{QueryStreamHTTP1: true, PullLimit: true, TableScans: true, RateLimit429: true, DescribePartitions: true}},
-		{"0.29.0-rc3", Profile{QueryStreamHTTP1: true, PullLimit: true, TableScans: true, RateLimit429: true, DescribePartitions: true}},
-		{"6.2.1", Profile{QueryRefusedOverHTTP2: true}},
-		{"7.0.0", Profile{QueryRefusedOverHTTP2: true, DescribePartitions: false}},
-		{"7.1.0", Profile{QueryRefusedOverHTTP2: true, TableScans: true, DescribePartitions: true}},
-		{"7.4.0", Profile{QueryStreamHTTP1: true, PullLimit: true, TableScans: true, RateLimit429: true, DescribePartitions: true}},
-		{"8.0.0", Profile{QueryStreamHTTP1: true, PullLimit: true, TableScans: true, RateLimit429: true, DescribePartitions: true}},
+		{"0.15.0", Profile{RateLimitQuery: old, RateLimitQueryStream: generic}},
+		{"0.17.0", Profile{QueryRefusedOverHTTP2: true, RateLimitQuery: old, RateLimitQueryStream: generic, DescribePartitions: true}},
+		{"0.22.0", Profile{QueryRefusedOverHTTP2: true, TableScans: true, RateLimitQuery: old, RateLimitQueryStream: generic, DescribePartitions: true}},
+		{"0.23.1", Profile{QueryRefusedOverHTTP2: true, TableScans: true, RateLimitQuery: old, RateLimitQueryStream: generic, DescribePartitions: true}},
+		{"0.24.0", Profile{QueryStreamHTTP1: true, PullLimit: true, TableScans: true, RateLimitQuery: generic, RateLimitQueryStream: generic, DescribePartitions: true}},
+		{"0.28.1", Profile{QueryStreamHTTP1: true, PullLimit: true, TableScans: true, RateLimitQuery: generic, RateLimitQueryStream: generic, DescribePartitions: true}},
+		{"0.28.2", Profile{QueryStreamHTTP1: true, PullLimit: true, TableScans: true, RateLimitQuery: limited, RateLimitQueryStream: limited, DescribePartitions: true}},
+		{"0.29.0-rc3", Profile{QueryStreamHTTP1: true, PullLimit: true, TableScans: true, RateLimitQuery: limited, RateLimitQueryStream: limited, DescribePartitions: true}},
+		{"6.2.1", Profile{QueryRefusedOverHTTP2: true, RateLimitQuery: old, RateLimitQueryStream: generic, DescribePartitions: true}},
+		{"7.0.0", Profile{QueryRefusedOverHTTP2: true, RateLimitQuery: old, RateLimitQueryStream: generic, DescribePartitions: true}},
+		{"7.1.0", Profile{QueryRefusedOverHTTP2: true, QueryStreamHTTP1: true, PullLimit: true, TableScans: true, RateLimitQuery: old, RateLimitQueryStream: generic, DescribePartitions: true}},
+		{"7.2.0", Profile{QueryStreamHTTP1: true, PullLimit: true, TableScans: true, RateLimitQuery: generic, RateLimitQueryStream: generic, DescribePartitions: true}},
+		{"7.4.0", Profile{QueryStreamHTTP1: true, PullLimit: true, TableScans: true, RateLimitQuery: limited, RateLimitQueryStream: limited, DescribePartitions: true}},
+		{"8.3.0-364", Profile{QueryStreamHTTP1: true, PullLimit: true, TableScans: true, RateLimitQuery: limited, RateLimitQueryStream: limited, DescribePartitions: true}},
 	} {
 		got, err := ProfileFor(c.version)
-		c.want.Version = c.version
+		if c.want.Version == "" {
+			c.want.Version = c.version
+		}
 		if err != nil || got != c.want {
 			t.Errorf("ProfileFor(%s) = %+v, %v; want %+v", c.version, got, err, c.want)
 		}
 	}
-	for _, bad := range []string{"", "0.14.0", "6.0.0", "latest", "x.y"} {
+	for _, bad := range []string{"", "0.14.0", "6.0.0", "9.0.0", "latest", "x.y"} {
 		if _, err := ProfileFor(bad); err == nil {
 			t.Errorf("ProfileFor(%q) accepted", bad)
 		}
@@ -91,7 +99,7 @@ func TestLimitAndRateLimitByRelease(t *testing.T) {
 	lookup := ksqlBody("SELECT * FROM `table_min_order` WHERE `ACCOUNT_ID` IN (1);")
 
 	old := e.start(func(c *Config) { c.Version = "0.23.1" })
-	if code, _, body := post(t, old.URL(), "/query", limit, ""); code != 400 || !strings.Contains(body, msgPullLimit) {
+	if code, _, body := post(t, old.URL(), "/query", limit, ""); code != 400 || !strings.Contains(body, "Pull queries don't support LIMIT clauses.") {
 		t.Errorf("0.23 LIMIT: %d %s", code, body)
 	}
 	old.RateLimitNext(1)

@@ -58,7 +58,12 @@ type Config struct {
 	// GET /subjects/<topic>-key/versions/latest to serialize keys. Not
 	// needed when KeySchemaID is set.
 	RegistryURL string
-	KeySchemaID int // the key schema id pull queries serialize keys with; 0 asks RegistryURL
+	// KeySchemaID is the key schema id pull queries serialize keys with;
+	// 0 registers the key column's bare primitive under <topic>-key, as
+	// ksqlDB's serializer does. StreamKeySchemaID is the stream's
+	// KEY_SCHEMA_ID property (0.24+): DESCRIBE's statement shows it and
+	// it stands for KeySchemaID.
+	KeySchemaID, StreamKeySchemaID int
 
 	Topic string // the stream's topic; it must exist
 	// Stream and Table are the names as ksqlDB stores them: created with
@@ -145,6 +150,10 @@ func (c *Config) defaults() error {
 		return errors.New("no registry")
 	case c.Topic == "":
 		return errors.New("no topic")
+	case c.KeySchemaID == 0 && c.StreamKeySchemaID != 0:
+		c.KeySchemaID = c.StreamKeySchemaID
+	}
+	switch {
 	case c.KeySchemaID == 0 && c.RegistryURL == "":
 		return errors.New("set KeySchemaID or RegistryURL so that pull queries can serialize keys")
 	case c.OffsetReset != "latest" && c.OffsetReset != "earliest":
@@ -321,8 +330,8 @@ func (s *Server) Requests(path string) int {
 }
 
 // RateLimitNext makes the next n pull queries (/query, /query-stream)
-// answer as ksqlDB's pull-query rate limit does: 429 / 42900 from 0.28.2,
-// 400 / 40000 before (Profile.RateLimit429).
+// answer as ksqlDB's pull-query rate limit does on that release and
+// endpoint (Profile.RateLimitQuery, RateLimitQueryStream).
 func (s *Server) RateLimitNext(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -372,7 +381,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fail, "generic_error", code, msg, "")
 		return
 	case limited != 0:
-		s.rateLimited(w)
+		s.rateLimited(w, r.URL.Path)
 		return
 	}
 	switch {
