@@ -86,13 +86,16 @@ test-unit: deps-test
 test-e2e: deps-test
 	$(DEV_CGO) $(GO) test -count=1 -timeout 30m $(E2E)
 
-## demo: run the job end to end on the embedded sandbox stack (sandbox flags in ARGS, e.g. ARGS="-users=20000 -ksql-rate=5000").
+# KSQL_VERSION picks the ksqlDB release the sandbox's double answers as (make demo KSQL_VERSION=0.23.1).
+KSQL_FLAGS = $(if $(KSQL_VERSION),-ksql-version=$(KSQL_VERSION))
+
+## demo: run the job end to end on the embedded sandbox stack (sandbox flags in ARGS, e.g. ARGS="-users=20000 -ksql-rate=5000"; KSQL_VERSION=0.23.1 answers as that ksqlDB).
 demo: deps-clang
-	$(DEV_CGO) $(GO) run ./cmd/sandbox $(ARGS)
+	$(DEV_CGO) $(GO) run ./cmd/sandbox $(KSQL_FLAGS) $(ARGS)
 
 ## serve: keep the sandbox stack running for the real binary, kcat and curl.
 serve: deps-clang
-	$(DEV_CGO) $(GO) run ./cmd/sandbox serve $(ARGS)
+	$(DEV_CGO) $(GO) run ./cmd/sandbox serve $(KSQL_FLAGS) $(ARGS)
 
 ## bench: rows/s, CPU s and peak RSS of the produce limit, the job pipeline and a seed-like baseline
 ## (1 M and 10 M rows, one process each), then the BigQuery read path on the emulator; see docs/performance.md.

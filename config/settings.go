@@ -74,7 +74,7 @@ func settings(c *Config) []setting {
 		{"schema_registry.password_file", "file holding the Schema Registry password", &c.SchemaRegistry.PasswordFile},
 		{"schema_registry.tls_ca_file", "PEM file of CA certificates for the registry", &c.SchemaRegistry.TLSCAFile},
 		{"schema_registry.tls_insecure_skip_verify", "do not verify the registry's certificate (unsafe)", &c.SchemaRegistry.TLSInsecureSkipVerify},
-		{"schema_registry.key_schema", "key schema to write with: latest, a version number, or id:N", &c.SchemaRegistry.KeySchema},
+		{"schema_registry.key_schema", "key schema to write with: latest (the version holding ksqlDB's own bare key schema, else the latest), a version number, or id:N", &c.SchemaRegistry.KeySchema},
 		{"schema_registry.value_schema", "value schema to write with: latest, a version number, or id:N", &c.SchemaRegistry.ValueSchema},
 		{"schema_registry.timeout", "per-request timeout", &c.SchemaRegistry.Timeout},
 		{"schema_registry.retries", "retries on 5xx, 429 and transport errors", &c.SchemaRegistry.Retries},

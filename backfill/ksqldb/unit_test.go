@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
+	fakeksql "github.com/ordermin/ordermin-backfill/internal/fake/ksqldb"
 )
 
 func TestQuoteIdentifier(t *testing.T) {
@@ -335,5 +336,19 @@ func TestRecorderSampleIsUniformAndBounded(t *testing.T) {
 	dup.ObserveBatch([]backfill.KeyValue{{Key: 1, Value: 9}, {Key: 1, Value: 4}, {Key: 1, Value: 6}})
 	if got := dup.Keys(); len(got) != 1 || got[0].Value != 4 {
 		t.Errorf("a repeated key keeps its MIN: %v", got)
+	}
+}
+
+// The client sends pull queries to /query-stream exactly where the release
+// answers it over HTTP/1.1.
+func TestQueryStreamChoiceMatchesTheReleaseProfiles(t *testing.T) {
+	for _, v := range []string{"0.15.0", "0.17.0", "0.22.0", "0.23.1", "0.24.0", "0.28.1", "0.28.2", "0.29.0", "6.2.1", "7.0.0", "7.1.0", "7.2.0", "7.3.0", "7.4.0", "7.9.0", "8.0.0", "8.3.1"} {
+		p, err := fakeksql.ProfileFor(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := supportsQueryStream(v); got != p.QueryStreamHTTP1 {
+			t.Errorf("%s: supportsQueryStream = %v, but the release answers /query-stream over HTTP/1.1: %v", v, got, p.QueryStreamHTTP1)
+		}
 	}
 }

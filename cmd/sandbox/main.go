@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/internal/cli"
+	ksqlfake "github.com/ordermin/ordermin-backfill/internal/fake/ksqldb"
 	"github.com/ordermin/ordermin-backfill/internal/sandbox"
 )
 
@@ -45,7 +46,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.KsqlLag, "ksql-lag", 500*time.Millisecond, "how long the ksqlDB double takes to process a record it fetched")
 	fs.IntVar(&o.KsqlRate, "ksql-rate", 0, "records a second the ksqlDB double's table query aggregates (0: unlimited)")
 	fs.DurationVar(&o.KsqlCommitInterval, "ksql-commit-interval", 2*time.Second, "how often the ksqlDB double's table query commits its offsets (ksqlDB's commit.interval.ms)")
+	fs.StringVar(&o.KsqlVersion, "ksql-version", "0.29.0", "the ksqlDB release the double answers as: 0.15.0 and later, or Confluent Platform 6.2 to 8.x (e.g. 0.23.1, 7.4.0)")
+	fs.BoolVar(&o.KsqlTLS, "ksql-tls", false, "serve ksqlDB over https with HTTP/2 offered by ALPN, as ksqlDB's TLS listener does")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if _, err := ksqlfake.ProfileFor(o.KsqlVersion); err != nil {
+		fmt.Fprintln(stderr, "sandbox: -ksql-version:", err)
 		return 2
 	}
 	o.Partitions = int32(*partitions)
@@ -91,7 +98,7 @@ func serve(ctx context.Context, s *sandbox.Stack, stdout, stderr io.Writer) int 
   Kafka (kfake)        %s   topic %s, %d partitions
   BigQuery emulator    %s   (Storage Read API gRPC %s), table %s
   Schema Registry      %s
-  ksqlDB               %s
+  ksqlDB %-13s %s
 
 Config file: %s
 %s
@@ -103,7 +110,7 @@ Try:
   curl -s -X POST %s/query -d '{"ksql":"SELECT * FROM `+"`table_min_order`"+` WHERE ACCOUNT_ID IN (1,2,3);","streamsProperties":{}}'
 `,
 		st["kafka.brokers"], sandbox.Topic, s.Options.Partitions, st["bigquery.endpoint"], st["bigquery.storage_endpoint"], st["bigquery.table"],
-		st["schema_registry.url"], st["ksqldb.url"], f.Name(), s.ConfigYAML(), f.Name(), f.Name(),
+		st["schema_registry.url"], s.KsqlDB.Profile().Version, st["ksqldb.url"], f.Name(), s.ConfigYAML(), f.Name(), f.Name(),
 		st["kafka.brokers"], sandbox.Topic, st["schema_registry.url"], st["ksqldb.url"], st["ksqldb.url"])
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "sandbox: stopping")

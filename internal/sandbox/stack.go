@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,6 +58,12 @@ type Options struct {
 	// KsqlOtherReaders are further queries reading the stream, e.g. the
 	// CSAS of stream_min_order.
 	KsqlOtherReaders []string
+	// KsqlVersion is the ksqlDB release the double answers as (its
+	// profile, see ksqlfake.ProfileFor); default 0.29.0.
+	KsqlVersion string
+	// KsqlTLS serves ksqlDB over https with HTTP/2 offered by ALPN, as
+	// ksqlDB's TLS listener does; the job trusts its certificate.
+	KsqlTLS bool
 	// NoStream leaves out the ksqlDB stream's registry subjects (a missing-subject run).
 	NoSubjects bool
 }
@@ -90,6 +97,7 @@ type Stack struct {
 
 	BigQueryURL string // REST endpoint of the emulator
 	StorageAddr string // Storage Read API gRPC endpoint (plaintext)
+	ksqlCAFile  string // the ksqlDB double's certificate, with KsqlTLS
 	bq          *server.Server
 	bqDone      chan error
 }
@@ -123,10 +131,24 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.KsqlDB, err = ksqlfake.New(ksqlfake.Config{
 		Brokers: s.Kafka.ListenAddrs(), Registry: s.Registry, RegistryURL: s.Registry.URL(),
 		Topic: Topic, Lag: opts.KsqlLag, Rate: opts.KsqlRate, CommitInterval: opts.KsqlCommitInterval, Paused: opts.KsqlPaused,
-		OtherReaders: opts.KsqlOtherReaders,
+		OtherReaders: opts.KsqlOtherReaders, Version: opts.KsqlVersion, TLS: opts.KsqlTLS,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the ksqlDB double: %w", err)
+	}
+	if opts.KsqlTLS {
+		f, err := os.CreateTemp("", "ksqldb-ca-*.pem")
+		if err != nil {
+			return nil, err
+		}
+		s.ksqlCAFile = f.Name()
+		_, err = f.Write(s.KsqlDB.CertPEM())
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("writing the ksqlDB double's certificate: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -135,6 +157,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 func (s *Stack) Close() {
 	if s.KsqlDB != nil {
 		s.KsqlDB.Close()
+	}
+	if s.ksqlCAFile != "" {
+		os.Remove(s.ksqlCAFile)
 	}
 	if s.Registry != nil {
 		s.Registry.Close()
@@ -155,7 +180,7 @@ func (s *Stack) Expected() map[int64]int64 { return MinOrders(s.Orders) }
 
 // Settings returns the job's settings (dotted names) for this stack.
 func (s *Stack) Settings() map[string]string {
-	return map[string]string{
+	settings := map[string]string{
 		"bigquery.project":           Project,
 		"bigquery.table":             Project + "." + Dataset + "." + Table,
 		"bigquery.endpoint":          s.BigQueryURL,
@@ -169,6 +194,10 @@ func (s *Stack) Settings() map[string]string {
 		"ksqldb.stall_timeout":       "30s",
 		"log.format":                 "text",
 	}
+	if s.ksqlCAFile != "" {
+		settings["ksqldb.tls_ca_file"] = s.ksqlCAFile
+	}
+	return settings
 }
 
 // Args returns Settings as command-line flags, sorted.

@@ -1,0 +1,69 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	ksqlfake "github.com/ordermin/ordermin-backfill/internal/fake/ksqldb"
+	"github.com/ordermin/ordermin-backfill/internal/sandbox"
+)
+
+// The real binary against every ksqlDB release profile, over plain HTTP
+// and over TLS with HTTP/2 offered by ALPN: check, a full run with
+// verification, a partial first run followed by an auto rerun that must
+// choose delta, and a delta rerun whose pull queries are rate-limited the
+// way that release answers.
+func TestEveryKsqlDBRelease(t *testing.T) {
+	for _, version := range ksqlfake.Profiles {
+		for _, tls := range []bool{false, true} {
+			name := version + "/http"
+			if tls {
+				name = version + "/https+h2"
+			}
+			t.Run(name, func(t *testing.T) {
+				s := startStack(t, sandbox.Options{Users: 300, KsqlVersion: version, KsqlTLS: tls, KsqlCommitInterval: 200 * time.Millisecond})
+				if c := runJob(t, s, "check"); c.code != 0 {
+					t.Fatalf("check: exit %d: %s\n%s", c.code, c.report.Error, tail(c.stderr, 2000))
+				}
+				table := "`" + s.Settings()["bigquery.table"] + "`"
+				part := runJob(t, s, "--bigquery-query=SELECT user_id, MIN(order_id) AS min_order_id FROM "+table+" WHERE user_id <= 200 GROUP BY user_id")
+				if part.code != 0 || part.report.Mode != "full" || part.report.Verification == nil || part.report.Verification.Status != "passed" {
+					t.Fatalf("first run: exit %d: %s\n%s", part.code, part.report.Error, tail(part.stderr, 2000))
+				}
+				endpoint := "/query"
+				if s.KsqlDB.Profile().QueryStreamHTTP1 {
+					endpoint = "/query-stream"
+				}
+				if got := part.report.Verification.Endpoint; got != endpoint {
+					t.Errorf("verified through %s; want %s", got, endpoint)
+				}
+
+				s.KsqlDB.RateLimitNext(3)
+				r := runJob(t, s)
+				if r.code != 0 || r.report.Mode != "delta" || r.report.Delta == nil || r.report.Delta.Missing != 100 || r.report.RecordsAcked != 100 ||
+					r.report.Verification == nil || r.report.Verification.Status != "passed" {
+					t.Fatalf("auto rerun: exit %d, mode %q, delta %+v, acked %d: %s\n%s", r.code, r.report.Mode, r.report.Delta, r.report.RecordsAcked, r.report.Error, tail(r.stderr, 2000))
+				}
+				eachKeyOnce(t, s)
+				if !strings.Contains(r.stderr, "mode=auto chose delta") {
+					t.Errorf("the log does not say why delta was chosen:\n%s", tail(r.stderr, 2000))
+				}
+			})
+		}
+	}
+}
+
+// A key subject whose latest version is not ksqlDB's own "long": the job
+// writes with ksqlDB's id, so pull queries (and CDC) find every user.
+func TestKeysCarryKsqlDBsOwnKeySchemaID(t *testing.T) {
+	s := startStack(t, sandbox.Options{Users: 200})
+	other, err := s.Registry.Register(sandbox.Topic+"-key", `{"type":"long","connect.name":"other"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runJob(t, s)
+	if r.code != 0 || r.report.KeySchemaID == other || r.report.Verification == nil || r.report.Verification.Status != "passed" {
+		t.Fatalf("exit %d, key schema id %d (latest is %d): %s\n%s", r.code, r.report.KeySchemaID, other, r.report.Error, tail(r.stderr, 2000))
+	}
+}
