@@ -7,7 +7,9 @@ import (
 	"testing"
 )
 
-// The schemas ksqlDB registers for stream_order_insert (contract file).
+// The schemas ksqlDB registers for stream_order_insert when CREATE STREAM
+// runs: the bare primitive "long" for the key, a KsqlDataSourceSchema record
+// with a nullable ORDER_ID for the value.
 const (
 	ksqlKeySchema   = `"long"`
 	ksqlValueSchema = `{"type":"record","name":"KsqlDataSourceSchema","namespace":"io.confluent.ksql.avro_schemas","fields":[{"name":"ORDER_ID","type":["null","long"],"default":null}],"connect.name":"io.confluent.ksql.avro_schemas.KsqlDataSourceSchema"}`

@@ -19,7 +19,9 @@ import (
 	"github.com/ordermin/ordermin-backfill/internal/murmur2"
 )
 
-// The schemas ksqlDB registers for stream_order_insert (contract file).
+// The schemas ksqlDB registers for stream_order_insert when CREATE STREAM
+// runs: the bare primitive "long" for the key, a KsqlDataSourceSchema record
+// with a nullable ORDER_ID for the value.
 const (
 	topic           = "STREAM.ORDER.INSERT"
 	ksqlKeySchema   = `"long"`

@@ -20,7 +20,7 @@ const (
 )
 
 var descriptions = map[string]string{
-	ScenarioLimit:      "raw produce of pre-encoded key/value bytes, one goroutine (no source, no Avro)",
+	ScenarioLimit:      "raw produce of pre-encoded key/value bytes (and the run header, as the job writes it), one goroutine (no source, no Avro)",
 	ScenarioJob:        "backfill.Pipeline: in-memory backfilltest.Source, mapping, Avro, errgroup, delivery accounting",
 	ScenarioJobDiscard: "the same pipeline against a discarding producer: the job alone, no librdkafka, no broker",
 	ScenarioSeed:       "one record at a time, waiting for its delivery report (the seed's per-row INSERT … VALUES); rate extrapolated",
@@ -145,8 +145,12 @@ func rssRange(rs []Result) string {
 
 func producerSummary(t Tuning) string {
 	c := producerConfig(nil, t)
-	return fmt.Sprintf("compression=%s linger=%s batch.size=%d queue.buffering.max.messages=%d queue.buffering.max.kbytes=%d, idempotent, acks=all, murmur2_random",
-		c.Compression, c.Linger, c.BatchBytes, c.QueueMaxMessages, c.QueueMaxKBytes)
+	header := "every record of every scenario carries the run header (kafka.run_header=true)"
+	if !t.apply().Kafka.RunHeader {
+		header = "no run header (kafka.run_header=false)"
+	}
+	return fmt.Sprintf("compression=%s linger=%s batch.size=%d queue.buffering.max.messages=%d queue.buffering.max.kbytes=%d, idempotent, acks=all, murmur2_random; %s",
+		c.Compression, c.Linger, c.BatchBytes, c.QueueMaxMessages, c.QueueMaxKBytes, header)
 }
 
 func key(s string, n int64) string { return fmt.Sprintf("%s/%d", s, n) }

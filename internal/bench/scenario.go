@@ -107,8 +107,11 @@ func Run(ctx context.Context, o RunOptions) (Result, error) {
 			brokers = b.addrs()
 		}
 		pc := producerConfig(brokers, o.Tuning)
-		if o.Scenario == ScenarioJob && o.Tuning.apply().Kafka.RunHeader {
-			pc.RunID = "0123456789abcdef" // as long as a real run id; the job writes its run header by default (kafka.run_header)
+		if o.Tuning.apply().Kafka.RunHeader {
+			// The job writes its run header by default (kafka.run_header), so
+			// the limit produces the same records: the header is the
+			// record's cost, not the pipeline's. The id is as long as a real one.
+			pc.RunID = "0123456789abcdef"
 		}
 		prod, err := kafka.New(pc, warnLogger())
 		if err != nil {

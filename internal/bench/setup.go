@@ -14,8 +14,9 @@ import (
 	"github.com/ordermin/ordermin-backfill/config"
 )
 
-// The schemas ksqlDB registers for the stream (see the contract file),
-// with the ids a registry would give them.
+// The schemas ksqlDB registers for the stream when CREATE STREAM runs (a
+// bare "long" key, a KsqlDataSourceSchema record value), with the ids a
+// registry would give them.
 const (
 	keySchema     = `"long"`
 	valueSchema   = `{"type":"record","name":"KsqlDataSourceSchema","namespace":"io.confluent.ksql.avro_schemas","fields":[{"name":"ORDER_ID","type":["null","long"],"default":null}],"connect.name":"io.confluent.ksql.avro_schemas.KsqlDataSourceSchema"}`

@@ -33,7 +33,9 @@ const (
 	Topic   = "STREAM.ORDER.INSERT"
 )
 
-// The schemas ksqlDB registers for the stream (see the contract file).
+// The schemas ksqlDB registers for the stream when CREATE STREAM runs: the
+// bare primitive "long" for the key, a KsqlDataSourceSchema record with a
+// nullable ORDER_ID for the value.
 const (
 	KeySchema   = `"long"`
 	ValueSchema = `{"type":"record","name":"KsqlDataSourceSchema","namespace":"io.confluent.ksql.avro_schemas","fields":[{"name":"ORDER_ID","type":["null","long"],"default":null}],"connect.name":"io.confluent.ksql.avro_schemas.KsqlDataSourceSchema"}`

@@ -1,13 +1,14 @@
 // Package ksqldb is an in-process double of the ksqlDB REST endpoints the
 // backfill uses, for tests and sandboxes. Production code never imports it.
 //
-// It behaves like the pipeline of the contract file: a stream over a real
-// Kafka topic (consumed with franz-go from the configured offset reset,
-// latest by default), every record decoded with the schema its wire-format
-// id names in the registry (records it cannot decode are dropped and
+// It behaves like the first-order pipeline's stream_order_insert and
+// table_min_order: a stream over a real Kafka topic (consumed with franz-go
+// from the configured offset reset, latest by default), every record
+// decoded with the schema its wire-format id names in the registry, if the
+// record's subject holds that id (records it cannot decode are dropped and
 // counted, as ksqlDB drops them), and a table holding MIN(value) per key
 // per partition. A pull query for key K serializes K as ksqlDB does (wire
-// format with the latest key schema id of <topic>-key) and looks only in
+// format with ksqlDB's own key schema id under <topic>-key) and looks only in
 // partition murmur2(bytes) % n, so a record on another partition is
 // invisible, exactly as in ksqlDB.
 //
@@ -18,8 +19,14 @@
 // offsets in queryOffsetSummaries, as ksqlDB reads them from the query's
 // consumer group.
 //
+// It answers as one ksqlDB release (Config.Version, see Profile): which
+// endpoints answer over which HTTP version, LIMIT and table scans, the
+// shape of the pull-query rate limit, DESCRIBE's partitions and GET /info.
+// With Config.TLS it serves https and offers HTTP/2 by ALPN.
+//
 // Endpoints: GET /info, POST /ksql (DESCRIBE only), POST /query and POST
-// /query-stream (SELECT * FROM <table> WHERE <key> IN (…) only); anything
+// /query-stream (SELECT * FROM <table> WHERE <key> IN (…), and table scans
+// where the release allows them); anything
 // else is a statement_error 40001. Errors use ksqlDB's JSON shapes and
 // codes; every answer of /ksql and /query is application/json.
 package ksqldb
