@@ -20,7 +20,7 @@ const (
 )
 
 var descriptions = map[string]string{
-	ScenarioLimit:      "raw produce of pre-encoded key/value bytes (and the run header, as the job writes it), one goroutine (no source, no Avro)",
+	ScenarioLimit:      "raw produce of the job's pre-encoded records (key, value, and the run header unless -no-run-header), one goroutine (no source, no Avro)",
 	ScenarioJob:        "backfill.Pipeline: in-memory backfilltest.Source, mapping, Avro, errgroup, delivery accounting",
 	ScenarioJobDiscard: "the same pipeline against a discarding producer: the job alone, no librdkafka, no broker",
 	ScenarioSeed:       "one record at a time, waiting for its delivery report (the seed's per-row INSERT … VALUES); rate extrapolated",
