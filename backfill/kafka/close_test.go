@@ -1,8 +1,12 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,4 +53,47 @@ func TestCloseWithUndeliveredRecordsReturnsPromptly(t *testing.T) {
 	if el := time.Since(start); el > 3*time.Second {
 		t.Fatalf("Close took %s with undelivered records", el)
 	}
+}
+
+// A librdkafka destroy that never returns must not keep the job from
+// writing its report: Close gives up after its bound and says so.
+func TestCloseIsBoundedWhenLibrdkafkaHangs(t *testing.T) {
+	c := newCluster(t, 1)
+	var logs syncBuffer
+	p, err := New(testConfig(c.ListenAddrs()), slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	destroy := p.destroy
+	p.destroy = func() { <-release; destroy() }
+	p.closeTimeout = 200 * time.Millisecond
+	start := time.Now()
+	p.Close()
+	if el := time.Since(start); el < 200*time.Millisecond || el > 3*time.Second {
+		t.Errorf("Close returned after %s; want its bound, 200ms", el)
+	}
+	if !strings.Contains(logs.String(), "did not close in time") {
+		t.Errorf("Close did not say it abandoned the client: %q", logs.String())
+	}
+	close(release) // let the real destroy run before the cluster goes
+	time.Sleep(100 * time.Millisecond)
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -34,6 +34,11 @@ type Producer struct {
 	// rather than taking mu for every record.
 	stopped atomic.Bool
 
+	// destroy releases librdkafka's handle (ckafka.Producer.Close), and
+	// closeTimeout bounds the wait for it; tests replace both.
+	destroy      func()
+	closeTimeout time.Duration
+
 	mu     sync.Mutex
 	errs   []string
 	fatal  error
@@ -63,7 +68,8 @@ func New(cfg Config, log *slog.Logger) (*Producer, error) {
 	if err != nil {
 		return nil, backfill.Errorf(backfill.KindConfig, "creating the Kafka producer: %v", err)
 	}
-	pr := &Producer{cfg: cfg, p: p, topic: cfg.Topic, log: log, room: make(chan struct{}, 1), closed: make(chan struct{})}
+	pr := &Producer{cfg: cfg, p: p, topic: cfg.Topic, log: log, room: make(chan struct{}, 1), closed: make(chan struct{}),
+		destroy: p.Close, closeTimeout: closeTimeout}
 	if cfg.RunID != "" {
 		pr.headers = []ckafka.Header{{Key: RunHeader, Value: []byte(cfg.RunID)}}
 	}
@@ -236,8 +242,15 @@ func (p *Producer) EndOffsets(ctx context.Context, partitions int) ([]backfill.W
 	}
 }
 
+// closeTimeout bounds Close. librdkafka's destroy purges what is still
+// queued, but then waits for its broker threads, which a connection stuck
+// in a system call can hold; the job must still write its report and exit.
+const closeTimeout = 15 * time.Second
+
 // Close releases the producer. Call Flush first: records still queued are
-// lost and show as undelivered.
+// lost and show as undelivered. Close returns within closeTimeout even if
+// librdkafka does not: it then logs that the client was abandoned, and the
+// process's exit releases it.
 func (p *Producer) Close() {
 	select {
 	case <-p.closed:
@@ -247,8 +260,20 @@ func (p *Producer) Close() {
 	close(p.closed)
 	p.tokens.stop() // before p.p.Close: no token may reach a destroyed client
 	p.calls.Wait()  // a request abandoned on interruption ends within its timeout
-	p.p.Close()
-	p.done.Wait()
+	destroyed := make(chan struct{})
+	go func() {
+		defer close(destroyed)
+		p.destroy()
+		p.done.Wait()
+	}()
+	t := time.NewTimer(p.closeTimeout)
+	defer t.Stop()
+	select {
+	case <-destroyed:
+	case <-t.C:
+		p.log.Error("the Kafka producer did not close in time; abandoning it (the process exit releases it)",
+			"waited", p.closeTimeout, "undelivered", p.Deliveries().Undelivered())
+	}
 }
 
 // failure returns the error that stops further produce calls: a failed
