@@ -135,6 +135,24 @@ type kustomization struct {
 	Patches    []struct {
 		Path string `json:"path"`
 	} `json:"patches"`
+	Replacements []replacement `json:"replacements"`
+}
+
+// replacement is a kustomize replacement: one source field copied into
+// target fields.
+type replacement struct {
+	Source struct {
+		Kind      string `json:"kind"`
+		Name      string `json:"name"`
+		FieldPath string `json:"fieldPath"`
+	} `json:"source"`
+	Targets []struct {
+		Select struct {
+			Kind string `json:"kind"`
+			Name string `json:"name"`
+		} `json:"select"`
+		FieldPaths []string `json:"fieldPaths"`
+	} `json:"targets"`
 }
 
 // object is one decoded manifest document.

@@ -1,10 +1,12 @@
 package k8s_test
 
 import (
+	"os"
 	"strconv"
 	"testing"
 
 	batchv1 "k8s.io/api/batch/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/ordermin/ordermin-backfill/config"
 )
@@ -63,5 +65,43 @@ func TestKnownSettingsMatchConfig(t *testing.T) {
 	// knownSettings also holds "config" (BACKFILL_CONFIG, the file itself).
 	if len(knownSettings) != len(names)+1 {
 		t.Errorf("knownSettings has %d entries, config has %d settings plus config", len(knownSettings), len(names))
+	}
+}
+
+// The shard count is set once, as the Job's completions: kustomize copies
+// it into parallelism and BACKFILL_SHARD_COUNT (checked with kustomize
+// v5.6.0's build: completions 6 gave parallelism 6 and "6").
+func TestShardCountFollowsCompletions(t *testing.T) {
+	raw, err := os.ReadFile("overlays/sharded/kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k kustomization
+	if err := yaml.Unmarshal(raw, &k); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{
+		"spec.parallelism": false,
+		"spec.template.spec.containers.[name=backfill].env.[name=BACKFILL_SHARD_COUNT].value": false,
+	}
+	for _, r := range k.Replacements {
+		if r.Source.Kind != "Job" || r.Source.Name != "ordermin-backfill" || r.Source.FieldPath != "spec.completions" {
+			continue
+		}
+		for _, tg := range r.Targets {
+			if tg.Select.Kind != "Job" || tg.Select.Name != "ordermin-backfill" {
+				continue
+			}
+			for _, f := range tg.FieldPaths {
+				if _, ok := want[f]; ok {
+					want[f] = true
+				}
+			}
+		}
+	}
+	for f, ok := range want {
+		if !ok {
+			t.Errorf("overlays/sharded/kustomization.yaml does not copy the Job's spec.completions into %s", f)
+		}
 	}
 }
