@@ -352,3 +352,32 @@ func TestQueryStreamChoiceMatchesTheReleaseProfiles(t *testing.T) {
 		}
 	}
 }
+
+// With the result's size reserved, full mode stores 16 bytes per record
+// and never grows its storage by copying.
+func TestRecorderReserveAvoidsGrowth(t *testing.T) {
+	r, err := NewRecorder(ModeFull, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Reserve(1000)
+	before := &r.kv[:1][0]
+	batch := make([]backfill.KeyValue, 100)
+	for i := range 10 {
+		for j := range batch {
+			batch[j] = backfill.KeyValue{Key: int64(1000 - i*100 - j), Value: int64(j)}
+		}
+		r.ObserveBatch(batch)
+	}
+	if cap(r.kv) >= 2000 || &r.kv[0] != before {
+		t.Errorf("storage grew: cap %d, moved %v", cap(r.kv), &r.kv[0] != before)
+	}
+	if keys := r.Keys(); len(keys) != 1000 || keys[0].Key != 1 {
+		t.Errorf("keys: %d, first %+v", len(keys), keys[0])
+	}
+	sample, _ := NewRecorder(ModeSample, 10, 1)
+	sample.Reserve(1 << 20)
+	if cap(sample.kv) > 1<<16 {
+		t.Errorf("sample mode reserved %d", cap(sample.kv))
+	}
+}

@@ -46,7 +46,7 @@ func TestScenariosDeliverEveryRow(t *testing.T) {
 		scenario string
 		rows     int64
 	}{
-		{ScenarioLimit, 3000}, {ScenarioJob, 3000}, {ScenarioJobDiscard, 3000}, {ScenarioSeed, 3}, {ScenarioJob, 2000},
+		{ScenarioLimit, 3000}, {ScenarioJob, 3000}, {ScenarioJobDiscard, 3000}, {ScenarioVerifyFull, 3000}, {ScenarioSeed, 3}, {ScenarioJob, 2000},
 	} {
 		if err := b.resetTopic(ctx); err != nil {
 			t.Fatal(err)

@@ -159,7 +159,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 }
 
 // needsBroker reports whether a scenario produces to the broker.
-func needsBroker(scenario string) bool { return scenario != ScenarioJobDiscard }
+func needsBroker(scenario string) bool {
+	return scenario != ScenarioJobDiscard && scenario != ScenarioVerifyFull
+}
 
 type planned struct {
 	scenario string
@@ -169,8 +171,8 @@ type planned struct {
 // makePlan orders the runs: for each row count, pairs of the limit and the
 // job scenario back to back (so that load drifts hit them alike), the
 // limit first in even pairs and the job first in odd ones (so that neither
-// always follows the other's clean-up), the discarding job once, then the
-// seed-like baseline once.
+// always follows the other's clean-up), the discarding job and the full
+// verification recorder once, then the seed-like baseline once.
 func makePlan(only []string, rows []int64, seedRows int64, pairs int) ([]planned, error) {
 	want := map[string]bool{}
 	for _, s := range only {
@@ -187,12 +189,13 @@ func makePlan(only []string, rows []int64, seedRows int64, pairs int) ([]planned
 	var plan []planned
 	for _, n := range rows {
 		for i := range pairs {
-			order := []string{ScenarioLimit, ScenarioJob, ScenarioJobDiscard}
+			order := []string{ScenarioLimit, ScenarioJob, ScenarioJobDiscard, ScenarioVerifyFull}
 			if i%2 == 1 {
 				order[0], order[1] = ScenarioJob, ScenarioLimit
 			}
 			for _, s := range order {
-				if want[s] && (i == 0 || s != ScenarioJobDiscard) {
+				once := s == ScenarioJobDiscard || s == ScenarioVerifyFull
+				if want[s] && (i == 0 || !once) {
 					plan = append(plan, planned{s, n})
 				}
 			}
@@ -221,8 +224,9 @@ func runChild(ctx context.Context, exe string, args []string, stderr io.Writer) 
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	// As in the container image and the Job: fewer glibc malloc arenas keep
-	// librdkafka's cross-thread frees from growing RSS with the row count.
-	cmd.Env = append(os.Environ(), "MALLOC_ARENA_MAX=2")
+	// librdkafka's cross-thread frees from growing RSS with the row count,
+	// and the Job's GOMEMLIMIT (k8s/base/job.yaml) paces Go's collector.
+	cmd.Env = append(os.Environ(), "MALLOC_ARENA_MAX=2", "GOMEMLIMIT=384MiB")
 	cmd.WaitDelay = 30 * time.Second
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, stderr

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ordermin/ordermin-backfill/backfill/ksqldb"
 )
 
 // Targets from the performance issue.
@@ -15,14 +17,18 @@ const (
 	targetJobOverLimit = 0.9
 	targetRSSGrowth    = 0.10
 	targetRSSMiB       = 200
-	targetOverSeed     = 1000
-	referenceRows      = 100_000_000 // the production backfill's size, for the "100 M rows" column
+	// jobMemoryLimitMiB is k8s/base/job.yaml's memory limit.
+	jobMemoryLimitMiB = 512
+	maxFullVerifyRows = ksqldb.MaxFullKeys
+	targetOverSeed    = 1000
+	referenceRows     = 100_000_000 // the production backfill's size, for the "100 M rows" column
 )
 
 var descriptions = map[string]string{
 	ScenarioLimit:      "raw produce of the job's pre-encoded records (key, value, and the run header unless -no-run-header), one goroutine (no source, no Avro)",
 	ScenarioJob:        "backfill.Pipeline: in-memory backfilltest.Source, mapping, Avro, errgroup, delivery accounting",
 	ScenarioJobDiscard: "the same pipeline against a discarding producer: the job alone, no librdkafka, no broker",
+	ScenarioVerifyFull: "job-discard with ksqldb.verify=full's recorder keeping every key, then its sorted keys: the memory full verification needs",
 	ScenarioSeed:       "one record at a time, waiting for its delivery report (the seed's per-row INSERT … VALUES); rate extrapolated",
 }
 
@@ -107,6 +113,13 @@ func printReport(w io.Writer, results []Result, brokerMode string, brokerRSSKiB 
 					verdict(growth <= targetRSSGrowth && slices.Max(peakRSS(b)) < targetRSSMiB))
 			}
 			fmt.Fprintln(w, line)
+		}
+	}
+	for _, n := range counts {
+		if rs := runs[key(ScenarioVerifyFull, n)]; len(rs) > 0 {
+			peak := slices.Max(peakRSS(rs))
+			fmt.Fprintf(w, "verify-full peak RSS at %s rows: %.1f MiB (ksqldb.verify=full is refused above %s rows; the Job's memory limit is %d MiB: %s)\n",
+				human(n), peak, human(maxFullVerifyRows), jobMemoryLimitMiB, verdict(n > maxFullVerifyRows || peak < jobMemoryLimitMiB))
 		}
 	}
 	if seed, ok := byKey[key(ScenarioSeed, seedRows(results))]; ok && seed.RowsPerSecond() > 0 {

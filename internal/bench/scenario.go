@@ -12,6 +12,7 @@ import (
 	"github.com/ordermin/ordermin-backfill/backfill"
 	"github.com/ordermin/ordermin-backfill/backfill/backfilltest"
 	"github.com/ordermin/ordermin-backfill/backfill/kafka"
+	"github.com/ordermin/ordermin-backfill/backfill/ksqldb"
 	"github.com/ordermin/ordermin-backfill/config"
 )
 
@@ -20,11 +21,12 @@ const (
 	ScenarioLimit      = "limit"       // raw produce of pre-encoded bytes
 	ScenarioJob        = "job"         // the job's pipeline, in-memory source, production producer
 	ScenarioJobDiscard = "job-discard" // the job's pipeline against a discarding producer (no broker)
+	ScenarioVerifyFull = "verify-full" // job-discard keeping every key for ksqldb.verify=full
 	ScenarioSeed       = "seed-like"   // one record at a time, waiting for each delivery
 )
 
 // Scenarios lists every scenario in table order.
-var Scenarios = []string{ScenarioLimit, ScenarioJob, ScenarioJobDiscard, ScenarioSeed}
+var Scenarios = []string{ScenarioLimit, ScenarioJob, ScenarioJobDiscard, ScenarioVerifyFull, ScenarioSeed}
 
 // Result is what one scenario measured. Rows/s is Rows/Seconds; CPU is
 // user+system seconds of the scenario's process over the timed section
@@ -93,11 +95,14 @@ func Run(ctx context.Context, o RunOptions) (Result, error) {
 	}
 	var run timed
 	brokers := o.Brokers
-	if o.Scenario == ScenarioJobDiscard {
+	switch o.Scenario {
+	case ScenarioJobDiscard:
 		res.Broker = "none"
-		prod := &discardProducer{}
-		run = jobRun(o.Rows, codec, prod, o.Tuning)
-	} else {
+		run = jobRun(o.Rows, codec, &discardProducer{}, o.Tuning)
+	case ScenarioVerifyFull:
+		res.Broker = "none"
+		run = verifyFullRun(o.Rows, codec, o.Tuning)
+	default:
 		if len(brokers) == 0 {
 			b, err := startBroker(o.Broker)
 			if err != nil {
@@ -211,6 +216,34 @@ func limitRun(rows int64, r *ring, prod *kafka.Producer) timed {
 }
 
 // jobRun runs the job's pipeline over an in-memory source of rows.
+// verifyFullRun is the job against a discarding producer with the recorder
+// of ksqldb.verify=full observing every record, then handing Verify its
+// keys (sorted, duplicates folded): the memory full verification needs.
+func verifyFullRun(rows int64, codec *backfill.Codec, t Tuning) timed {
+	return func(ctx context.Context) (int64, error) {
+		rec, err := ksqldb.NewRecorder(ksqldb.ModeFull, 0, 1)
+		if err != nil {
+			return 0, err
+		}
+		p := pipeline(&backfilltest.Source{Rows: rows}, codec, &discardProducer{}, t)
+		p.Observer = rec
+		p.OnOpen = func(total uint64, known bool) error { // as internal/cli wires it
+			if known {
+				rec.Reserve(total)
+			}
+			return nil
+		}
+		var rep backfill.Report
+		if err := p.Run(ctx, &rep); err != nil {
+			return rep.RecordsAcked, err
+		}
+		if keys := rec.Keys(); int64(len(keys)) != rows {
+			return rep.RecordsAcked, fmt.Errorf("the recorder kept %d keys of %d rows", len(keys), rows)
+		}
+		return rep.RecordsAcked, nil
+	}
+}
+
 func jobRun(rows int64, codec *backfill.Codec, prod backfill.Producer, t Tuning) timed {
 	return func(ctx context.Context) (int64, error) {
 		p := pipeline(&backfilltest.Source{Rows: rows}, codec, prod, t)

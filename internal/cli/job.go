@@ -112,7 +112,15 @@ func (j *job) run(ctx context.Context) error {
 		}
 		p.Observer = rec
 		if c.KsqlDB.Verify == "full" {
-			p.OnOpen = fullVerifyBound
+			p.OnOpen = func(total uint64, known bool) error {
+				if err := fullVerifyBound(total, known); err != nil {
+					return err
+				}
+				if known {
+					rec.Reserve(total)
+				}
+				return nil
+			}
 		}
 	}
 	if producer != nil && !c.DryRun {
@@ -180,21 +188,16 @@ func (j *job) readBack(ctx context.Context, producer *kafka.Producer, before []b
 	return &d
 }
 
-// maxFullVerifyKeys bounds ksqldb.verify=full: it keeps 16 bytes per
-// record, and a slice growing by doubling can briefly need twice that, so
-// 10 M records take up to about 320 MiB of the Job's 512 MiB limit.
-const maxFullVerifyKeys = 10_000_000
-
 // fullVerifyBound refuses, before anything is read, a result too large to
 // verify in full within the Job's memory.
 func fullVerifyBound(total uint64, known bool) error {
-	if !known || total <= maxFullVerifyKeys {
+	if !known || total <= ksqldb.MaxFullKeys {
 		return nil
 	}
 	return backfill.Errorf(backfill.KindConfig,
 		"ksqldb.verify=full keeps 16 bytes per record in memory, and the result has %d rows (about %d MiB, up to twice that while it grows), above the limit of %d: "+
 			"use ksqldb.verify=sample, or shard the run (shard.count) so that each shard verifies at most %d rows",
-		total, total*16>>20, maxFullVerifyKeys, maxFullVerifyKeys)
+		total, total*16>>20, ksqldb.MaxFullKeys, ksqldb.MaxFullKeys)
 }
 
 // chooseMode resolves mode=auto from the topic's offsets: a topic that has

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/backfill/ksqldb"
 )
 
 // TestReportFileFitsATerminationMessage: the kubelet keeps 4096 bytes of
@@ -99,11 +100,11 @@ func TestUnknownEnvironmentVariablesAreWarnedAbout(t *testing.T) {
 // rows than the Job's memory can hold is a configuration error before
 // anything is read; sample mode has no such bound.
 func TestFullVerificationIsRefusedPastItsMemoryBound(t *testing.T) {
-	err := fullVerifyBound(maxFullVerifyKeys+1, true)
+	err := fullVerifyBound(ksqldb.MaxFullKeys+1, true)
 	if backfill.KindOf(err) != backfill.KindConfig || !strings.Contains(err.Error(), "ksqldb.verify=sample") || !strings.Contains(err.Error(), "shard.count") {
 		t.Fatalf("kind %v: %v", backfill.KindOf(err), err)
 	}
-	if err := fullVerifyBound(maxFullVerifyKeys, true); err != nil {
+	if err := fullVerifyBound(ksqldb.MaxFullKeys, true); err != nil {
 		t.Fatal(err)
 	}
 	if err := fullVerifyBound(1<<40, false); err != nil {
