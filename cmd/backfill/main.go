@@ -15,9 +15,17 @@ import (
 	"github.com/ordermin/ordermin-backfill/internal/cli"
 )
 
+// main runs the job in a child process of itself (cli.Supervise), so that
+// a crash in librdkafka's C code or in Go's runtime still ends with a
+// report and exit code 1; the child runs the job (cli.Run).
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := cli.Run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
+	var code int
+	if exe, err := os.Executable(); err == nil && !cli.Supervised() {
+		code = cli.Supervise(ctx, exe, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
+	} else {
+		code = cli.ExitCode(cli.Run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+	}
 	stop()
-	os.Exit(cli.ExitCode(err))
+	os.Exit(code)
 }
