@@ -1,12 +1,10 @@
 package kafka
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -59,7 +57,7 @@ func TestCloseWithUndeliveredRecordsReturnsPromptly(t *testing.T) {
 // writing its report: Close gives up after its bound and says so.
 func TestCloseIsBoundedWhenLibrdkafkaHangs(t *testing.T) {
 	c := newCluster(t, 1)
-	var logs syncBuffer
+	var logs logBuffer
 	p, err := New(testConfig(c.ListenAddrs()), slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -78,22 +76,4 @@ func TestCloseIsBoundedWhenLibrdkafkaHangs(t *testing.T) {
 	}
 	close(release) // let the real destroy run before the cluster goes
 	time.Sleep(100 * time.Millisecond)
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
