@@ -14,8 +14,8 @@ import (
 
 	"github.com/ordermin/ordermin-backfill/backfill"
 	"github.com/ordermin/ordermin-backfill/backfill/ksqldb"
-	fakeksql "github.com/ordermin/ordermin-backfill/internal/fake/ksqldb"
-	"github.com/ordermin/ordermin-backfill/internal/fake/schemaregistry"
+	"github.com/ordermin/ordermin-backfill/internal/fake/ksqlfake"
+	"github.com/ordermin/ordermin-backfill/internal/fake/srfake"
 	"github.com/ordermin/ordermin-backfill/internal/murmur2"
 )
 
@@ -35,7 +35,7 @@ const (
 type world struct {
 	t       *testing.T
 	cluster *kfake.Cluster
-	reg     *schemaregistry.Server
+	reg     *srfake.Server
 	schemas backfill.Schemas
 }
 
@@ -46,7 +46,7 @@ func newWorld(t *testing.T, partitions int32) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	reg := schemaregistry.New()
+	reg := srfake.New()
 	t.Cleanup(reg.Close)
 	w := &world{t: t, cluster: c, reg: reg}
 	w.schemas = backfill.Schemas{
@@ -66,13 +66,13 @@ func (w *world) register(subject, schema string) int {
 }
 
 // ksql starts the ksqlDB double over this world, committing every 50ms.
-func (w *world) ksql(mod func(*fakeksql.Config)) *fakeksql.Server {
+func (w *world) ksql(mod func(*ksqlfake.Config)) *ksqlfake.Server {
 	w.t.Helper()
-	cfg := fakeksql.Config{Brokers: w.cluster.ListenAddrs(), Registry: w.reg, RegistryURL: w.reg.URL(), Topic: topic, CommitInterval: 50 * time.Millisecond}
+	cfg := ksqlfake.Config{Brokers: w.cluster.ListenAddrs(), Registry: w.reg, RegistryURL: w.reg.URL(), Topic: topic, CommitInterval: 50 * time.Millisecond}
 	if mod != nil {
 		mod(&cfg)
 	}
-	s, err := fakeksql.New(cfg)
+	s, err := ksqlfake.New(cfg)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func (w *world) endOffsets() map[int32]int64 {
 }
 
 // waitConsumed waits until the double has read n records (decoded or dropped).
-func waitConsumed(t *testing.T, s *fakeksql.Server, n int64) {
+func waitConsumed(t *testing.T, s *ksqlfake.Server, n int64) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if s.Processed()+s.Dropped() >= n {
@@ -244,7 +244,7 @@ var short = ksqldb.VerifyOptions{BatchKeys: 50, Recheck: 50 * time.Millisecond, 
 
 func TestVerifyPassesFullAndSampleWithBigints(t *testing.T) {
 	w := newWorld(t, 3)
-	s := w.ksql(func(c *fakeksql.Config) { c.Lag = 200 * time.Millisecond })
+	s := w.ksql(func(c *ksqlfake.Config) { c.Lag = 200 * time.Millisecond })
 	c := client(t, s.URL(), nil)
 	facts := preflight(t, c)
 	if facts.StreamKeyColumn != "ACCOUNT_ID" || facts.TableKeyColumn != "ACCOUNT_ID" || facts.TableValueColumn != "MIN_ORDER_ID" ||
@@ -371,7 +371,7 @@ func TestVerifyFailsForCRC32Partitioning(t *testing.T) {
 
 func TestCatchUpFailsWhenTheTableQueryStalls(t *testing.T) {
 	w := newWorld(t, 3)
-	s := w.ksql(func(c *fakeksql.Config) { c.Lag = time.Hour })
+	s := w.ksql(func(c *ksqlfake.Config) { c.Lag = time.Hour })
 	c := client(t, s.URL(), nil)
 	facts := preflight(t, c)
 	rows := rowsOf(30, func(i int) int64 { return int64(i) + 1 }, func(i int) int64 { return int64(i) + 100 })
@@ -399,7 +399,7 @@ func TestCatchUpFailsWhenTheTableQueryStalls(t *testing.T) {
 
 func TestCatchUpWaitsForALaggingQueryThatProgresses(t *testing.T) {
 	w := newWorld(t, 3)
-	s := w.ksql(func(c *fakeksql.Config) { c.Rate = 100 })
+	s := w.ksql(func(c *ksqlfake.Config) { c.Rate = 100 })
 	c := client(t, s.URL(), nil)
 	facts := preflight(t, c)
 	rows := rowsOf(150, func(i int) int64 { return int64(i) + 1 }, func(i int) int64 { return int64(i) + 100 })
@@ -426,7 +426,7 @@ func TestCatchUpStallsWhenTheQueryStartedAfterTheRecords(t *testing.T) {
 		t.Fatalf("latest: kind %v: %v", backfill.KindOf(err), err)
 	}
 
-	earliest := w.ksql(func(c *fakeksql.Config) { c.OffsetReset = "earliest" })
+	earliest := w.ksql(func(c *ksqlfake.Config) { c.OffsetReset = "earliest" })
 	c = client(t, earliest.URL(), nil)
 	facts := preflight(t, c)
 	catchUp(t, c, facts, target)
@@ -489,7 +489,7 @@ func TestVerifyRetriesRateLimitsAndServerErrors(t *testing.T) {
 
 func TestVerifyUsesQueryOnOldServers(t *testing.T) {
 	w := newWorld(t, 3)
-	s := w.ksql(func(c *fakeksql.Config) { c.Version = "0.23.1" })
+	s := w.ksql(func(c *ksqlfake.Config) { c.Version = "0.23.1" })
 	c := client(t, s.URL(), nil)
 	facts := preflight(t, c)
 	rows := rowsOf(10, func(i int) int64 { return int64(i) + 1 }, func(i int) int64 { return int64(i) + 100 })

@@ -7,25 +7,25 @@ import (
 
 	"github.com/ordermin/ordermin-backfill/backfill"
 	"github.com/ordermin/ordermin-backfill/backfill/ksqldb"
-	fakeksql "github.com/ordermin/ordermin-backfill/internal/fake/ksqldb"
+	"github.com/ordermin/ordermin-backfill/internal/fake/ksqlfake"
 )
 
 func TestPreflightReportsEachMismatchNamingBothSides(t *testing.T) {
 	w := newWorld(t, 3)
 	for name, tc := range map[string]struct {
-		fake   func(*fakeksql.Config)
+		fake   func(*ksqlfake.Config)
 		expect func(*ksqldb.Expectation)
 		want   []string
 	}{
 		"wrong topic": {nil, func(e *ksqldb.Expectation) { e.Topic = "STREAM.ORDER.INSERT.V2" },
 			[]string{`reads topic "STREAM.ORDER.INSERT"`, `writes to topic "STREAM.ORDER.INSERT.V2"`}},
-		"JSON formats": {func(c *fakeksql.Config) { c.KeyFormat, c.ValueFormat = "JSON", "JSON" }, nil,
+		"JSON formats": {func(c *ksqlfake.Config) { c.KeyFormat, c.ValueFormat = "JSON", "JSON" }, nil,
 			[]string{"key_format JSON", "value_format JSON", "key_format='AVRO'"}},
-		"missing table": {func(c *fakeksql.Config) { c.NoTable = true }, nil,
+		"missing table": {func(c *ksqlfake.Config) { c.NoTable = true }, nil,
 			[]string{"table table_min_order does not exist", "Could not find STREAM/TABLE 'table_min_order'"}},
-		"table not fed by the stream": {func(c *fakeksql.Config) { c.TableSource = "stg_order" }, nil,
+		"table not fed by the stream": {func(c *ksqlfake.Config) { c.TableSource = "stg_order" }, nil,
 			[]string{"table `table_min_order` is not fed by stream `stream_order_insert`", "FROM `stg_order`"}},
-		"query not running": {func(c *fakeksql.Config) { c.QueryState = "ERROR" }, nil,
+		"query not running": {func(c *ksqlfake.Config) { c.QueryState = "ERROR" }, nil,
 			[]string{"CTAS_TABLE_MIN_ORDER_1", "is ERROR, not RUNNING"}},
 		"wrong partition count": {nil, func(e *ksqldb.Expectation) { e.Partitions = 1 },
 			[]string{"ksqlDB sees 3 partitions", "gives the job 1"}},
@@ -35,11 +35,11 @@ func TestPreflightReportsEachMismatchNamingBothSides(t *testing.T) {
 			[]string{"key column is ACCOUNT_ID", "expects key column USER_ID"}},
 		"value column": {nil, func(e *ksqldb.Expectation) { e.ValueColumn = "FIRST_ORDER_ID" },
 			[]string{"no value column FIRST_ORDER_ID", "ORDER_ID BIGINT"}},
-		"key schema id": {func(c *fakeksql.Config) { c.StreamKeySchemaID = 7 }, func(e *ksqldb.Expectation) { e.KeySchemaID = 1 },
+		"key schema id": {func(c *ksqlfake.Config) { c.StreamKeySchemaID = 7 }, func(e *ksqldb.Expectation) { e.KeySchemaID = 1 },
 			[]string{"KEY_SCHEMA_ID=7", "writes key schema id 1", `"id:7"`}},
-		"string key": {func(c *fakeksql.Config) { c.KeyType = "STRING" }, nil,
+		"string key": {func(c *ksqlfake.Config) { c.KeyType = "STRING" }, nil,
 			[]string{"key column ACCOUNT_ID is STRING"}},
-		"missing stream": {func(c *fakeksql.Config) { c.Stream, c.TableSource = "other_stream", "other_stream" }, nil,
+		"missing stream": {func(c *ksqlfake.Config) { c.Stream, c.TableSource = "other_stream", "other_stream" }, nil,
 			[]string{"stream stream_order_insert does not exist", "`stream_order_insert` and `STREAM_ORDER_INSERT`"}},
 	} {
 		s := w.ksql(tc.fake)
@@ -63,7 +63,7 @@ func TestPreflightReportsEachMismatchNamingBothSides(t *testing.T) {
 func TestPreflightQuotesNames(t *testing.T) {
 	w := newWorld(t, 3)
 	// Created with backquotes: lower case and hostile characters survive.
-	hostile := w.ksql(func(c *fakeksql.Config) {
+	hostile := w.ksql(func(c *ksqlfake.Config) {
 		c.Stream, c.Table, c.TableSource = "orders `v2`; DROP STREAM x", "min order", "orders `v2`; DROP STREAM x"
 	})
 	c := client(t, hostile.URL(), func(c *ksqldb.Config) { c.Stream, c.Table = "orders `v2`; DROP STREAM x", "min order" })
@@ -82,7 +82,7 @@ func TestPreflightQuotesNames(t *testing.T) {
 
 	// Created without backquotes: stored upper-cased; the configured
 	// lower-case name is found there.
-	upper := w.ksql(func(c *fakeksql.Config) { c.Stream, c.Table = "STREAM_ORDER_INSERT", "TABLE_MIN_ORDER" })
+	upper := w.ksql(func(c *ksqlfake.Config) { c.Stream, c.Table = "STREAM_ORDER_INSERT", "TABLE_MIN_ORDER" })
 	facts, err = client(t, upper.URL(), nil).Preflight(context.Background(), expectation())
 	if err != nil || facts.Stream != "STREAM_ORDER_INSERT" || facts.Table != "TABLE_MIN_ORDER" {
 		t.Fatalf("upper-cased names: %+v %v", facts, err)
@@ -97,7 +97,7 @@ func TestPreflightQuotesNames(t *testing.T) {
 func TestPreflightCredentialsAndReachability(t *testing.T) {
 	const secret = "correct horse battery staple"
 	w := newWorld(t, 3)
-	s := w.ksql(func(c *fakeksql.Config) { c.Username, c.Password = "job", secret })
+	s := w.ksql(func(c *ksqlfake.Config) { c.Username, c.Password = "job", secret })
 	_, err := client(t, s.URL(), func(c *ksqldb.Config) { c.Username, c.Password = "job", "wrong "+secret }).Preflight(context.Background(), expectation())
 	if backfill.KindOf(err) != backfill.KindConfig || strings.Contains(err.Error(), secret) {
 		t.Fatalf("bad password: kind %v: %v", backfill.KindOf(err), err)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill/ksqldb"
-	fakeksql "github.com/ordermin/ordermin-backfill/internal/fake/ksqldb"
+	"github.com/ordermin/ordermin-backfill/internal/fake/ksqlfake"
 )
 
 // Every call the job makes, against every release profile of the double,
@@ -16,7 +16,7 @@ import (
 // catch-up barrier, verification through pull queries, and delta lookups
 // that are first rate-limited the way that release answers.
 func TestEveryReleaseProfile(t *testing.T) {
-	for _, version := range fakeksql.Profiles {
+	for _, version := range ksqlfake.Profiles {
 		for _, tls := range []bool{false, true} {
 			name := version + "/http"
 			if tls {
@@ -24,7 +24,7 @@ func TestEveryReleaseProfile(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				w := newWorld(t, 3)
-				s := w.ksql(func(c *fakeksql.Config) { c.Version, c.TLS = version, tls })
+				s := w.ksql(func(c *ksqlfake.Config) { c.Version, c.TLS = version, tls })
 				c := client(t, s.URL(), func(cfg *ksqldb.Config) {
 					if tls {
 						ca := filepath.Join(t.TempDir(), "ca.pem")

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
-	fakeksql "github.com/ordermin/ordermin-backfill/internal/fake/ksqldb"
+	"github.com/ordermin/ordermin-backfill/internal/fake/ksqlfake"
 )
 
 func TestQuoteIdentifier(t *testing.T) {
@@ -343,7 +343,7 @@ func TestRecorderSampleIsUniformAndBounded(t *testing.T) {
 // answers it over HTTP/1.1.
 func TestQueryStreamChoiceMatchesTheReleaseProfiles(t *testing.T) {
 	for _, v := range []string{"0.15.0", "0.17.0", "0.22.0", "0.23.1", "0.24.0", "0.28.1", "0.28.2", "0.29.0", "6.2.1", "7.0.0", "7.1.0", "7.2.0", "7.3.0", "7.4.0", "7.9.0", "8.0.0", "8.3.1"} {
-		p, err := fakeksql.ProfileFor(v)
+		p, err := ksqlfake.ProfileFor(v)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
-	fake "github.com/ordermin/ordermin-backfill/internal/fake/schemaregistry"
+	"github.com/ordermin/ordermin-backfill/internal/fake/srfake"
 )
 
 const (
@@ -22,9 +22,9 @@ const (
 
 // ksqlRegistry is a registry as ksqlDB ≤0.28 leaves it: key id 1 (v1),
 // value id 2 (v1) and, after the first INSERT … VALUES, id 3 (v2).
-func ksqlRegistry(t *testing.T) *fake.Server {
+func ksqlRegistry(t *testing.T) *srfake.Server {
 	t.Helper()
-	s := fake.New()
+	s := srfake.New()
 	t.Cleanup(s.Close)
 	register(t, s, keySubj, keyLong)
 	register(t, s, valSubj, valueV1)
@@ -32,7 +32,7 @@ func ksqlRegistry(t *testing.T) *fake.Server {
 	return s
 }
 
-func register(t *testing.T, s *fake.Server, subject, schema string) int {
+func register(t *testing.T, s *srfake.Server, subject, schema string) int {
 	t.Helper()
 	id, err := s.Register(subject, schema)
 	if err != nil {
@@ -128,7 +128,7 @@ func TestFetchIDNotUnderSubject(t *testing.T) {
 }
 
 func TestFetchMissingSubject(t *testing.T) {
-	s := fake.New()
+	s := srfake.New()
 	defer s.Close()
 	_, err := fetch(t, Config{URL: s.URL()})
 	wantKind(t, err, backfill.KindContract, keySubj, "CREATE STREAM", s.URL())
@@ -139,7 +139,7 @@ func TestFetchMissingSubject(t *testing.T) {
 }
 
 func TestWrongKeyShapeIsFetchedAndRejectedByCodec(t *testing.T) {
-	s := fake.New()
+	s := srfake.New()
 	defer s.Close()
 	register(t, s, keySubj, `{"type":"record","name":"Key","fields":[{"name":"ACCOUNT_ID","type":"long"}]}`)
 	register(t, s, valSubj, valueV1)
@@ -169,7 +169,7 @@ func TestKeyIsTheSchemaKsqlDBSerializesWith(t *testing.T) {
 		t.Errorf("version 1: key %+v", got.Key)
 	}
 	// Before ksqlDB registered the bare primitive, the selected schema stays.
-	bare := fake.New()
+	bare := srfake.New()
 	t.Cleanup(bare.Close)
 	register(t, bare, keySubj, `{"type":"long","connect.name":"x"}`)
 	register(t, bare, valSubj, valueV1)

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/internal/cli"
-	ksqlfake "github.com/ordermin/ordermin-backfill/internal/fake/ksqldb"
+	"github.com/ordermin/ordermin-backfill/internal/fake/ksqlfake"
 	"github.com/ordermin/ordermin-backfill/internal/sandbox"
 )
 

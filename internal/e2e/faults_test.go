@@ -21,7 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
-	ksqlfake "github.com/ordermin/ordermin-backfill/internal/fake/ksqldb"
+	"github.com/ordermin/ordermin-backfill/internal/fake/ksqlfake"
 	"github.com/ordermin/ordermin-backfill/internal/sandbox"
 )
 

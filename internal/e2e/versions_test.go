@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	ksqlfake "github.com/ordermin/ordermin-backfill/internal/fake/ksqldb"
+	"github.com/ordermin/ordermin-backfill/internal/fake/ksqlfake"
 	"github.com/ordermin/ordermin-backfill/internal/sandbox"
 )
 

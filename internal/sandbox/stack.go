@@ -21,8 +21,8 @@ import (
 	"github.com/goccy/bigquery-emulator/types"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	ksqlfake "github.com/ordermin/ordermin-backfill/internal/fake/ksqldb"
-	srfake "github.com/ordermin/ordermin-backfill/internal/fake/schemaregistry"
+	"github.com/ordermin/ordermin-backfill/internal/fake/ksqlfake"
+	"github.com/ordermin/ordermin-backfill/internal/fake/srfake"
 )
 
 // Names of the sandbox's objects.

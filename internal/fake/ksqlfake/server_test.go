@@ -1,4 +1,4 @@
-package ksqldb
+package ksqlfake
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/ordermin/ordermin-backfill/internal/fake/schemaregistry"
+	"github.com/ordermin/ordermin-backfill/internal/fake/srfake"
 	"github.com/ordermin/ordermin-backfill/internal/murmur2"
 )
 
@@ -30,7 +30,7 @@ const (
 type env struct {
 	t              *testing.T
 	cluster        *kfake.Cluster
-	reg            *schemaregistry.Server
+	reg            *srfake.Server
 	keyID, valueID int
 	prod           *kgo.Client
 }
@@ -42,7 +42,7 @@ func newEnv(t *testing.T, partitions int32) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	reg := schemaregistry.New()
+	reg := srfake.New()
 	t.Cleanup(reg.Close)
 	e := &env{t: t, cluster: c, reg: reg}
 	if e.keyID, err = reg.Register(topic+"-key", keySchema); err != nil {

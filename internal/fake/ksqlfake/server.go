@@ -1,4 +1,4 @@
-// Package ksqldb is an in-process double of the ksqlDB REST endpoints the
+// Package ksqlfake is an in-process double of the ksqlDB REST endpoints the
 // backfill uses, for tests and sandboxes. Production code never imports it.
 //
 // It behaves like the first-order pipeline's stream_order_insert and
@@ -29,7 +29,7 @@
 // where the release allows them); anything
 // else is a statement_error 40001. Errors use ksqlDB's JSON shapes and
 // codes; every answer of /ksql and /query is application/json.
-package ksqldb
+package ksqlfake
 
 import (
 	"context"

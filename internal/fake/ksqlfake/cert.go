@@ -1,4 +1,4 @@
-package ksqldb
+package ksqlfake
 
 import (
 	"crypto/ecdsa"

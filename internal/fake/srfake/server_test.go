@@ -1,4 +1,4 @@
-package schemaregistry
+package srfake
 
 import (
 	"encoding/json"

@@ -1,11 +1,11 @@
-// Package schemaregistry is an in-process double of the Confluent Schema
+// Package srfake is an in-process double of the Confluent Schema
 // Registry REST API for tests and sandboxes. Production code never imports it.
 //
 // It keeps the registry's observable behaviour: global schema ids starting
 // at 1, per-subject versions, id reuse for an identical schema under another
 // subject, soft and permanent subject deletion, and the registry's status
 // codes and error JSON. Only AVRO schemas are supported.
-package schemaregistry
+package srfake
 
 import (
 	"bytes"
