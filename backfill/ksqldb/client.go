@@ -174,7 +174,7 @@ func (e *APIError) retryable() bool {
 	if e.Status == http.StatusNotImplemented || e.Status == http.StatusHTTPVersionNotSupported {
 		return false // retrying cannot help; /query-stream falls back to /query on these
 	}
-	return e.Status == http.StatusTooManyRequests || e.Status >= 500 || e.Code == 42900 || e.Code >= 50000 || e.rateLimited()
+	return e.Status == http.StatusTooManyRequests || e.Status >= 500 || e.Code >= 50000 || e.rateLimited()
 }
 
 // rateLimited reports the pull-query rate limit. From 0.28.2 it is 429 /
