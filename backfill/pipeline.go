@@ -86,6 +86,9 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 	}
 	defer reader.Close()
 	rep.SourcePath = reader.Path()
+	if f, ok := reader.(FallbackReader); ok {
+		rep.SourceFallback = f.Fallback()
+	}
 	total, totalKnown := reader.TotalRows()
 	if totalKnown {
 		t := int64(total)

@@ -21,7 +21,10 @@ type Report struct {
 	KeySchemaID   int    `json:"key_schema_id,omitempty"`
 	ValueSchemaID int    `json:"value_schema_id,omitempty"`
 	SourcePath    string `json:"source_path,omitempty"`
-	SourceTotal   *int64 `json:"source_total_rows,omitempty"`
+	// SourceFallback says why the source read by a slower path than asked
+	// (bigquery.read_api=auto falling back to REST).
+	SourceFallback string `json:"source_fallback,omitempty"`
+	SourceTotal    *int64 `json:"source_total_rows,omitempty"`
 
 	RowsRead           int64            `json:"rows_read"`
 	RowsSkipped        map[string]int64 `json:"rows_skipped"`

@@ -37,8 +37,15 @@ type RowReader interface {
 	// TotalRows returns the row count when the source knows it.
 	TotalRows() (n uint64, known bool)
 	// Path names how rows are read, for logs and the report
-	// (for BigQuery: "storage-read-api" or "rest").
+	// (for BigQuery: "storage" or "rest").
 	Path() string
 	// Close releases the reader.
 	Close() error
+}
+
+// A FallbackReader is a RowReader that reads by a slower path than the
+// one asked for; Fallback says why, for the log and the report.
+type FallbackReader interface {
+	RowReader
+	Fallback() string
 }

@@ -42,13 +42,18 @@ type BigQuery struct {
 	OrderColumn     string       // order id column used by the default query
 	Query           string       // SQL; overrides the default query built from Table
 	Params          []QueryParam // named query parameters (@name)
-	ReadAPI         string       // "storage" (BigQuery Storage Read API) or "rest"
+	ReadAPI         string       // "storage" (Storage Read API, no fallback), "rest" or "auto" (storage, else rest)
 	CredentialsFile string       // service-account key file; default: Application Default Credentials
 	Endpoint        string       // REST endpoint override (emulators, private endpoints)
 	StorageEndpoint string       // Storage Read API gRPC endpoint override
 	// StoragePlaintext dials StorageEndpoint without TLS (emulators only).
 	StoragePlaintext bool
-	QueryTimeout     time.Duration // bound on running the query job before the first row
+	// DestinationTable receives the query's result (overwritten each
+	// run); empty uses the job's anonymous result table.
+	DestinationTable   string
+	ReadStreams        int           // most Storage Read API streams read in parallel
+	ReadSessionTimeout time.Duration // bound on creating the Storage Read API session
+	QueryTimeout       time.Duration // bound on running the query job before the first row
 }
 
 // QueryParam is one named query parameter.
@@ -141,9 +146,11 @@ func Default() Config {
 		Timeout: 6 * time.Hour,
 		Mode:    "auto",
 		BigQuery: BigQuery{
-			OrderColumn:  "order_id",
-			ReadAPI:      "storage",
-			QueryTimeout: 30 * time.Minute,
+			OrderColumn:        "order_id",
+			ReadAPI:            "storage",
+			ReadStreams:        4,
+			ReadSessionTimeout: 30 * time.Second,
+			QueryTimeout:       30 * time.Minute,
 		},
 		Kafka: Kafka{
 			Topic:            "STREAM.ORDER.INSERT",

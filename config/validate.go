@@ -38,9 +38,18 @@ func (c *Config) Validate() error {
 	if bq.Query == "" && !validIdent(bq.OrderColumn) {
 		bad("bigquery.order_column", "%q is not a column name", bq.OrderColumn)
 	}
-	oneOf("bigquery.read_api", bq.ReadAPI, "storage", "rest")
+	oneOf("bigquery.read_api", bq.ReadAPI, "storage", "rest", "auto")
 	if bq.QueryTimeout <= 0 {
 		bad("bigquery.query_timeout", "must be positive")
+	}
+	if bq.ReadSessionTimeout <= 0 {
+		bad("bigquery.read_session_timeout", "must be positive")
+	}
+	if bq.ReadStreams < 1 || bq.ReadStreams > 1000 {
+		bad("bigquery.read_streams", "%d is not in [1, 1000] (the Storage Read API's limit)", bq.ReadStreams)
+	}
+	if bq.DestinationTable != "" && !tablePattern.MatchString(bq.DestinationTable) {
+		bad("bigquery.destination_table", "%q is not project.dataset.table or dataset.table", bq.DestinationTable)
 	}
 
 	k := c.Kafka

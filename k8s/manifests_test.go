@@ -47,6 +47,7 @@ var knownSettings = map[string]string{
 	"bigquery.params": str, "bigquery.read_api": str, "bigquery.credentials_file": str,
 	"bigquery.endpoint": str, "bigquery.storage_endpoint": str,
 	"bigquery.storage_plaintext": boolean, "bigquery.query_timeout": duration,
+	"bigquery.read_streams": integer, "bigquery.read_session_timeout": duration, "bigquery.destination_table": str,
 
 	"kafka.brokers": str, "kafka.topic": str, "kafka.security_protocol": str,
 	"kafka.sasl_mechanism": str, "kafka.sasl_username": str, "kafka.sasl_password": str,

@@ -1,6 +1,7 @@
 package bigquery
 
 import (
+	"context"
 	"io"
 
 	"cloud.google.com/go/bigquery"
@@ -9,8 +10,10 @@ import (
 	"github.com/ordermin/ordermin-backfill/backfill"
 )
 
-// reader is a backfill.RowReader over a BigQuery RowIterator.
-type reader struct {
+// restReader is a backfill.RowReader over the client's RowIterator,
+// which pages through jobs.getQueryResults. The client's own Storage
+// Read API path is never enabled, so it reads over REST and nothing else.
+type restReader struct {
 	client   *bigquery.Client
 	it       *bigquery.RowIterator
 	jobID    string
@@ -18,6 +21,24 @@ type reader struct {
 	peek     rowLoader
 	peekErr  error
 	havePeek bool
+	fallback string // why the Storage Read API was not used (read_api=auto)
+}
+
+// openREST returns a reader over the job's result pages. The schema and
+// row count arrive with the first page, so it reads one row ahead.
+func openREST(ctx context.Context, client *bigquery.Client, job *bigquery.Job, fallback string) (*restReader, error) {
+	it, err := job.Read(ctx)
+	if err != nil {
+		return nil, classify(err, "reading the result of BigQuery job "+job.ID())
+	}
+	r := &restReader{client: client, it: it, jobID: job.ID(), fallback: fallback}
+	r.peekErr = it.Next(&r.peek)
+	if r.peekErr != nil && r.peekErr != iterator.Done {
+		return nil, classify(r.peekErr, "reading the first rows of BigQuery job "+job.ID())
+	}
+	r.havePeek = r.peekErr == nil
+	r.columns = columns(it.Schema)
+	return r, nil
 }
 
 // rowLoader keeps the iterator's values without converting them.
@@ -29,9 +50,9 @@ func (l *rowLoader) Load(v []bigquery.Value, _ bigquery.Schema) error {
 	return nil
 }
 
-func (r *reader) Columns() []backfill.Column { return r.columns }
+func (r *restReader) Columns() []backfill.Column { return r.columns }
 
-func (r *reader) Next(row *[]any) error {
+func (r *restReader) Next(row *[]any) error {
 	var vals rowLoader
 	if r.havePeek {
 		vals, r.havePeek = r.peek, false
@@ -51,18 +72,17 @@ func (r *reader) Next(row *[]any) error {
 	return nil
 }
 
-func (r *reader) TotalRows() (uint64, bool) {
+func (r *restReader) TotalRows() (uint64, bool) {
 	return r.it.TotalRows, r.it.TotalRows > 0 || r.peekErr == iterator.Done
 }
 
-func (r *reader) Path() string {
-	if r.it.IsAccelerated() {
-		return "storage-read-api"
-	}
-	return "rest"
-}
+func (r *restReader) Path() string { return PathREST }
 
-func (r *reader) Close() error { return r.client.Close() }
+// Fallback says why the Storage Read API was not used, when it was asked
+// for with read_api=auto.
+func (r *restReader) Fallback() string { return r.fallback }
+
+func (r *restReader) Close() error { return r.client.Close() }
 
 // columns maps BigQuery's schema onto the domain's column types.
 func columns(s bigquery.Schema) []backfill.Column {

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"cloud.google.com/go/bigquery"
+	bqstorage "cloud.google.com/go/bigquery/storage/apiv1"
 	"cloud.google.com/go/civil"
 	"google.golang.org/api/googleapi"
-	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -30,7 +30,7 @@ type Config struct {
 	Location        string
 	SQL             string
 	Params          []Param
-	ReadAPI         string // "storage" or "rest"
+	ReadAPI         string // ReadStorage, ReadREST or ReadAuto
 	CredentialsFile string
 	// Endpoint overrides the REST endpoint. An http:// endpoint (an
 	// emulator) is used without authentication.
@@ -39,8 +39,23 @@ type Config struct {
 	// StoragePlaintext dials it without TLS or credentials (emulators).
 	StorageEndpoint  string
 	StoragePlaintext bool
-	QueryTimeout     time.Duration // bound on running the job before rows flow
+	// DestinationTable, "project.dataset.table" or "dataset.table", is
+	// where the query writes its result (truncated first); empty uses the
+	// job's anonymous result table.
+	DestinationTable string
+	// ReadStreams is the most Storage Read API streams read at once.
+	ReadStreams int
+	// ReadSessionTimeout bounds creating the read session.
+	ReadSessionTimeout time.Duration
+	QueryTimeout       time.Duration // bound on running the job before rows flow
 }
+
+// Read APIs a Config may ask for.
+const (
+	ReadStorage = "storage" // the Storage Read API, or a failure naming why not
+	ReadREST    = "rest"    // jobs.getQueryResults pages
+	ReadAuto    = "auto"    // the Storage Read API, else REST with the cause logged and reported
+)
 
 // Param is a named query parameter, typed as in BigQuery.
 type Param struct{ Name, Type, Value string }
@@ -62,33 +77,70 @@ func New(cfg Config, log *slog.Logger) *Source {
 }
 
 // Open runs the query and returns a reader over its result. Running the
-// job is bounded by QueryTimeout; reading the rows follows ctx.
-func (s *Source) Open(ctx context.Context) (backfill.RowReader, error) {
+// job is bounded by QueryTimeout, creating a read session by
+// ReadSessionTimeout; reading the rows follows ctx.
+func (s *Source) Open(ctx context.Context) (_ backfill.RowReader, err error) {
 	params, err := queryParams(s.cfg.Params)
 	if err != nil {
 		return nil, backfill.Errorf(backfill.KindConfig, "bigquery.params: %v", err)
 	}
-	client, err := bigquery.NewClient(ctx, s.cfg.Project, s.clientOptions()...)
+	client, err := bigquery.NewClient(ctx, s.cfg.Project, s.clientOptions(s.cfg.Endpoint)...)
 	if err != nil {
 		return nil, classify(err, "creating the BigQuery client for project "+s.cfg.Project)
 	}
-	if s.cfg.ReadAPI != "rest" {
-		if err := client.EnableStorageReadClient(ctx, s.storageOptions()...); err != nil {
+	defer func() {
+		if err != nil {
 			client.Close()
-			return nil, classify(err, "setting up the BigQuery Storage Read API client (set bigquery.read_api=rest to read over REST)")
 		}
+	}()
+	start := time.Now()
+	job, dst, err := s.runQuery(ctx, client, params)
+	if err != nil {
+		return nil, err
 	}
+	var fallback string
+	if s.cfg.ReadAPI != ReadREST {
+		r, err := s.openStorage(ctx, client, job, dst)
+		if err == nil {
+			s.log.Info("bigquery result ready", "job_id", job.ID(), "read_path", PathStorage, "total_rows", r.total,
+				"session", r.session, "query_seconds", time.Since(start).Seconds())
+			return r, nil
+		}
+		if s.cfg.ReadAPI != ReadAuto || ctx.Err() != nil {
+			return nil, err
+		}
+		fallback = err.Error()
+		s.log.Warn("bigquery.read_api=auto: the Storage Read API cannot read the result; reading it over REST (slower)", "job_id", job.ID(), "cause", fallback)
+	}
+	r, err := openREST(ctx, client, job, fallback)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("bigquery result ready", "job_id", job.ID(), "read_path", PathREST, "total_rows", r.it.TotalRows,
+		"query_seconds", time.Since(start).Seconds(), "columns", fmt.Sprint(r.columns))
+	return r, nil
+}
+
+// runQuery runs the query job to completion, bounded by QueryTimeout, and
+// returns it with its explicit destination table, if any.
+func (s *Source) runQuery(ctx context.Context, client *bigquery.Client, params []bigquery.QueryParameter) (*bigquery.Job, *bigquery.Table, error) {
 	q := client.Query(s.cfg.SQL)
 	q.Location = s.cfg.Location
 	q.Parameters = params
-
+	var dst *bigquery.Table
+	if s.cfg.DestinationTable != "" {
+		p, d, t, err := splitTable(s.cfg.DestinationTable, s.cfg.Project)
+		if err != nil {
+			return nil, nil, backfill.Errorf(backfill.KindConfig, "bigquery.destination_table: %v", err)
+		}
+		dst = client.DatasetInProject(p, d).Table(t)
+		q.Dst, q.WriteDisposition, q.CreateDisposition = dst, bigquery.WriteTruncate, bigquery.CreateIfNeeded
+	}
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
-	start := time.Now()
 	job, err := q.Run(qctx)
 	if err != nil {
-		client.Close()
-		return nil, classify(err, "starting the BigQuery query job")
+		return nil, nil, classify(err, "starting the BigQuery query job")
 	}
 	s.log.Info("bigquery job started", "job_id", job.ID(), "location", job.Location(), "project", s.cfg.Project)
 	status, err := job.Wait(qctx)
@@ -96,39 +148,76 @@ func (s *Source) Open(ctx context.Context) (backfill.RowReader, error) {
 		err = status.Err()
 	}
 	if err != nil {
-		client.Close()
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			return nil, backfill.Errorf(backfill.KindSource, "BigQuery job %s did not finish within bigquery.query_timeout=%s", job.ID(), s.cfg.QueryTimeout)
+			return nil, nil, backfill.Errorf(backfill.KindSource, "BigQuery job %s did not finish within bigquery.query_timeout=%s", job.ID(), s.cfg.QueryTimeout)
 		}
-		return nil, classify(err, "BigQuery job "+job.ID())
+		return nil, nil, classify(err, "BigQuery job "+job.ID())
 	}
-	it, err := job.Read(ctx)
+	return job, dst, nil
+}
+
+// openStorage reads the job's destination table through the Storage Read
+// API. The row count to expect is the table's numRows.
+func (s *Source) openStorage(ctx context.Context, client *bigquery.Client, job *bigquery.Job, dst *bigquery.Table) (*streamReader, error) {
+	if dst == nil {
+		var err error
+		if dst, err = destination(ctx, client, job); err != nil {
+			return nil, err
+		}
+	}
+	meta, err := dst.Metadata(ctx)
 	if err != nil {
-		client.Close()
-		return nil, classify(err, "reading the result of BigQuery job "+job.ID())
+		return nil, classify(err, "looking up the result table "+storageTable(dst)+" of BigQuery job "+job.ID())
 	}
-	r := &reader{client: client, it: it, jobID: job.ID()}
-	// The schema and row count arrive with the first page: peek one row.
-	r.peekErr = it.Next(&r.peek)
-	if r.peekErr != nil && r.peekErr != iterator.Done {
-		client.Close()
-		return nil, classify(r.peekErr, "reading the first rows of BigQuery job "+job.ID())
+	rc, closeRC, err := s.storageClient(ctx)
+	if err != nil {
+		return nil, err
 	}
-	r.havePeek = r.peekErr == nil
-	r.columns = columns(it.Schema)
-	s.log.Info("bigquery result ready", "job_id", job.ID(), "read_path", r.Path(), "total_rows", it.TotalRows,
-		"query_seconds", time.Since(start).Seconds(), "columns", fmt.Sprint(r.columns))
-	if s.cfg.ReadAPI != "rest" && !it.IsAccelerated() {
-		s.log.Warn("the BigQuery Storage Read API was requested but the client reads this result over REST paging (slower)", "job_id", job.ID())
+	r, err := s.openSession(ctx, rc, storageTable(dst), "")
+	if err != nil {
+		closeRC()
+		return nil, err
 	}
+	r.total, r.totalKnown = meta.NumRows, true
+	r.closeFn = func() error { return errors.Join(closeRC(), client.Close()) }
 	return r, nil
 }
 
-func (s *Source) clientOptions() []option.ClientOption {
+// storageClient connects to the Storage Read API.
+func (s *Source) storageClient(ctx context.Context) (*bqstorage.BigQueryReadClient, func() error, error) {
+	opts := s.clientOptions(s.cfg.StorageEndpoint)
+	var conn *grpc.ClientConn
+	if s.cfg.StorageEndpoint != "" && s.cfg.StoragePlaintext {
+		var err error
+		if conn, err = grpc.NewClient(s.cfg.StorageEndpoint, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+			return nil, nil, backfill.Errorf(backfill.KindConfig, "bigquery.storage_endpoint %q: %v", s.cfg.StorageEndpoint, err)
+		}
+		opts = []option.ClientOption{option.WithGRPCConn(conn), option.WithoutAuthentication()}
+	}
+	rc, err := bqstorage.NewBigQueryReadClient(ctx, opts...)
+	if err != nil {
+		if conn != nil {
+			conn.Close()
+		}
+		return nil, nil, backfill.Errorf(backfill.KindConfig, "creating the BigQuery Storage Read API client: %v (check the credentials, or set bigquery.read_api=rest)", err)
+	}
+	return rc, func() error {
+		err := rc.Close()
+		if conn != nil {
+			err = errors.Join(err, conn.Close())
+		}
+		return err
+	}, nil
+}
+
+// clientOptions are the options of both clients: the endpoint override
+// (an http:// endpoint is an emulator, used without authentication), the
+// credentials and the quota project.
+func (s *Source) clientOptions(endpoint string) []option.ClientOption {
 	var opts []option.ClientOption
-	if s.cfg.Endpoint != "" {
-		opts = append(opts, option.WithEndpoint(s.cfg.Endpoint))
-		if strings.HasPrefix(s.cfg.Endpoint, "http://") {
+	if endpoint != "" {
+		opts = append(opts, option.WithEndpoint(endpoint))
+		if strings.HasPrefix(endpoint, "http://") {
 			opts = append(opts, option.WithoutAuthentication())
 		}
 	}
@@ -141,24 +230,17 @@ func (s *Source) clientOptions() []option.ClientOption {
 	return opts
 }
 
-func (s *Source) storageOptions() []option.ClientOption {
-	if s.cfg.StorageEndpoint != "" && s.cfg.StoragePlaintext {
-		conn, err := grpc.NewClient(s.cfg.StorageEndpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err == nil {
-			return []option.ClientOption{option.WithGRPCConn(conn), option.WithoutAuthentication()}
-		}
+// splitTable parses "project.dataset.table" (or "project:dataset.table")
+// or "dataset.table" in project.
+func splitTable(name, project string) (p, d, t string, err error) {
+	parts := strings.Split(strings.Replace(name, ":", ".", 1), ".")
+	switch {
+	case len(parts) == 3 && parts[0] != "" && parts[1] != "" && parts[2] != "":
+		return parts[0], parts[1], parts[2], nil
+	case len(parts) == 2 && parts[0] != "" && parts[1] != "":
+		return project, parts[0], parts[1], nil
 	}
-	opts := []option.ClientOption{}
-	if s.cfg.StorageEndpoint != "" {
-		opts = append(opts, option.WithEndpoint(s.cfg.StorageEndpoint))
-	}
-	if s.cfg.CredentialsFile != "" {
-		opts = append(opts, option.WithAuthCredentialsFile(option.ServiceAccount, s.cfg.CredentialsFile))
-	}
-	if s.cfg.BillingProject != "" {
-		opts = append(opts, option.WithQuotaProject(s.cfg.BillingProject))
-	}
-	return opts
+	return "", "", "", fmt.Errorf("%q is not project.dataset.table or dataset.table", name)
 }
 
 // classify turns a BigQuery error into a backfill error whose kind says

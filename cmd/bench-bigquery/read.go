@@ -21,7 +21,8 @@ func bigQueryConfig(s *sandbox.Stack, readAPI string) bigquery.Config {
 	return bigquery.Config{
 		Project: c.BigQuery.Project, SQL: c.SQL(), ReadAPI: readAPI,
 		Endpoint: set["bigquery.endpoint"], StorageEndpoint: set["bigquery.storage_endpoint"],
-		StoragePlaintext: set["bigquery.storage_plaintext"] == "true", QueryTimeout: c.BigQuery.QueryTimeout,
+		StoragePlaintext: set["bigquery.storage_plaintext"] == "true", DestinationTable: set["bigquery.destination_table"],
+		ReadStreams: 1, ReadSessionTimeout: c.BigQuery.ReadSessionTimeout, QueryTimeout: c.BigQuery.QueryTimeout,
 	}
 }
 

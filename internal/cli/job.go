@@ -332,7 +332,8 @@ func (j *job) bigQueryConfig() bigquery.Config {
 	return bigquery.Config{
 		Project: b.Project, BillingProject: b.BillingProject, Location: b.Location, SQL: j.cfg.SQL(), Params: params,
 		ReadAPI: b.ReadAPI, CredentialsFile: b.CredentialsFile, Endpoint: b.Endpoint, StorageEndpoint: b.StorageEndpoint,
-		StoragePlaintext: b.StoragePlaintext, QueryTimeout: b.QueryTimeout,
+		StoragePlaintext: b.StoragePlaintext, DestinationTable: b.DestinationTable, ReadStreams: b.ReadStreams,
+		ReadSessionTimeout: b.ReadSessionTimeout, QueryTimeout: b.QueryTimeout,
 	}
 }
 

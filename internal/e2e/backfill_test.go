@@ -20,5 +20,11 @@ func TestBackfillEndToEndFullVerification(t *testing.T) {
 	if rep.Verification == nil || rep.Verification.Checked != int64(len(want)) || rep.Verification.Matched != int64(len(want)) {
 		t.Fatalf("verification = %+v", rep.Verification)
 	}
-	t.Logf("source path: %s; stderr:\n%s", rep.SourcePath, r.stderr)
+	// The sandbox reads through the Storage Read API, with no fallback.
+	if rep.SourcePath != "storage" || rep.SourceFallback != "" {
+		t.Fatalf("source_path %q (fallback %q), want storage", rep.SourcePath, rep.SourceFallback)
+	}
+	if rep.SourceTotal == nil || *rep.SourceTotal != rep.RowsRead {
+		t.Fatalf("source_total_rows %v, rows read %d", rep.SourceTotal, rep.RowsRead)
+	}
 }

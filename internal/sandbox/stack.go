@@ -188,6 +188,12 @@ func (s *Stack) Settings() map[string]string {
 		"bigquery.endpoint":          s.BigQueryURL,
 		"bigquery.storage_endpoint":  s.StorageAddr,
 		"bigquery.storage_plaintext": "true",
+		// The emulator's query jobs have no anonymous result table, and its
+		// CreateReadSession refuses more than one stream (bigquery-emulator
+		// v0.6.6 server/storage_handler.go): the job writes the result to a
+		// table and reads it through one stream.
+		"bigquery.destination_table": Project + "." + Dataset + ".backfill_result",
+		"bigquery.read_streams":      "1",
 		"kafka.brokers":              strings.Join(s.Kafka.ListenAddrs(), ","),
 		"kafka.topic":                Topic,
 		"schema_registry.url":        s.Registry.URL(),

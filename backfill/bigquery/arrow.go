@@ -1,0 +1,164 @@
+package bigquery
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/ipc"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
+)
+
+// schemaMessage returns the first IPC message of a read session's
+// serialized schema. BigQuery sends that message alone; the goccy
+// emulator sends a whole IPC stream (schema, an empty batch, the
+// end-of-stream marker), of which the first message is the schema.
+func schemaMessage(serialized []byte) ([]byte, error) {
+	b := serialized
+	prefix := 4
+	if len(b) >= 4 && binary.LittleEndian.Uint32(b) == 0xFFFFFFFF { // the continuation token of IPC format v0.15+
+		b, prefix = b[4:], 8
+	}
+	if len(b) < 4 {
+		return nil, fmt.Errorf("the read session's Arrow schema is %d bytes, too short for an IPC message", len(serialized))
+	}
+	n := int(int32(binary.LittleEndian.Uint32(b)))
+	if n <= 0 || prefix+n > len(serialized) {
+		return nil, fmt.Errorf("the read session's Arrow schema announces %d metadata bytes in %d", n, len(serialized))
+	}
+	return serialized[:prefix+n], nil
+}
+
+// decoder turns a stream's ReadRowsResponse payloads into Arrow records.
+type decoder struct {
+	schemaMsg []byte
+	schema    *arrow.Schema
+	// framed is set once the first payload shows the framing: true when
+	// each payload is a whole IPC stream (the emulator), false when it is a
+	// bare record-batch message (BigQuery).
+	framed, known bool
+}
+
+func newDecoder(serializedSchema []byte) (*decoder, error) {
+	msg, err := schemaMessage(serializedSchema)
+	if err != nil {
+		return nil, err
+	}
+	r, err := ipc.NewReader(bytes.NewReader(msg))
+	if err != nil {
+		return nil, fmt.Errorf("decoding the read session's Arrow schema: %w", err)
+	}
+	defer r.Release()
+	return &decoder{schemaMsg: msg, schema: r.Schema()}, nil
+}
+
+// decode appends the payload's records to dst; the caller releases them.
+func (d *decoder) decode(payload []byte, dst []arrow.Record) ([]arrow.Record, error) {
+	if !d.known {
+		m, err := ipc.NewMessageReader(bytes.NewReader(payload)).Message()
+		if err != nil {
+			return dst, fmt.Errorf("reading the first Arrow IPC message of a response: %w", err)
+		}
+		d.framed, d.known = m.Type() == ipc.MessageSchema, true
+		m.Release()
+	}
+	var src io.Reader = bytes.NewReader(payload)
+	if !d.framed {
+		src = io.MultiReader(bytes.NewReader(d.schemaMsg), src)
+	}
+	r, err := ipc.NewReader(src, ipc.WithSchema(d.schema))
+	if err != nil {
+		return dst, fmt.Errorf("decoding an Arrow record batch: %w", err)
+	}
+	defer r.Release()
+	for r.Next() {
+		rec := r.Record()
+		rec.Retain()
+		dst = append(dst, rec)
+	}
+	if err := r.Err(); err != nil && err != io.EOF {
+		return dst, fmt.Errorf("decoding an Arrow record batch: %w", err)
+	}
+	return dst, nil
+}
+
+// arrowColumns maps an Arrow schema onto the domain's columns. BigQuery
+// sends INT64 as int64, FLOAT64 as float64, BOOL as bool and STRING as
+// utf8; other types keep Arrow's name, which Bind then rejects by name.
+func arrowColumns(s *arrow.Schema) []backfill.Column {
+	out := make([]backfill.Column, s.NumFields())
+	for i, f := range s.Fields() {
+		t := backfill.ColumnType(f.Type.String())
+		switch f.Type.ID() {
+		case arrow.INT64:
+			t = backfill.TypeInt64
+		case arrow.STRING:
+			t = backfill.TypeString
+		case arrow.FLOAT64:
+			t = backfill.TypeFloat64
+		case arrow.BOOL:
+			t = backfill.TypeBool
+		case arrow.LIST:
+			out[i] = backfill.Column{Name: f.Name, Type: t, Repeated: true}
+			continue
+		}
+		out[i] = backfill.Column{Name: f.Name, Type: t}
+	}
+	return out
+}
+
+// column reads one Arrow column's values as the pipeline's row values.
+type column struct {
+	arr   arrow.Array
+	kind  arrow.Type
+	ints  []int64
+	f64   []float64
+	strs  *array.String
+	bools *array.Boolean
+	nulls bool
+}
+
+func newColumn(a arrow.Array) column {
+	c := column{arr: a, kind: a.DataType().ID(), nulls: a.NullN() > 0}
+	switch v := a.(type) {
+	case *array.Int64:
+		c.ints = v.Int64Values()
+	case *array.Float64:
+		c.f64 = v.Float64Values()
+	case *array.String:
+		c.strs = v
+	case *array.Boolean:
+		c.bools = v
+	}
+	return c
+}
+
+// value returns row i's value: int64, float64, string, bool, nil for
+// NULL, or an error for a type the pipeline cannot carry (Bind rejects
+// such columns before any row is read).
+func (c *column) value(i int) (any, error) {
+	if c.nulls && c.arr.IsNull(i) {
+		return nil, nil
+	}
+	switch c.kind {
+	case arrow.INT64:
+		return c.ints[i], nil
+	case arrow.FLOAT64:
+		return c.f64[i], nil
+	case arrow.STRING:
+		return c.strs.Value(i), nil
+	case arrow.BOOL:
+		return c.bools.Value(i), nil
+	}
+	return nil, fmt.Errorf("column of Arrow type %s cannot be read", c.arr.DataType())
+}
+
+// clone returns a decoder for another stream of the same session: the
+// framing is learnt per stream.
+func (d *decoder) clone() *decoder {
+	return &decoder{schemaMsg: d.schemaMsg, schema: d.schema}
+}

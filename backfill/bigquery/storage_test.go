@@ -1,0 +1,352 @@
+package bigquery
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/bigquery/storage/apiv1/storagepb"
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/ipc"
+	"github.com/apache/arrow/go/v15/arrow/memory"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/internal/fake/bqreadfake"
+)
+
+const testTable = "projects/p/datasets/d/tables/result"
+
+// ordersRecord is n rows of (user_id, min_order_id, shard): user i+1 has
+// order 1000*(i+1), and every 97th user a NULL order.
+func ordersRecord(n int, shards int64) arrow.Record {
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "user_id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "min_order_id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "shard", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+	}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	for i := range int64(n) {
+		b.Field(0).(*array.Int64Builder).Append(i + 1)
+		if (i+1)%97 == 0 {
+			b.Field(1).AppendNull()
+		} else {
+			b.Field(1).(*array.Int64Builder).Append(1000 * (i + 1))
+		}
+		b.Field(2).(*array.Int64Builder).Append((i + 1) % shards)
+	}
+	return b.NewRecord()
+}
+
+// storageFixture serves an orders table from the double and opens read
+// sessions on it the way Source.openStorage does.
+type storageFixture struct {
+	t    *testing.T
+	fake *bqreadfake.Server
+	src  *Source
+}
+
+func newStorageFixture(t *testing.T, rows int, streams int) *storageFixture {
+	t.Helper()
+	fake, err := bqreadfake.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	rec := ordersRecord(rows, 4)
+	fake.AddTable(testTable, rec)
+	rec.Release()
+	src := New(Config{Project: "p", StorageEndpoint: fake.Addr(), StoragePlaintext: true,
+		ReadStreams: streams, ReadSessionTimeout: 5 * time.Second}, nil)
+	return &storageFixture{t: t, fake: fake, src: src}
+}
+
+func (f *storageFixture) open(restriction string) (*streamReader, error) {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	f.t.Cleanup(cancel)
+	rc, closeRC, err := f.src.storageClient(ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	r, err := f.src.openSession(ctx, rc, testTable, restriction)
+	if err != nil {
+		closeRC()
+		return nil, err
+	}
+	r.closeFn = closeRC
+	return r, nil
+}
+
+// readAll reads every row, returning order id per user (0 for NULL).
+func readAll(t *testing.T, r backfill.RowReader) (map[int64]int64, error) {
+	t.Helper()
+	got := map[int64]int64{}
+	row := []any{}
+	for {
+		err := r.Next(&row)
+		if errors.Is(err, io.EOF) {
+			return got, nil
+		}
+		if err != nil {
+			return got, err
+		}
+		u := row[0].(int64)
+		if _, dup := got[u]; dup {
+			t.Fatalf("user %d read twice", u)
+		}
+		got[u] = 0
+		if row[1] != nil {
+			got[u] = row[1].(int64)
+		}
+	}
+}
+
+func checkOrders(t *testing.T, got map[int64]int64, users []int64) {
+	t.Helper()
+	if len(got) != len(users) {
+		t.Fatalf("read %d users, want %d", len(got), len(users))
+	}
+	for _, u := range users {
+		want := 1000 * u
+		if u%97 == 0 {
+			want = 0
+		}
+		if v, ok := got[u]; !ok || v != want {
+			t.Fatalf("user %d: order %d (present %v), want %d", u, v, ok, want)
+		}
+	}
+}
+
+func usersUpTo(n int) []int64 {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = int64(i + 1)
+	}
+	return out
+}
+
+func TestStorageReaderReadsEveryStreamOnce(t *testing.T) {
+	f := newStorageFixture(t, 10_000, 4)
+	r, err := f.open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if want := []backfill.Column{{Name: "user_id", Type: backfill.TypeInt64}, {Name: "min_order_id", Type: backfill.TypeInt64}, {Name: "shard", Type: backfill.TypeInt64}}; !equalColumns(r.Columns(), want) {
+		t.Fatalf("columns %v, want %v", r.Columns(), want)
+	}
+	got, err := readAll(t, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkOrders(t, got, usersUpTo(10_000))
+	creates := f.fake.CreateRequests()
+	if len(creates) != 1 {
+		t.Fatalf("%d read sessions created, want 1", len(creates))
+	}
+	c := creates[0]
+	if c.GetParent() != "projects/p" || c.GetMaxStreamCount() != 4 || c.GetReadSession().GetDataFormat() != storagepb.DataFormat_ARROW || c.GetReadSession().GetTable() != testTable {
+		t.Fatalf("CreateReadSession request %v", c)
+	}
+	if n := len(f.fake.ReadRequests()); n != 4 {
+		t.Fatalf("%d ReadRows calls, want one per stream (4)", n)
+	}
+	if r.Path() != PathStorage {
+		t.Fatalf("path %q", r.Path())
+	}
+}
+
+func TestStorageReaderResumesAStreamAtItsOffset(t *testing.T) {
+	f := newStorageFixture(t, 10_000, 2)
+	f.fake.SetFaults(bqreadfake.Faults{BreakAfter: 2 * bqreadfake.BatchRows, BreakCode: codes.Unavailable})
+	r, err := f.open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, err := readAll(t, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkOrders(t, got, usersUpTo(10_000))
+	resumed := 0
+	for _, req := range f.fake.ReadRequests() {
+		if req.GetOffset() != 0 {
+			if req.GetOffset() != 2*bqreadfake.BatchRows {
+				t.Errorf("resumed %s at offset %d, want %d", req.GetReadStream(), req.GetOffset(), 2*bqreadfake.BatchRows)
+			}
+			resumed++
+		}
+	}
+	if resumed != 2 {
+		t.Fatalf("%d streams resumed, want both", resumed)
+	}
+}
+
+func TestStorageReaderFailsOnAStreamErrorThatRetryingCannotFix(t *testing.T) {
+	f := newStorageFixture(t, 10_000, 2)
+	f.fake.SetFaults(bqreadfake.Faults{BreakAfter: bqreadfake.BatchRows, BreakCode: codes.PermissionDenied})
+	r, err := f.open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	_, err = readAll(t, r)
+	if backfill.KindOf(err) != backfill.KindConfig || !strings.Contains(err.Error(), "readSessionUser") {
+		t.Fatalf("got %v (kind %s), want a config error naming the role", err, backfill.KindOf(err))
+	}
+}
+
+func TestStorageReaderReportsAShortStream(t *testing.T) {
+	f := newStorageFixture(t, 10_000, 2)
+	f.fake.SetFaults(bqreadfake.Faults{Truncate: 100})
+	r, err := f.open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.total, r.totalKnown = 10_000, true // as openStorage sets them from the table's numRows
+	got, err := readAll(t, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The reader ends cleanly short of TotalRows; Pipeline.Run turns that
+	// into a KindSource failure (backfill's TestShortReadFailsWithSourceExit).
+	if total, known := r.TotalRows(); !known || uint64(len(got)) != total-100 {
+		t.Fatalf("read %d of %d (known %v), want 100 short", len(got), total, known)
+	}
+}
+
+func TestStorageReaderReadsOneShardThroughTheRowRestriction(t *testing.T) {
+	f := newStorageFixture(t, 10_000, 3)
+	r, err := f.open("shard = 3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, err := readAll(t, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []int64
+	for _, u := range usersUpTo(10_000) {
+		if u%4 == 3 {
+			want = append(want, u)
+		}
+	}
+	checkOrders(t, got, want)
+	if rr := f.fake.CreateRequests()[0].GetReadSession().GetReadOptions().GetRowRestriction(); rr != "shard = 3" {
+		t.Fatalf("row restriction %q", rr)
+	}
+}
+
+func TestStorageSessionPermissionDeniedNamesTheRole(t *testing.T) {
+	f := newStorageFixture(t, 10, 1)
+	f.fake.SetFaults(bqreadfake.Faults{CreateErr: status.Error(codes.PermissionDenied, "Permission denied: User does not have bigquery.readsessions.create permission for project p.")})
+	_, err := f.open("")
+	if backfill.KindOf(err) != backfill.KindConfig || !strings.Contains(err.Error(), "roles/bigquery.readSessionUser") || !strings.Contains(err.Error(), "bigquery.read_api=rest") {
+		t.Fatalf("got %v (kind %s)", err, backfill.KindOf(err))
+	}
+}
+
+func TestStorageSessionDisabledAPISaysToEnableIt(t *testing.T) {
+	f := newStorageFixture(t, 10, 1)
+	f.fake.SetFaults(bqreadfake.Faults{CreateErr: status.Error(codes.PermissionDenied, "BigQuery Storage API has not been used in project p before or it is disabled. Enable it by visiting ...")})
+	_, err := f.open("")
+	if backfill.KindOf(err) != backfill.KindConfig || !strings.Contains(err.Error(), "enable bigquerystorage.googleapis.com") {
+		t.Fatalf("got %v (kind %s)", err, backfill.KindOf(err))
+	}
+}
+
+func TestStorageSessionIsBoundedByReadSessionTimeout(t *testing.T) {
+	// A peer that accepts connections and never answers: an unreachable
+	// endpoint, as a blackholed route would be.
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	src := New(Config{Project: "p", StorageEndpoint: lis.Addr().String(), StoragePlaintext: true, ReadStreams: 1, ReadSessionTimeout: 300 * time.Millisecond}, nil)
+	ctx := context.Background()
+	rc, closeRC, err := src.storageClient(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeRC()
+	start := time.Now()
+	_, err = src.openSession(ctx, rc, testTable, "")
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("took %s", took)
+	}
+	if backfill.KindOf(err) != backfill.KindSource || !strings.Contains(err.Error(), "bigquery.read_session_timeout=300ms") {
+		t.Fatalf("got %v (kind %s)", err, backfill.KindOf(err))
+	}
+}
+
+func TestDecoderAcceptsBothFramings(t *testing.T) {
+	rec := ordersRecord(5, 4)
+	defer rec.Release()
+	var stream bytes.Buffer
+	w := ipc.NewWriter(&stream, ipc.WithSchema(rec.Schema()))
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	full := stream.Bytes()
+	schemaMsg, err := schemaMessage(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare := full[len(schemaMsg) : len(full)-8] // BigQuery: the batch message alone
+	for name, tc := range map[string]struct{ schema, payload []byte }{
+		"bigquery": {schemaMsg, bare},
+		"emulator": {full, full}, // a whole IPC stream in the session and in each response
+	} {
+		d, err := newDecoder(tc.schema)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for range 2 { // framing is learnt on the first payload and kept
+			recs, err := d.decode(tc.payload, nil)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if len(recs) != 1 || recs[0].NumRows() != 5 || recs[0].Column(0).(*array.Int64).Value(4) != 5 {
+				t.Fatalf("%s: decoded %v", name, recs)
+			}
+			releaseAll(recs)
+		}
+	}
+}
+
+func equalColumns(a, b []backfill.Column) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,235 @@
+package bigquery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/bigquery/storage/apiv1/storagepb"
+	"github.com/apache/arrow/go/v15/arrow"
+	gax "github.com/googleapis/gax-go/v2"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
+)
+
+// readRowsClient is the part of the Storage Read API client the stream
+// reader uses.
+type readRowsClient interface {
+	ReadRows(ctx context.Context, req *storagepb.ReadRowsRequest, opts ...gax.CallOption) (storagepb.BigQueryRead_ReadRowsClient, error)
+}
+
+// maxStreamRetries bounds the attempts to resume one stream without
+// progress; a response that brings rows resets the count.
+const maxStreamRetries = 5
+
+// streamReader is a backfill.RowReader over a read session's streams,
+// read in parallel, one goroutine per stream. Records reach Next through a
+// bounded channel, so memory holds at most a few batches per stream.
+type streamReader struct {
+	cols       []backfill.Column
+	total      uint64
+	totalKnown bool
+	session    string
+	closeFn    func() error
+
+	recs   chan arrow.Record
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	errMu sync.Mutex
+	err   error // the first stream failure
+
+	cur  arrow.Record
+	vals []column
+	i, n int
+}
+
+// readStreams starts reading every stream of the session.
+func readStreams(ctx context.Context, client readRowsClient, sess *storagepb.ReadSession, dec *decoder, log logger) *streamReader {
+	ctx, cancel := context.WithCancel(ctx)
+	r := &streamReader{
+		cols:    arrowColumns(dec.schema),
+		session: sess.GetName(),
+		recs:    make(chan arrow.Record, 2*len(sess.GetStreams())+1),
+		cancel:  cancel,
+	}
+	for _, st := range sess.GetStreams() {
+		r.wg.Add(1)
+		go func(name string) {
+			defer r.wg.Done()
+			if err := r.readStream(ctx, client, name, dec.clone(), log); err != nil {
+				r.fail(err)
+			}
+		}(st.GetName())
+	}
+	go func() {
+		r.wg.Wait()
+		close(r.recs)
+	}()
+	return r
+}
+
+// logger is the part of slog.Logger the reader uses.
+type logger interface {
+	Warn(msg string, args ...any)
+}
+
+func (r *streamReader) fail(err error) {
+	r.errMu.Lock()
+	if r.err == nil {
+		r.err = err
+	}
+	r.errMu.Unlock()
+	r.cancel()
+}
+
+func (r *streamReader) firstErr() error {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	return r.err
+}
+
+// readStream reads one stream to its end, resuming at the row offset
+// after a retryable error, as the official client does
+// (cloud.google.com/go/bigquery v1.86.2 storage_iterator.go,
+// processStream and retryReadRows), but with a bound on attempts.
+func (r *streamReader) readStream(ctx context.Context, client readRowsClient, name string, dec *decoder, log logger) error {
+	var offset int64
+	bo := gax.Backoff{Initial: 200 * time.Millisecond, Max: 10 * time.Second, Multiplier: 2}
+	var recs []arrow.Record
+	for attempt := 1; ; attempt++ {
+		rows, err := client.ReadRows(ctx, &storagepb.ReadRowsRequest{ReadStream: name, Offset: offset})
+		for err == nil {
+			var resp *storagepb.ReadRowsResponse
+			if resp, err = rows.Recv(); err != nil {
+				break
+			}
+			recs, err = dec.decode(resp.GetArrowRecordBatch().GetSerializedRecordBatch(), recs[:0])
+			if err == nil {
+				err = r.hand(ctx, recs, resp.GetRowCount(), &offset)
+			}
+			if err != nil {
+				releaseAll(recs)
+				return fmt.Errorf("stream %s at row %d: %w", name, offset, err)
+			}
+			attempt = 1
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !retryable(err) || attempt >= maxStreamRetries {
+			return classifyRPC(err, fmt.Sprintf("reading Storage Read API stream %s at row %d (attempt %d)", name, offset, attempt))
+		}
+		pause := bo.Pause()
+		log.Warn("bigquery storage stream broke; resuming at its row offset", "stream", name, "offset", offset, "attempt", attempt, "retry_in", pause, "error", err)
+		if err := gax.Sleep(ctx, pause); err != nil {
+			return err
+		}
+	}
+}
+
+// hand passes a response's records to Next and advances the offset. The
+// records must hold the response's row_count rows.
+func (r *streamReader) hand(ctx context.Context, recs []arrow.Record, want int64, offset *int64) error {
+	var got int64
+	for _, rec := range recs {
+		got += rec.NumRows()
+	}
+	if got != want {
+		return fmt.Errorf("a response announced %d rows but its record batches hold %d", want, got)
+	}
+	for i, rec := range recs {
+		select {
+		case r.recs <- rec:
+		case <-ctx.Done():
+			releaseAll(recs[i:])
+			return ctx.Err()
+		}
+	}
+	*offset += got
+	return nil
+}
+
+func releaseAll(recs []arrow.Record) {
+	for _, rec := range recs {
+		rec.Release()
+	}
+}
+
+// retryable reports whether a ReadRows failure may pass on a new attempt
+// at the same offset: the codes the official client retries (v1.86.2
+// storage_iterator.go retryReadRows), less Canceled, which here means the
+// run is stopping.
+func retryable(err error) bool {
+	switch status.Code(err) {
+	case codes.Aborted, codes.DeadlineExceeded, codes.Internal, codes.Unavailable:
+		return true
+	}
+	return false
+}
+
+func (r *streamReader) Columns() []backfill.Column { return r.cols }
+
+func (r *streamReader) Next(row *[]any) error {
+	for r.i >= r.n {
+		if r.cur != nil {
+			r.cur.Release()
+			r.cur = nil
+		}
+		rec, ok := <-r.recs
+		if !ok {
+			if err := r.firstErr(); err != nil {
+				return err
+			}
+			return io.EOF
+		}
+		r.cur, r.i, r.n = rec, 0, int(rec.NumRows())
+		r.vals = r.vals[:0]
+		for _, a := range rec.Columns() {
+			r.vals = append(r.vals, newColumn(a))
+		}
+	}
+	dst := (*row)[:0]
+	for j := range r.vals {
+		v, err := r.vals[j].value(r.i)
+		if err != nil {
+			return backfill.Errorf(backfill.KindContract, "column %s: %v", r.cols[j].Name, err)
+		}
+		dst = append(dst, v)
+	}
+	*row = dst
+	r.i++
+	return nil
+}
+
+func (r *streamReader) TotalRows() (uint64, bool) { return r.total, r.totalKnown }
+
+func (r *streamReader) Path() string { return PathStorage }
+
+// Close stops the streams, releases the records in flight and closes the
+// clients.
+func (r *streamReader) Close() error {
+	r.cancel()
+	go func() {
+		for rec := range r.recs {
+			rec.Release()
+		}
+	}()
+	r.wg.Wait()
+	if r.cur != nil {
+		r.cur.Release()
+		r.cur = nil
+	}
+	if r.closeFn != nil {
+		return r.closeFn()
+	}
+	return nil
+}
