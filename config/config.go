@@ -35,17 +35,20 @@ type Shard struct {
 
 // BigQuery says what to read and how.
 type BigQuery struct {
-	Project         string       // project that runs the query job
-	BillingProject  string       // quota/billing project, if different
-	Location        string       // job location, e.g. EU or us-central1
-	Table           string       // project.dataset.table used by the default query
-	OrderColumn     string       // order id column used by the default query
-	Query           string       // SQL; overrides the default query built from Table
-	Params          []QueryParam // named query parameters (@name)
-	ReadAPI         string       // "storage" (Storage Read API, no fallback), "rest" or "auto" (storage, else rest)
-	CredentialsFile string       // service-account key file; default: Application Default Credentials
-	Endpoint        string       // REST endpoint override (emulators, private endpoints)
-	StorageEndpoint string       // Storage Read API gRPC endpoint override
+	Project        string       // project that runs the query job
+	BillingProject string       // quota/billing project, if different
+	Location       string       // job location, e.g. EU or us-central1
+	Table          string       // project.dataset.table used by the default query
+	OrderColumn    string       // order id column used by the default query
+	Query          string       // SQL; overrides the default query built from Table
+	Params         []QueryParam // named query parameters (@name)
+	// QueryKey, the same for every shard of one run, lets the shards share
+	// one query job; the Kubernetes manifests set it to the Job's uid.
+	QueryKey        string
+	ReadAPI         string // "storage" (Storage Read API, no fallback), "rest" or "auto" (storage, else rest)
+	CredentialsFile string // service-account key file; default: Application Default Credentials
+	Endpoint        string // REST endpoint override (emulators, private endpoints)
+	StorageEndpoint string // Storage Read API gRPC endpoint override
 	// StoragePlaintext dials StorageEndpoint without TLS (emulators only).
 	StoragePlaintext bool
 	// DestinationTable receives the query's result (overwritten each

@@ -154,7 +154,7 @@ func FuzzLoad(f *testing.F) {
 		var printed bytes.Buffer
 		js, _ := json.Marshal(c)
 		printed.Write(js)
-		fmt.Fprintf(&printed, "%v %+v %#v %s", c, c, c, c.SQL())
+		fmt.Fprintf(&printed, "%v %+v %#v", c, c, c)
 		slog.New(slog.NewJSONHandler(&printed, nil)).Info("config", "config", c)
 		slog.New(slog.NewTextHandler(&printed, nil)).Info("config", "config", c, "kafka", c.Kafka, "sr", c.SchemaRegistry, "ksql", c.KsqlDB)
 		if l := leaks(printed.String()); len(l) > 0 {

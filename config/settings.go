@@ -41,6 +41,7 @@ func settings(c *Config) []setting {
 		{"bigquery.order_column", "order id column, for the default query", &c.BigQuery.OrderColumn},
 		{"bigquery.query", "SQL to run instead of the default MIN(order id) per user query", &c.BigQuery.Query},
 		{"bigquery.params", "query parameters name[:TYPE]=value (repeatable; TYPE: STRING, INT64, FLOAT64, BOOL, DATE, TIMESTAMP)", &c.BigQuery.Params},
+		{"bigquery.query_key", "shared by the shards of one run (the manifests set the Kubernetes Job's uid): the query job's id derives from it, so the first shard runs the query and the others attach to that job; reading through the Storage Read API, the query runs once for all shards. Empty: each run queries alone", &c.BigQuery.QueryKey},
 		{"bigquery.read_api", "how to read the result: storage (the Storage Read API, or a failure naming why not), rest (jobs.getQueryResults pages), or auto (storage, else rest with the cause logged and reported)", &c.BigQuery.ReadAPI},
 		{"bigquery.read_streams", "most Storage Read API streams read in parallel", &c.BigQuery.ReadStreams},
 		{"bigquery.read_session_timeout", "bound on creating the Storage Read API session", &c.BigQuery.ReadSessionTimeout},

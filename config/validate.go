@@ -166,28 +166,6 @@ func (c *Config) Validate() error {
 
 var tablePattern = regexp.MustCompile(`^([A-Za-z0-9_-]+(\.|:))?[A-Za-z0-9_]+\.[A-Za-z0-9_$-]+$`)
 
-// DefaultQuery returns the query the job runs when bigquery.query is empty:
-// the minimum order id per user.
-func (c *Config) DefaultQuery() string {
-	return fmt.Sprintf("SELECT %s, MIN(%s) AS min_%s FROM `%s` GROUP BY %s",
-		c.Mapping.KeyColumn, c.BigQuery.OrderColumn, c.BigQuery.OrderColumn, strings.Replace(c.BigQuery.Table, ":", ".", 1), c.Mapping.KeyColumn)
-}
-
-// SQL returns the query to run: bigquery.query or the default query,
-// restricted to this shard's keys when shard.count > 1. Rows with a NULL
-// key fall in shard 0, so every row is read by exactly one shard.
-func (c *Config) SQL() string {
-	q := c.BigQuery.Query
-	if q == "" {
-		q = c.DefaultQuery()
-	}
-	if c.Shard.Count <= 1 {
-		return q
-	}
-	return fmt.Sprintf("SELECT * FROM (%s) WHERE IFNULL(ABS(MOD(`%s`, %d)), 0) = %d",
-		strings.TrimRight(strings.TrimSpace(q), ";"), c.Mapping.KeyColumn, c.Shard.Count, c.Shard.Index)
-}
-
 func validSelector(s string) bool {
 	if s == "latest" {
 		return true

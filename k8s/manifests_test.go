@@ -47,7 +47,7 @@ var knownSettings = map[string]string{
 	"bigquery.params": str, "bigquery.read_api": str, "bigquery.credentials_file": str,
 	"bigquery.endpoint": str, "bigquery.storage_endpoint": str,
 	"bigquery.storage_plaintext": boolean, "bigquery.query_timeout": duration,
-	"bigquery.read_streams": integer, "bigquery.read_session_timeout": duration, "bigquery.destination_table": str,
+	"bigquery.read_streams": integer, "bigquery.query_key": str, "bigquery.read_session_timeout": duration, "bigquery.destination_table": str,
 
 	"kafka.brokers": str, "kafka.topic": str, "kafka.security_protocol": str,
 	"kafka.sasl_mechanism": str, "kafka.sasl_username": str, "kafka.sasl_password": str,
@@ -644,6 +644,18 @@ func checkEnv(t *testing.T, m *manifests, job *batchv1.Job, c corev1.Container) 
 		if v, ok := env[envName(s)]; ok && !v.fromSecret {
 			t.Errorf("%s is a plain value: use %s_FILE or a secretKeyRef", envName(s), envName(s))
 		}
+	}
+	// Every pod of the Job (each shard, each retry) shares the Job's uid as
+	// the query key, so that the BigQuery query runs once.
+	queryKey := false
+	for _, e := range c.Env {
+		if e.Name == envName("bigquery.query_key") && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil &&
+			e.ValueFrom.FieldRef.FieldPath == "metadata.labels['batch.kubernetes.io/controller-uid']" {
+			queryKey = true
+		}
+	}
+	if !queryKey {
+		t.Errorf("%s must come from the Job's controller-uid label (downward API)", envName("bigquery.query_key"))
 	}
 	if got := env[envName("report.file")].value; got != reportPath {
 		t.Errorf("%s = %q, want %s (the termination message)", envName("report.file"), got, reportPath)

@@ -25,11 +25,23 @@ import (
 
 // Config says what to query and how to read it.
 type Config struct {
-	Project         string // project that runs (and pays for) the query job
-	BillingProject  string // quota project, if different
-	Location        string
-	SQL             string
-	Params          []Param
+	Project        string // project that runs (and pays for) the query job
+	BillingProject string // quota project, if different
+	Location       string
+	// Query is the SQL to run; empty runs the minimum OrderColumn per
+	// KeyColumn from Table.
+	Query       string
+	Table       string
+	OrderColumn string
+	KeyColumn   string
+	Params      []Param
+	// ShardIndex and ShardCount select the rows whose key k has
+	// |k mod ShardCount| = ShardIndex (NULL keys: shard 0).
+	ShardIndex, ShardCount int
+	// QueryKey, shared by the shards of one run (the Kubernetes Job's
+	// uid), makes the query's job id deterministic: the first shard runs
+	// the query, the others attach to it (see SQL).
+	QueryKey        string
 	ReadAPI         string // ReadStorage, ReadREST or ReadAuto
 	CredentialsFile string
 	// Endpoint overrides the REST endpoint. An http:// endpoint (an
@@ -124,9 +136,10 @@ func (s *Source) Open(ctx context.Context) (_ backfill.RowReader, err error) {
 // runQuery runs the query job to completion, bounded by QueryTimeout, and
 // returns it with its explicit destination table, if any.
 func (s *Source) runQuery(ctx context.Context, client *bigquery.Client, params []bigquery.QueryParameter) (*bigquery.Job, *bigquery.Table, error) {
-	q := client.Query(s.cfg.SQL)
+	q := client.Query(s.cfg.SQL())
 	q.Location = s.cfg.Location
 	q.Parameters = params
+	q.JobID = s.cfg.jobID()
 	var dst *bigquery.Table
 	if s.cfg.DestinationTable != "" {
 		p, d, t, err := splitTable(s.cfg.DestinationTable, s.cfg.Project)
@@ -135,14 +148,26 @@ func (s *Source) runQuery(ctx context.Context, client *bigquery.Client, params [
 		}
 		dst = client.DatasetInProject(p, d).Table(t)
 		q.Dst, q.WriteDisposition, q.CreateDisposition = dst, bigquery.WriteTruncate, bigquery.CreateIfNeeded
+		if s.cfg.queryOnce() {
+			// Each shard's read session then scans its own blocks only.
+			q.Clustering = &bigquery.Clustering{Fields: []string{ShardColumn}}
+		}
 	}
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
 	job, err := q.Run(qctx)
+	if err != nil && q.JobID != "" && alreadyExists(err) {
+		// Another shard of this run started the query: wait for its job.
+		job, err = client.JobFromIDLocation(qctx, q.JobID, s.cfg.Location)
+		if err == nil {
+			s.log.Info("bigquery job attached: another shard of this run started it", "job_id", job.ID(), "location", job.Location())
+		}
+	} else if err == nil {
+		s.log.Info("bigquery job started", "job_id", job.ID(), "location", job.Location(), "project", s.cfg.Project)
+	}
 	if err != nil {
 		return nil, nil, classify(err, "starting the BigQuery query job")
 	}
-	s.log.Info("bigquery job started", "job_id", job.ID(), "location", job.Location(), "project", s.cfg.Project)
 	status, err := job.Wait(qctx)
 	if err == nil {
 		err = status.Err()
@@ -151,9 +176,19 @@ func (s *Source) runQuery(ctx context.Context, client *bigquery.Client, params [
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			return nil, nil, backfill.Errorf(backfill.KindSource, "BigQuery job %s did not finish within bigquery.query_timeout=%s", job.ID(), s.cfg.QueryTimeout)
 		}
+		if q.JobID != "" {
+			return nil, nil, classify(err, "BigQuery job "+job.ID()+" (shared by the shards of this run: a new Kubernetes Job, with a new bigquery.query_key, runs the query again)")
+		}
 		return nil, nil, classify(err, "BigQuery job "+job.ID())
 	}
 	return job, dst, nil
+}
+
+// alreadyExists reports a jobs.insert refused because the job id is taken
+// (HTTP 409, reason "duplicate").
+func alreadyExists(err error) bool {
+	var gerr *googleapi.Error
+	return errors.As(err, &gerr) && gerr.Code == http.StatusConflict
 }
 
 // openStorage reads the job's destination table through the Storage Read
@@ -173,12 +208,21 @@ func (s *Source) openStorage(ctx context.Context, client *bigquery.Client, job *
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.openSession(ctx, rc, storageTable(dst), "")
+	var fields []string
+	if s.cfg.queryOnce() {
+		for _, f := range meta.Schema {
+			if f.Name != ShardColumn {
+				fields = append(fields, f.Name)
+			}
+		}
+	}
+	r, err := s.openSession(ctx, rc, storageTable(dst), fields, s.cfg.rowRestriction())
 	if err != nil {
 		closeRC()
 		return nil, err
 	}
-	r.total, r.totalKnown = meta.NumRows, true
+	// A shard reads part of the table: its share of numRows is unknown.
+	r.total, r.totalKnown = meta.NumRows, !s.cfg.queryOnce()
 	r.closeFn = func() error { return errors.Join(closeRC(), client.Close()) }
 	return r, nil
 }

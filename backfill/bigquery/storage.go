@@ -52,7 +52,7 @@ func destination(ctx context.Context, client *bigquery.Client, job *bigquery.Job
 // would wait up to 600 s (its default CreateReadSession timeout, retrying
 // Unavailable) and then fall back to REST without saying why; here the
 // failure is returned, named.
-func (s *Source) openSession(ctx context.Context, rc *bqstorage.BigQueryReadClient, table, restriction string) (*streamReader, error) {
+func (s *Source) openSession(ctx context.Context, rc *bqstorage.BigQueryReadClient, table string, fields []string, restriction string) (*streamReader, error) {
 	sctx, cancel := context.WithTimeout(ctx, s.cfg.ReadSessionTimeout)
 	defer cancel()
 	req := &storagepb.CreateReadSessionRequest{
@@ -61,7 +61,7 @@ func (s *Source) openSession(ctx context.Context, rc *bqstorage.BigQueryReadClie
 			Table:      table,
 			DataFormat: storagepb.DataFormat_ARROW,
 			// Always set: the goccy emulator dereferences it.
-			ReadOptions: &storagepb.ReadSession_TableReadOptions{RowRestriction: restriction},
+			ReadOptions: &storagepb.ReadSession_TableReadOptions{SelectedFields: fields, RowRestriction: restriction},
 		},
 		MaxStreamCount: int32(s.cfg.ReadStreams),
 	}

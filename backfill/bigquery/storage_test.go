@@ -26,11 +26,13 @@ const testTable = "projects/p/datasets/d/tables/result"
 
 // ordersRecord is n rows of (user_id, min_order_id, shard): user i+1 has
 // order 1000*(i+1), and every 97th user a NULL order.
-func ordersRecord(n int, shards int64) arrow.Record {
+func ordersRecord(n int, shards int64) arrow.Record { return ordersRecordWith(n, shards, "shard") }
+
+func ordersRecordWith(n int, shards int64, shardColumn string) arrow.Record {
 	schema := arrow.NewSchema([]arrow.Field{
 		{Name: "user_id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
 		{Name: "min_order_id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-		{Name: "shard", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: shardColumn, Type: arrow.PrimitiveTypes.Int64, Nullable: true},
 	}, nil)
 	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	defer b.Release()
@@ -77,7 +79,7 @@ func (f *storageFixture) open(restriction string) (*streamReader, error) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	r, err := f.src.openSession(ctx, rc, testTable, restriction)
+	r, err := f.src.openSession(ctx, rc, testTable, nil, restriction)
 	if err != nil {
 		closeRC()
 		return nil, err
@@ -292,7 +294,7 @@ func TestStorageSessionIsBoundedByReadSessionTimeout(t *testing.T) {
 	}
 	defer closeRC()
 	start := time.Now()
-	_, err = src.openSession(ctx, rc, testTable, "")
+	_, err = src.openSession(ctx, rc, testTable, nil, "")
 	if took := time.Since(start); took > 10*time.Second {
 		t.Fatalf("took %s", took)
 	}

@@ -19,14 +19,17 @@ func bigQueryConfig(s *sandbox.Stack, readAPI string) bigquery.Config {
 	c := config.Default()
 	c.BigQuery.Project, c.BigQuery.Table = set["bigquery.project"], set["bigquery.table"]
 	return bigquery.Config{
-		Project: c.BigQuery.Project, SQL: c.SQL(), ReadAPI: readAPI,
+		Project: c.BigQuery.Project, Table: c.BigQuery.Table, OrderColumn: c.BigQuery.OrderColumn, KeyColumn: c.Mapping.KeyColumn, ReadAPI: readAPI,
 		Endpoint: set["bigquery.endpoint"], StorageEndpoint: set["bigquery.storage_endpoint"],
 		StoragePlaintext: set["bigquery.storage_plaintext"] == "true", DestinationTable: set["bigquery.destination_table"],
 		ReadStreams: 1, ReadSessionTimeout: c.BigQuery.ReadSessionTimeout, QueryTimeout: c.BigQuery.QueryTimeout,
 	}
 }
 
-func query(s *sandbox.Stack) string { return bigQueryConfig(s, "rest").SQL }
+func query(s *sandbox.Stack) string {
+	c := bigQueryConfig(s, "rest")
+	return c.SQL()
+}
 
 // readAll opens the production source and reads every row.
 func readAll(ctx context.Context, s *sandbox.Stack, readAPI string) (result, error) {

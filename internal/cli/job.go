@@ -330,7 +330,9 @@ func (j *job) bigQueryConfig() bigquery.Config {
 		params[i] = bigquery.Param{Name: p.Name, Type: p.Type, Value: p.Value}
 	}
 	return bigquery.Config{
-		Project: b.Project, BillingProject: b.BillingProject, Location: b.Location, SQL: j.cfg.SQL(), Params: params,
+		Project: b.Project, BillingProject: b.BillingProject, Location: b.Location, Params: params,
+		Query: b.Query, Table: b.Table, OrderColumn: b.OrderColumn, KeyColumn: j.cfg.Mapping.KeyColumn,
+		ShardIndex: j.cfg.Shard.Index, ShardCount: j.cfg.Shard.Count, QueryKey: b.QueryKey,
 		ReadAPI: b.ReadAPI, CredentialsFile: b.CredentialsFile, Endpoint: b.Endpoint, StorageEndpoint: b.StorageEndpoint,
 		StoragePlaintext: b.StoragePlaintext, DestinationTable: b.DestinationTable, ReadStreams: b.ReadStreams,
 		ReadSessionTimeout: b.ReadSessionTimeout, QueryTimeout: b.QueryTimeout,

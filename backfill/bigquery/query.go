@@ -1,0 +1,85 @@
+package bigquery
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// ShardColumn is the column the shared query of a sharded run adds: the
+// shard each row belongs to. Each shard reads its rows through the read
+// session's row restriction "_backfill_shard = i".
+const ShardColumn = "_backfill_shard"
+
+// baseSQL is the query without sharding: Query, or the minimum order id
+// per user from Table.
+func (c *Config) baseSQL() string {
+	if c.Query != "" {
+		return strings.TrimRight(strings.TrimSpace(c.Query), ";")
+	}
+	return fmt.Sprintf("SELECT %s, MIN(%s) AS min_%s FROM `%s` GROUP BY %s",
+		c.KeyColumn, c.OrderColumn, c.OrderColumn, strings.Replace(c.Table, ":", ".", 1), c.KeyColumn)
+}
+
+// shardExpr is a row's shard: |key mod count|, with NULL keys in shard 0,
+// so that every row falls in exactly one shard.
+func (c *Config) shardExpr() string {
+	return fmt.Sprintf("IFNULL(ABS(MOD(`%s`, %d)), 0)", c.KeyColumn, c.ShardCount)
+}
+
+// sharded reports whether the run reads one shard of several.
+func (c *Config) sharded() bool { return c.ShardCount > 1 }
+
+// queryOnce reports whether the shards of the run share one query job:
+// the Storage Read API can read one shard of a shared result, REST cannot.
+func (c *Config) queryOnce() bool { return c.sharded() && c.ReadAPI != ReadREST }
+
+// SQL returns the query the source runs:
+//   - unsharded: the base query;
+//   - sharded, read through the Storage Read API: the base query with the
+//     ShardColumn added, run once for all shards;
+//   - sharded, read over REST: the base query restricted to this shard,
+//     run by each shard.
+func (c *Config) SQL() string {
+	switch {
+	case !c.sharded():
+		return c.baseSQL()
+	case c.queryOnce():
+		return fmt.Sprintf("SELECT *, %s AS %s FROM (%s)", c.shardExpr(), ShardColumn, c.baseSQL())
+	}
+	return fmt.Sprintf("SELECT * FROM (%s) WHERE %s = %d", c.baseSQL(), c.shardExpr(), c.ShardIndex)
+}
+
+// rowRestriction selects this shard's rows of the shared result.
+func (c *Config) rowRestriction() string {
+	if !c.queryOnce() {
+		return ""
+	}
+	return fmt.Sprintf("%s = %d", ShardColumn, c.ShardIndex)
+}
+
+var jobIDUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+
+// jobID returns the BigQuery job id of the query, derived from QueryKey
+// and from everything that shapes the result, so that the shards of one
+// run (one Kubernetes Job) attach to one job, and a changed query never
+// attaches to an old one. Empty without a QueryKey: the client picks one.
+func (c *Config) jobID() string {
+	if c.QueryKey == "" {
+		return ""
+	}
+	h := sha256.New()
+	for _, s := range []string{c.Project, c.Location, c.SQL(), c.DestinationTable} {
+		fmt.Fprintf(h, "%d:%s;", len(s), s)
+	}
+	for _, p := range c.Params {
+		fmt.Fprintf(h, "%s:%s=%s;", p.Name, p.Type, p.Value)
+	}
+	key := jobIDUnsafe.ReplaceAllString(c.QueryKey, "_")
+	if len(key) > 200 {
+		key = key[:200]
+	}
+	return "ordermin_backfill_" + key + "_" + hex.EncodeToString(h.Sum(nil))[:16]
+}

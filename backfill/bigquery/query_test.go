@@ -1,0 +1,158 @@
+package bigquery
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	bq "google.golang.org/api/bigquery/v2"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/internal/fake/bqreadfake"
+)
+
+func TestSQLShapes(t *testing.T) {
+	base := Config{Table: "p:d.orders", OrderColumn: "order_id", KeyColumn: "user_id", ShardCount: 1}
+	if got, want := base.SQL(), "SELECT user_id, MIN(order_id) AS min_order_id FROM `p.d.orders` GROUP BY user_id"; got != want {
+		t.Errorf("default query = %q, want %q", got, want)
+	}
+	custom := base
+	custom.Query = " SELECT a FROM t; "
+	if got := custom.SQL(); got != "SELECT a FROM t" {
+		t.Errorf("custom query = %q", got)
+	}
+	rest := base
+	rest.ShardIndex, rest.ShardCount, rest.ReadAPI = 3, 4, ReadREST
+	if got := rest.SQL(); !strings.HasSuffix(got, "WHERE IFNULL(ABS(MOD(`user_id`, 4)), 0) = 3") || rest.rowRestriction() != "" {
+		t.Errorf("sharded REST query = %q, restriction %q", got, rest.rowRestriction())
+	}
+	once := base
+	once.ShardIndex, once.ShardCount, once.ReadAPI = 3, 4, ReadStorage
+	if got := once.SQL(); !strings.HasPrefix(got, "SELECT *, IFNULL(ABS(MOD(`user_id`, 4)), 0) AS _backfill_shard FROM (") || strings.Contains(got, "WHERE") {
+		t.Errorf("query-once SQL = %q", got)
+	}
+	if got := once.rowRestriction(); got != "_backfill_shard = 3" {
+		t.Errorf("row restriction %q", got)
+	}
+}
+
+func TestJobIDIsSharedByShardsAndChangesWithTheQuery(t *testing.T) {
+	shard := func(i int) Config {
+		return Config{Project: "p", Table: "p.d.orders", OrderColumn: "order_id", KeyColumn: "user_id", ShardIndex: i, ShardCount: 4, QueryKey: "0f6c1c9e-uid/x"}
+	}
+	a, b := shard(0), shard(3)
+	if a.jobID() == "" || a.jobID() != b.jobID() {
+		t.Fatalf("shards' job ids %q and %q differ", a.jobID(), b.jobID())
+	}
+	if !strings.HasPrefix(a.jobID(), "ordermin_backfill_0f6c1c9e-uid_x_") {
+		t.Fatalf("job id %q", a.jobID())
+	}
+	other := shard(0)
+	other.OrderColumn = "id"
+	if other.jobID() == a.jobID() {
+		t.Fatal("a different query attaches to the same job id")
+	}
+	if noKey := (Config{ShardCount: 1}); noKey.jobID() != "" {
+		t.Fatalf("no query_key: job id %q, want the client's", noKey.jobID())
+	}
+}
+
+// TestShardsOfOneRunShareOneQueryJob: two shards of one run open at once;
+// one creates the query job, the other attaches to it on 409, and each
+// reads its own rows of the shared result through the Storage Read API.
+func TestShardsOfOneRunShareOneQueryJob(t *testing.T) {
+	const users, shards = 10_000, 2
+	dst := &bq.TableReference{ProjectId: "p", DatasetId: "d", TableId: "anon_result"}
+	read, err := bqreadfake.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(read.Close)
+	rec := ordersRecordWith(users, shards, ShardColumn)
+	read.AddTable("projects/p/datasets/d/tables/anon_result", rec)
+	rec.Release()
+	schema := &bq.TableSchema{Fields: []*bq.TableFieldSchema{{Name: "user_id", Type: "INTEGER"}, {Name: "min_order_id", Type: "INTEGER"}, {Name: ShardColumn, Type: "INTEGER"}}}
+	jobs, url := newJobsDouble(t, dst, users, schema)
+
+	got := make([]map[int64]int64, shards)
+	errs := make([]error, shards)
+	var wg sync.WaitGroup
+	for i := range shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			src := New(Config{Project: "p", Endpoint: url, StorageEndpoint: read.Addr(), StoragePlaintext: true,
+				Table: "p.d.orders", OrderColumn: "order_id", KeyColumn: "user_id", ShardIndex: i, ShardCount: shards,
+				QueryKey: "job-uid", ReadAPI: ReadStorage, ReadStreams: 2, ReadSessionTimeout: 5 * time.Second, QueryTimeout: 30 * time.Second}, nil)
+			r, err := src.Open(context.Background())
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer r.Close()
+			if cols := r.Columns(); len(cols) != 2 || cols[1].Name != "min_order_id" {
+				t.Errorf("shard %d columns %v: the shard column must not be read", i, cols)
+			}
+			if _, known := r.TotalRows(); known {
+				t.Errorf("shard %d claims to know its row count", i)
+			}
+			got[i], errs[i] = readAll(t, r)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("shard %d: %v", i, err)
+		}
+	}
+	if n := jobs.created(); n != 1 {
+		t.Fatalf("%d query jobs created, want 1 for all shards", n)
+	}
+	all := map[int64]int64{}
+	for i, m := range got {
+		for u, v := range m {
+			if u%shards != int64(i) {
+				t.Fatalf("shard %d read user %d", i, u)
+			}
+			all[u] = v
+		}
+	}
+	checkOrders(t, all, usersUpTo(users))
+	for _, c := range read.CreateRequests() {
+		if f := c.GetReadSession().GetReadOptions().GetSelectedFields(); strings.Join(f, ",") != "user_id,min_order_id" {
+			t.Fatalf("selected fields %v", f)
+		}
+	}
+}
+
+func TestAutoFallsBackToRESTAndSaysWhy(t *testing.T) {
+	// A Storage Read API that refuses the session; the REST double then
+	// serves the rows: here, none, as an empty result.
+	read, err := bqreadfake.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(read.Close)
+	dst := &bq.TableReference{ProjectId: "p", DatasetId: "d", TableId: "anon"}
+	_, url := newJobsDouble(t, dst, 0, &bq.TableSchema{Fields: []*bq.TableFieldSchema{{Name: "user_id", Type: "INTEGER"}}})
+	cfg := Config{Project: "p", Endpoint: url, StorageEndpoint: read.Addr(), StoragePlaintext: true,
+		Table: "p.d.orders", OrderColumn: "order_id", KeyColumn: "user_id", ShardCount: 1,
+		ReadStreams: 1, ReadSessionTimeout: 5 * time.Second, QueryTimeout: 30 * time.Second}
+
+	cfg.ReadAPI = ReadStorage
+	if _, err := New(cfg, nil).Open(context.Background()); backfill.KindOf(err) != backfill.KindConfig || !strings.Contains(err.Error(), "Not found") {
+		t.Fatalf("read_api=storage over a missing table: %v (kind %s), want the Storage Read API's failure", err, backfill.KindOf(err))
+	}
+	cfg.ReadAPI = ReadAuto
+	r, err := New(cfg, nil).Open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f, ok := r.(backfill.FallbackReader)
+	if !ok || r.Path() != PathREST || !strings.Contains(f.Fallback(), "Storage Read API") {
+		t.Fatalf("path %s, fallback %v", r.Path(), r)
+	}
+}
