@@ -22,7 +22,6 @@ import (
 // (server/handler.go jobsInsertHandler, internal/metadata/project.go
 // AddJob), so the attach logic is tested here.
 type jobsDouble struct {
-	t      *testing.T
 	dst    *bq.TableReference
 	rows   uint64
 	schema *bq.TableSchema
@@ -32,8 +31,8 @@ type jobsDouble struct {
 	inserts int // jobs.insert calls that created a job (each runs, and bills, the query)
 }
 
-func newJobsDouble(t *testing.T, dst *bq.TableReference, rows uint64, schema *bq.TableSchema) (*jobsDouble, string) {
-	d := &jobsDouble{t: t, dst: dst, rows: rows, schema: schema, jobs: map[string]*bq.Job{}}
+func newJobsDouble(t testing.TB, dst *bq.TableReference, rows uint64, schema *bq.TableSchema) (*jobsDouble, string) {
+	d := &jobsDouble{dst: dst, rows: rows, schema: schema, jobs: map[string]*bq.Job{}}
 	srv := httptest.NewServer(d)
 	t.Cleanup(srv.Close)
 	return d, srv.URL
