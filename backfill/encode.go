@@ -141,3 +141,68 @@ func appendValue(dst []byte, t avro.Type, v any) ([]byte, error) {
 	}
 	return dst, fmt.Errorf("got %T value %v, want a value for Avro %s", v, v, t)
 }
+
+// EncodeColumns is Encode for row i of a columnar batch (see
+// ColumnReader): the same bytes, skips and errors, without boxing values.
+func (w *RecordWriter) EncodeColumns(cols []Vector, i int) (key, value []byte, skip SkipReason, err error) {
+	e := w.enc
+	if len(cols) <= e.keyCol {
+		return nil, nil, "", fmt.Errorf("batch has %d columns, the key column is number %d", len(cols), e.keyCol+1)
+	}
+	kv := &cols[e.keyCol]
+	if kv.isNull(i) {
+		return nil, nil, SkipNullKey, nil
+	}
+	for j := range e.fields {
+		if f := &e.fields[j]; f.col >= len(cols) || cols[f.col].isNull(i) {
+			return nil, nil, SkipNullValue, nil
+		}
+	}
+
+	kb, err := appendVector(appendHeader(w.key[:0], e.codec.schemas.Key.ID), e.codec.keyType, kv, i)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("key column %q: %w", e.keyColumn, err)
+	}
+	w.key = kb
+
+	vb := appendHeader(w.value[:0], e.codec.schemas.Value.ID)
+	for j := range e.fields {
+		f := &e.fields[j]
+		if b := w.branch[j]; b >= 0 {
+			vb = appendLong(vb, int64(b))
+		}
+		if vb, err = appendVector(vb, f.typ, &cols[f.col], i); err != nil {
+			w.value = vb[:0]
+			return nil, nil, "", fmt.Errorf("column %q for field %s: %w", f.column, f.name, err)
+		}
+	}
+	w.value = vb
+	return w.key, w.value, "", nil
+}
+
+// appendVector appends the Avro binary encoding as t of row i of a
+// column, as appendValue does for a boxed value.
+func appendVector(dst []byte, t avro.Type, v *Vector, i int) ([]byte, error) {
+	switch {
+	case t == avro.Long && i < len(v.Int64):
+		return appendLong(dst, v.Int64[i]), nil
+	case t == avro.Int && i < len(v.Int64):
+		if x := v.Int64[i]; x < math.MinInt32 || x > math.MaxInt32 {
+			return dst, fmt.Errorf("value %d does not fit Avro int", x)
+		}
+		return appendLong(dst, v.Int64[i]), nil
+	case t == avro.String && i < len(v.String):
+		x := v.String[i]
+		return append(appendLong(dst, int64(len(x))), x...), nil
+	case t == avro.Double && i < len(v.Float64):
+		return binary.LittleEndian.AppendUint64(dst, math.Float64bits(v.Float64[i])), nil
+	case t == avro.Float && i < len(v.Float64):
+		return binary.LittleEndian.AppendUint32(dst, math.Float32bits(float32(v.Float64[i]))), nil
+	case t == avro.Boolean && i < len(v.Bool):
+		if v.Bool[i] {
+			return append(dst, 1), nil
+		}
+		return append(dst, 0), nil
+	}
+	return dst, fmt.Errorf("row %d of the column holds no value for Avro %s", i, t)
+}

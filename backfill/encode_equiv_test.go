@@ -79,6 +79,10 @@ func TestEncodeMatchesHambaForEveryType(t *testing.T) {
 					if !bytes.Equal(gotK, wantK) || !bytes.Equal(gotV, wantV) {
 						t.Fatalf("key %s, union %s, row %v:\n key   %x\n want  %x\n value %x\n want  %x", keyType, order, row, gotK, wantK, gotV, wantV)
 					}
+					colK, colV, skip, err := w.EncodeColumns(vectorsOf(t, cols, row, row), 1)
+					if err != nil || skip != "" || !bytes.Equal(colK, wantK) || !bytes.Equal(colV, wantV) {
+						t.Fatalf("EncodeColumns(%v) = %x %x %q %v, want %x %x", row, colK, colV, skip, err, wantK, wantV)
+					}
 					n++
 				}
 			}
@@ -113,5 +117,62 @@ func TestEncodeErrorKeepsWriterUsable(t *testing.T) {
 	key, value, _, err := w.Encode([]any{int64(1), int64(2), int64(3)})
 	if err != nil || !bytes.Equal(key, []byte{0, 0, 0, 0, 1, 2}) || !bytes.Equal(value, []byte{0, 0, 0, 0, 2, 4, 6}) {
 		t.Fatalf("after an error: %x %x %v", key, value, err)
+	}
+}
+
+// vectorsOf lays rows out column by column, as a ColumnReader does.
+func vectorsOf(t *testing.T, cols []Column, rows ...[]any) []Vector {
+	t.Helper()
+	out := make([]Vector, len(cols))
+	for _, row := range rows {
+		for j, c := range cols {
+			v, x := &out[j], row[j]
+			v.Null = append(v.Null, x == nil)
+			switch c.Type {
+			case TypeInt64:
+				y, _ := x.(int64)
+				v.Int64 = append(v.Int64, y)
+			case TypeFloat64:
+				y, _ := x.(float64)
+				v.Float64 = append(v.Float64, y)
+			case TypeString:
+				y, _ := x.(string)
+				v.String = append(v.String, y)
+			case TypeBool:
+				y, _ := x.(bool)
+				v.Bool = append(v.Bool, y)
+			}
+		}
+	}
+	return out
+}
+
+func TestEncodeColumnsSkipsAndFailsAsEncodeDoes(t *testing.T) {
+	s := ksqlSchemas(1, 2)
+	s.Value.Schema = `{"type":"record","name":"V","fields":[{"name":"A","type":"long"},{"name":"B","type":"int"}]}`
+	cols := []Column{{Name: "k", Type: TypeInt64}, {Name: "a", Type: TypeInt64}, {Name: "b", Type: TypeInt64}}
+	w := mustEncoder(t, s, Mapping{KeyColumn: "k"}, cols).NewWriter()
+	rows := [][]any{{nil, int64(2), int64(3)}, {int64(1), nil, int64(3)}, {int64(1), int64(2), int64(1) << 40}, {int64(1), int64(2), int64(3)}}
+	vecs := vectorsOf(t, cols, rows...)
+	for i, row := range rows {
+		k1, v1, skip1, err1 := w.Encode(row)
+		k1, v1 = bytes.Clone(k1), bytes.Clone(v1)
+		k2, v2, skip2, err2 := w.EncodeColumns(vecs, i)
+		if skip1 != skip2 || fmt.Sprint(err1) != fmt.Sprint(err2) || !bytes.Equal(k1, k2) || !bytes.Equal(v1, v2) {
+			t.Fatalf("row %v: Encode %x %x %q %v; EncodeColumns %x %x %q %v", row, k1, v1, skip1, err1, k2, v2, skip2, err2)
+		}
+	}
+}
+
+func TestEncodeColumnsAllocatesNothing(t *testing.T) {
+	e := mustEncoder(t, ksqlSchemas(1, 2), Mapping{KeyColumn: "user_id"}, orderColumns)
+	w := e.NewWriter()
+	vecs := vectorsOf(t, orderColumns, []any{int64(123456789), int64(987654321000)})
+	if n := testing.AllocsPerRun(100, func() {
+		if _, _, _, err := w.EncodeColumns(vecs, 0); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("EncodeColumns allocates %.0f times per row, want 0", n)
 	}
 }

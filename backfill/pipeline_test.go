@@ -28,7 +28,15 @@ func codec(t testing.TB) *backfill.Codec {
 	return c
 }
 
+// columnar makes pipeline() hand its in-memory sources' rows over column
+// by column (backfill.ColumnReader); TestColumnarSourcesBehaveAsRowSources
+// sets it.
+var columnar bool
+
 func pipeline(t testing.TB, src backfill.Source, prod backfill.Producer) *backfill.Pipeline {
+	if s, ok := src.(*backfilltest.Source); ok && columnar {
+		s.Columnar = true
+	}
 	return &backfill.Pipeline{
 		Source: src, Codec: codec(t), Mapping: backfill.Mapping{KeyColumn: "user_id"}, Producer: prod,
 		Workers: 4, BatchSize: 7, FlushTimeout: time.Second, DrainTimeout: 100 * time.Millisecond,
@@ -229,5 +237,27 @@ func TestPipelineProducesFromOneGoroutineWhileEncodingInParallel(t *testing.T) {
 	}
 	if rep.RecordsEncoded != n || rep.RecordsAcked != n || rep.Bytes == 0 {
 		t.Fatalf("report = %+v", rep)
+	}
+}
+
+// TestColumnarSourcesBehaveAsRowSources runs the pipeline's tests again
+// with sources that are ColumnReaders: the same records, skips, failures
+// and accounting.
+func TestColumnarSourcesBehaveAsRowSources(t *testing.T) {
+	columnar = true
+	defer func() { columnar = false }()
+	for name, test := range map[string]func(*testing.T){
+		"every row once, skips counted":   TestPipelineProducesEveryRowOnceAndCountsSkips,
+		"dry run":                         TestPipelineDryRunProducesNothing,
+		"failures":                        TestPipelineFailures,
+		"interrupted":                     TestPipelineInterruptedStopsReadingAndReports,
+		"delta filter":                    TestPipelineFilterSkipsWhatTheTableHolds,
+		"one sender goroutine":            TestPipelineProducesFromOneGoroutineWhileEncodingInParallel,
+		"source error mid-stream":         TestSourceErrorMidStreamFlushesAndReportsRowsSoFar,
+		"every row read before the error": TestSourceErrorMidStreamProducesEveryRowRead,
+		"extreme and duplicate ids":       TestExtremeAndDuplicateIDsAreEncodedExactly,
+		"short read":                      TestShortReadFailsWithSourceExit,
+	} {
+		t.Run(name, test)
 	}
 }

@@ -49,3 +49,28 @@ type FallbackReader interface {
 	RowReader
 	Fallback() string
 }
+
+// Vector holds one column's values for a batch of rows: the slice that
+// matches the column's type, and Null marking SQL NULLs (empty: none).
+type Vector struct {
+	Int64   []int64
+	Float64 []float64
+	String  []string
+	Bool    []bool
+	Null    []bool
+}
+
+// isNull reports whether row i is SQL NULL.
+func (v *Vector) isNull(i int) bool { return len(v.Null) > i && v.Null[i] }
+
+// A ColumnReader is a RowReader that can also hand over rows a batch at a
+// time, column by column, without boxing each value into an any. The
+// pipeline reads through NextColumns when a reader offers it.
+type ColumnReader interface {
+	RowReader
+	// NextColumns replaces the contents of dst, one Vector per column
+	// (reusing their storage), with the next rows, at most max of them, and
+	// returns how many. It returns 0 and io.EOF after the last row; with
+	// another error, n counts the rows stored before it.
+	NextColumns(dst []Vector, max int) (int, error)
+}

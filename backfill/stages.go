@@ -16,6 +16,10 @@ import (
 type batch struct {
 	rows [][]any
 	n    int
+	// cols holds the rows column by column instead, when the source is a
+	// ColumnReader (columnar is then set).
+	cols     []Vector
+	columnar bool
 
 	// The encoded records, back to back in buf: record i's key is
 	// buf[offs[2i]:offs[2i+1]] and its value buf[offs[2i+1]:offs[2i+2]].
@@ -33,6 +37,50 @@ type batch struct {
 }
 
 func (b *batch) records() int { return (len(b.offs) - 1) / 2 }
+
+// int64At returns row i's value in column col when it is a non-NULL int64.
+func (b *batch) int64At(col, i int) (int64, bool) {
+	if b.columnar {
+		v := &b.cols[col]
+		if i >= len(v.Int64) || v.isNull(i) {
+			return 0, false
+		}
+		return v.Int64[i], true
+	}
+	x, ok := b.rows[i][col].(int64)
+	return x, ok
+}
+
+// encode encodes row i with w.
+func (b *batch) encode(w *RecordWriter, i int) (key, value []byte, skip SkipReason, err error) {
+	if b.columnar {
+		return w.EncodeColumns(b.cols, i)
+	}
+	return w.Encode(b.rows[i])
+}
+
+// fill reads the batch's rows from the source: one NextColumns call for a
+// ColumnReader, else Next until the batch is full. It returns io.EOF (with
+// the rows read before it) at the end of the source.
+func (b *batch) fill(reader RowReader, columns ColumnReader, ncols, batchSize int) error {
+	b.n = 0
+	if columns != nil {
+		if len(b.cols) != ncols {
+			b.cols = make([]Vector, ncols)
+		}
+		n, err := columns.NextColumns(b.cols, batchSize)
+		b.n, b.columnar = n, true
+		return err
+	}
+	b.columnar = false
+	for b.n < batchSize {
+		if err := reader.Next(&b.rows[b.n]); err != nil {
+			return err
+		}
+		b.n++
+	}
+	return nil
+}
 
 func (b *batch) record(i int) (key, value []byte) {
 	return b.buf[b.offs[2*i]:b.offs[2*i+1]], b.buf[b.offs[2*i+1]:b.offs[2*i+2]]
@@ -123,24 +171,19 @@ func recovered(fn func() error) func() error {
 // encode. It stops at the end of the source, at a read error (returned;
 // the rows read before it are handed over) or when ctx ends.
 func (p *Pipeline) read(ctx context.Context, reader RowReader, batchSize int, batches *sync.Pool, c *counters, encode func(*batch)) error {
+	columns, _ := reader.(ColumnReader)
+	ncols := len(reader.Columns())
 	for {
 		if ctx.Err() != nil {
 			return nil // a stage failed or the run was interrupted; reported by Run
 		}
 		b := batches.Get().(*batch)
-		b.n = 0
 		var eof bool
 		var readErr error
-		for b.n < batchSize {
-			if err := reader.Next(&b.rows[b.n]); err != nil {
-				if errors.Is(err, io.EOF) {
-					eof = true
-				} else {
-					readErr = err
-				}
-				break
-			}
-			b.n++
+		if err := b.fill(reader, columns, ncols, batchSize); errors.Is(err, io.EOF) {
+			eof = true
+		} else if err != nil {
+			readErr = err
 		}
 		c.read.Add(int64(b.n))
 		if b.n > 0 && ctx.Err() == nil {
@@ -152,7 +195,13 @@ func (p *Pipeline) read(ctx context.Context, reader RowReader, batchSize int, ba
 		case readErr != nil && ctx.Err() != nil:
 			return nil
 		case readErr != nil:
-			return Errorf(KindSource, "reading source row %d: %w", c.read.Load()+1, readErr)
+			// A reader's own classification (a permission or a type
+			// problem) says more than "the source failed".
+			kind := KindOf(readErr)
+			if kind == KindInternal {
+				kind = KindSource
+			}
+			return Errorf(kind, "reading source row %d: %w", c.read.Load()+1, readErr)
 		case eof:
 			return nil
 		}
@@ -175,12 +224,12 @@ func (p *Pipeline) encode(ctx context.Context, w *RecordWriter, b *batch, observ
 		c.nullValue.Add(nullValue)
 		c.inTable.Add(inTable)
 	}()
-	for i, row := range b.rows[:b.n] {
+	for i := range b.n {
 		if p.Filter != nil && b.drop[i] {
 			inTable++
 			continue
 		}
-		key, value, skip, err := w.Encode(row)
+		key, value, skip, err := b.encode(w, i)
 		if err != nil {
 			return Errorf(KindContract, "encoding source row: %w", err)
 		}
@@ -197,7 +246,12 @@ func (p *Pipeline) encode(ctx context.Context, w *RecordWriter, b *batch, observ
 		b.buf = append(b.buf, value...)
 		b.offs = append(b.offs, len(b.buf))
 		if p.Observer != nil {
-			b.seen = append(b.seen, KeyValue{Key: row[w.enc.keyCol].(int64), Value: row[observed].(int64)})
+			k, okK := b.int64At(w.enc.keyCol, i)
+			v, okV := b.int64At(observed, i)
+			if !okK || !okV {
+				return Errorf(KindContract, "verification and delta mode need an integer key and value; column %q or the observed field is not INT64", w.enc.keyColumn)
+			}
+			b.seen = append(b.seen, KeyValue{Key: k, Value: v})
 		}
 	}
 	return nil
@@ -260,9 +314,9 @@ func (p *Pipeline) sendBatch(ctx context.Context, b *batch, c *counters) error {
 func (p *Pipeline) filter(ctx context.Context, enc *Encoder, b *batch, observed int) error {
 	b.cand, b.candRow = b.cand[:0], b.candRow[:0]
 	b.drop = append(b.drop[:0], make([]bool, b.n)...)
-	for i, row := range b.rows[:b.n] {
-		k, ok1 := row[enc.keyCol].(int64)
-		v, ok2 := row[observed].(int64)
+	for i := range b.n {
+		k, ok1 := b.int64At(enc.keyCol, i)
+		v, ok2 := b.int64At(observed, i)
 		if ok1 && ok2 {
 			b.cand = append(b.cand, KeyValue{Key: k, Value: v})
 			b.candRow = append(b.candRow, i)

@@ -162,3 +162,31 @@ func (c *column) value(i int) (any, error) {
 func (d *decoder) clone() *decoder {
 	return &decoder{schemaMsg: d.schemaMsg, schema: d.schema}
 }
+
+// copyRows replaces dst's contents with rows [i, i+n) of the column.
+func (c *column) copyRows(dst *backfill.Vector, i, n int) error {
+	dst.Null = dst.Null[:0]
+	if c.nulls {
+		for k := i; k < i+n; k++ {
+			dst.Null = append(dst.Null, c.arr.IsNull(k))
+		}
+	}
+	dst.Int64, dst.Float64, dst.String, dst.Bool = dst.Int64[:0], dst.Float64[:0], dst.String[:0], dst.Bool[:0]
+	switch c.kind {
+	case arrow.INT64:
+		dst.Int64 = append(dst.Int64, c.ints[i:i+n]...)
+	case arrow.FLOAT64:
+		dst.Float64 = append(dst.Float64, c.f64[i:i+n]...)
+	case arrow.STRING:
+		for k := i; k < i+n; k++ {
+			dst.String = append(dst.String, c.strs.Value(k))
+		}
+	case arrow.BOOL:
+		for k := i; k < i+n; k++ {
+			dst.Bool = append(dst.Bool, c.bools.Value(k))
+		}
+	default:
+		return fmt.Errorf("column of Arrow type %s cannot be read", c.arr.DataType())
+	}
+	return nil
+}

@@ -14,13 +14,15 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/ordermin/ordermin-backfill/backfill"
 	"github.com/ordermin/ordermin-backfill/internal/fake/bqreadfake"
 )
 
 // BenchmarkReadPath reads one table of (user_id, min_order_id, shard)
 // rows from the Storage Read API double, to the last row, by the job's
-// direct reader and by the client library's RowIterator over the same
-// API, side by side. ns/row and allocs/row are the read stage's cost per
+// direct reader (row by row, boxed, and column by column, as the pipeline
+// reads it) and by the client library's RowIterator over the same API,
+// side by side. ns/row and allocs/row are the read stage's cost per
 // row, gRPC and the double's serving in the same process included.
 func BenchmarkReadPath(b *testing.B) {
 	const rows = 200_000
@@ -63,6 +65,40 @@ func BenchmarkReadPath(b *testing.B) {
 			r.Close()
 			if n != rows {
 				b.Fatalf("read %d rows", n)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
+	})
+
+	b.Run("direct-columns", func(b *testing.B) {
+		src := New(Config{Project: "p", StorageEndpoint: read.Addr(), StoragePlaintext: true, ReadStreams: 1, ReadSessionTimeout: 5 * time.Second}, nil)
+		rc, closeRC, err := src.storageClient(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer closeRC()
+		vecs := make([]backfill.Vector, 3)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			r, err := src.openSession(ctx, rc, "projects/p/datasets/d/tables/result", nil, "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			total := 0
+			for {
+				n, err := r.NextColumns(vecs, 512)
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += n
+			}
+			r.Close()
+			if total != rows {
+				b.Fatalf("read %d rows", total)
 			}
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")

@@ -352,3 +352,38 @@ func equalColumns(a, b []backfill.Column) bool {
 	}
 	return true
 }
+
+func TestStorageReaderHandsOverColumns(t *testing.T) {
+	f := newStorageFixture(t, 10_000, 3)
+	r, err := f.open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var cr backfill.ColumnReader = r
+	got := map[int64]int64{}
+	vecs := make([]backfill.Vector, 3)
+	for {
+		n, err := cr.NextColumns(vecs, 300)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 || n > 300 || len(vecs[0].Int64) != n || len(vecs[1].Int64) != n {
+			t.Fatalf("a batch of %d rows with columns of %d and %d values", n, len(vecs[0].Int64), len(vecs[1].Int64))
+		}
+		for i := range n {
+			u := vecs[0].Int64[i]
+			if _, dup := got[u]; dup {
+				t.Fatalf("user %d read twice", u)
+			}
+			got[u] = vecs[1].Int64[i]
+			if len(vecs[1].Null) > 0 && vecs[1].Null[i] {
+				got[u] = 0
+			}
+		}
+	}
+	checkOrders(t, got, usersUpTo(10_000))
+}

@@ -178,7 +178,10 @@ func retryable(err error) bool {
 
 func (r *streamReader) Columns() []backfill.Column { return r.cols }
 
-func (r *streamReader) Next(row *[]any) error {
+// advance makes the current record hold an unread row, taking the next
+// record from the streams when needed. It returns io.EOF after the last
+// row, or the first stream failure.
+func (r *streamReader) advance() error {
 	for r.i >= r.n {
 		if r.cur != nil {
 			r.cur.Release()
@@ -197,6 +200,13 @@ func (r *streamReader) Next(row *[]any) error {
 			r.vals = append(r.vals, newColumn(a))
 		}
 	}
+	return nil
+}
+
+func (r *streamReader) Next(row *[]any) error {
+	if err := r.advance(); err != nil {
+		return err
+	}
 	dst := (*row)[:0]
 	for j := range r.vals {
 		v, err := r.vals[j].value(r.i)
@@ -208,6 +218,22 @@ func (r *streamReader) Next(row *[]any) error {
 	*row = dst
 	r.i++
 	return nil
+}
+
+// NextColumns implements backfill.ColumnReader: it copies up to max rows
+// of the current record batch, column by column.
+func (r *streamReader) NextColumns(dst []backfill.Vector, max int) (int, error) {
+	if err := r.advance(); err != nil {
+		return 0, err
+	}
+	n := min(max, r.n-r.i)
+	for j := range r.vals {
+		if err := r.vals[j].copyRows(&dst[j], r.i, n); err != nil {
+			return 0, backfill.Errorf(backfill.KindContract, "column %s: %v", r.cols[j].Name, err)
+		}
+	}
+	r.i += n
+	return n, nil
 }
 
 func (r *streamReader) TotalRows() (uint64, bool) { return r.total, r.totalKnown }
