@@ -10,6 +10,7 @@ import (
 	bq "google.golang.org/api/bigquery/v2"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/internal/fake/bqjobsfake"
 	"github.com/ordermin/ordermin-backfill/internal/fake/bqreadfake"
 )
 
@@ -74,7 +75,8 @@ func TestShardsOfOneRunShareOneQueryJob(t *testing.T) {
 	read.AddTable("projects/p/datasets/d/tables/anon_result", rec)
 	rec.Release()
 	schema := &bq.TableSchema{Fields: []*bq.TableFieldSchema{{Name: "user_id", Type: "INTEGER"}, {Name: "min_order_id", Type: "INTEGER"}, {Name: ShardColumn, Type: "INTEGER"}}}
-	jobs, url := newJobsDouble(t, dst, users, schema)
+	jobs := startJobs(t, dst, users, schema)
+	url := jobs.URL()
 
 	got := make([]map[int64]int64, shards)
 	errs := make([]error, shards)
@@ -107,7 +109,7 @@ func TestShardsOfOneRunShareOneQueryJob(t *testing.T) {
 			t.Fatalf("shard %d: %v", i, err)
 		}
 	}
-	if n := jobs.created(); n != 1 {
+	if n := jobs.Created(); n != 1 {
 		t.Fatalf("%d query jobs created, want 1 for all shards", n)
 	}
 	all := map[int64]int64{}
@@ -136,7 +138,7 @@ func TestAutoFallsBackToRESTAndSaysWhy(t *testing.T) {
 	}
 	t.Cleanup(read.Close)
 	dst := &bq.TableReference{ProjectId: "p", DatasetId: "d", TableId: "anon"}
-	_, url := newJobsDouble(t, dst, 0, &bq.TableSchema{Fields: []*bq.TableFieldSchema{{Name: "user_id", Type: "INTEGER"}}})
+	url := startJobs(t, dst, 0, &bq.TableSchema{Fields: []*bq.TableFieldSchema{{Name: "user_id", Type: "INTEGER"}}}).URL()
 	cfg := Config{Project: "p", Endpoint: url, StorageEndpoint: read.Addr(), StoragePlaintext: true,
 		Table: "p.d.orders", OrderColumn: "order_id", KeyColumn: "user_id", ShardCount: 1,
 		ReadStreams: 1, ReadSessionTimeout: 5 * time.Second, QueryTimeout: 30 * time.Second}
@@ -155,4 +157,14 @@ func TestAutoFallsBackToRESTAndSaysWhy(t *testing.T) {
 	if !ok || r.Path() != PathREST || !strings.Contains(f.Fallback(), "Storage Read API") {
 		t.Fatalf("path %s, fallback %v", r.Path(), r)
 	}
+}
+
+func startJobs(t testing.TB, dst *bq.TableReference, rows uint64, schema *bq.TableSchema) *bqjobsfake.Server {
+	t.Helper()
+	s, err := bqjobsfake.Start(dst, rows, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
 }

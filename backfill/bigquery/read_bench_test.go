@@ -107,8 +107,8 @@ func BenchmarkReadPath(b *testing.B) {
 	b.Run("client-iterator", func(b *testing.B) {
 		// The client reads a table's metadata over REST first; the jobs
 		// double serves it.
-		_, url := newJobsDouble(b, &bq.TableReference{ProjectId: "p", DatasetId: "d", TableId: "result"}, rows,
-			&bq.TableSchema{Fields: []*bq.TableFieldSchema{{Name: "user_id", Type: "INTEGER"}, {Name: "min_order_id", Type: "INTEGER"}, {Name: "shard", Type: "INTEGER"}}})
+		url := startJobs(b, &bq.TableReference{ProjectId: "p", DatasetId: "d", TableId: "result"}, rows,
+			&bq.TableSchema{Fields: []*bq.TableFieldSchema{{Name: "user_id", Type: "INTEGER"}, {Name: "min_order_id", Type: "INTEGER"}, {Name: "shard", Type: "INTEGER"}}}).URL()
 		client, err := bigquery.NewClient(ctx, "p", option.WithEndpoint(url), option.WithoutAuthentication())
 		if err != nil {
 			b.Fatal(err)

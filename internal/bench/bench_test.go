@@ -47,6 +47,7 @@ func TestScenariosDeliverEveryRow(t *testing.T) {
 		rows     int64
 	}{
 		{ScenarioLimit, 3000}, {ScenarioJob, 3000}, {ScenarioJobDiscard, 3000}, {ScenarioVerifyFull, 3000}, {ScenarioSeed, 3}, {ScenarioJob, 2000},
+		{ScenarioJobStorage, 3000}, {ScenarioReadStorage, 3000}, {ScenarioReadIterator, 3000},
 	} {
 		if err := b.resetTopic(ctx); err != nil {
 			t.Fatal(err)
@@ -122,6 +123,8 @@ func TestMainRunsScenariosInChildren(t *testing.T) {
 		"broker process (the bench parent) peak RSS: ",
 		"broker CPU s",
 		"job/limit at 2 k rows: ",
+		"job-storage/limit at 2 k rows: ",
+		"read stage CPU s per M rows at 2 k rows: direct reader ",
 		"job at 2 k rows / seed-like: ",
 	} {
 		if !strings.Contains(out.String(), want) {

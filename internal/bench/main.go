@@ -49,6 +49,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	var tuning Tuning
 	tuning.register(fs)
 	scenario := fs.String("scenario", "", "run this one scenario in this process and print its result (used by the parent)")
+	bqREST := fs.String("bigquery-rest", "", "with -scenario: the parent's BigQuery REST double (empty: start the doubles in this process)")
+	bqStorage := fs.String("bigquery-storage", "", "with -scenario: the parent's Storage Read API double")
 	brokersFlag := fs.String("brokers", "", "with -scenario: host:port of the broker to produce to (the parent's, whose "+Topic+" must be empty);\nempty starts a kfake broker in this process, whose CPU and memory then count in the scenario's figures")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: bench [flags]\n\nMeasures rows/s, CPU seconds and peak RSS of the backfill, each scenario in its own child process,\nagainst one kfake broker in this (the parent) process.\n\n")
@@ -80,7 +82,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		if *brokersFlag != "" {
 			brokers = strings.Split(*brokersFlag, ",")
 		}
-		res, err := Run(ctx, RunOptions{Scenario: *scenario, Rows: rows[0], Brokers: brokers, Broker: *brokerMode, CPUProfile: *cpuProfile, MemProfile: *memProfile, Tuning: tuning})
+		res, err := Run(ctx, RunOptions{Scenario: *scenario, Rows: rows[0], Brokers: brokers, Broker: *brokerMode,
+			BigQuery: BigQueryEndpoints{REST: *bqREST, Storage: *bqStorage}, CPUProfile: *cpuProfile, MemProfile: *memProfile, Tuning: tuning})
 		if err != nil {
 			fmt.Fprintf(stderr, "bench: %s, %d rows: %v\n", *scenario, rows[0], err)
 			return 1
@@ -116,6 +119,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		defer b.close()
 	}
+	var bqd *bigQueryDoubles
+	defer func() {
+		if bqd != nil {
+			bqd.close()
+		}
+	}()
 	var results []Result
 	for _, p := range plan {
 		childArgs := []string{"-scenario=" + p.scenario, "-rows=" + strconv.FormatInt(p.rows, 10), "-broker=" + *brokerMode}
@@ -126,6 +135,21 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			}
 			childArgs = append(childArgs, "-brokers="+strings.Join(b.addrs(), ","))
 		}
+		if usesBigQuery(p.scenario) {
+			// The doubles serve one result size; a new row count gets new ones.
+			if bqd != nil && bqd.rows != p.rows {
+				bqd.close()
+				bqd = nil
+			}
+			if bqd == nil {
+				if bqd, err = startBigQuery(p.rows); err != nil {
+					fmt.Fprintf(stderr, "bench: %v\n", err)
+					return 1
+				}
+			}
+			e := bqd.endpoints()
+			childArgs = append(childArgs, "-bigquery-rest="+e.REST, "-bigquery-storage="+e.Storage)
+		}
 		childArgs = append(childArgs, tuning.args()...)
 		if *cpuProfile != "" {
 			childArgs = append(childArgs, "-cpuprofile="+*cpuProfile)
@@ -133,21 +157,23 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		if *memProfile != "" {
 			childArgs = append(childArgs, "-memprofile="+*memProfile)
 		}
-		fmt.Fprintf(stderr, "bench: %-11s %9d rows (load %s) ...\n", p.scenario, p.rows, loadAverage())
+		fmt.Fprintf(stderr, "bench: %-13s %9d rows (load %s) ...\n", p.scenario, p.rows, loadAverage())
 		// This process is idle but for the broker while the child runs:
 		// its CPU over the run is the broker's.
 		u0, s0 := cpuTime()
 		res, err := runChild(ctx, exe, childArgs, stderr)
 		u1, s1 := cpuTime()
-		if err == nil && needsBroker(p.scenario) {
+		if err == nil && (needsBroker(p.scenario) || usesBigQuery(p.scenario)) {
 			res.BrokerCPU = (u1 - u0 + s1 - s0).Seconds()
+		}
+		if err == nil && needsBroker(p.scenario) {
 			err = b.deleteTopic(ctx) // frees the log before the next run
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "bench: %s, %d rows: %v\n", p.scenario, p.rows, err)
 			return 1
 		}
-		fmt.Fprintf(stderr, "bench: %-11s %9d rows: %.2fs, %.0f rows/s\n", p.scenario, p.rows, res.Seconds, res.RowsPerSecond())
+		fmt.Fprintf(stderr, "bench: %-13s %9d rows: %.2fs, %.0f rows/s\n", p.scenario, p.rows, res.Seconds, res.RowsPerSecond())
 		results = append(results, res)
 	}
 	var brokerRSS int64
@@ -160,7 +186,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 
 // needsBroker reports whether a scenario produces to the broker.
 func needsBroker(scenario string) bool {
-	return scenario != ScenarioJobDiscard && scenario != ScenarioVerifyFull
+	return scenario != ScenarioJobDiscard && scenario != ScenarioVerifyFull && scenario != ScenarioReadStorage && scenario != ScenarioReadIterator
 }
 
 type planned struct {
@@ -168,11 +194,12 @@ type planned struct {
 	rows     int64
 }
 
-// makePlan orders the runs: for each row count, pairs of the limit and the
-// job scenario back to back (so that load drifts hit them alike), the
-// limit first in even pairs and the job first in odd ones (so that neither
-// always follows the other's clean-up), the discarding job and the full
-// verification recorder once, then the seed-like baseline once.
+// makePlan orders the runs: for each row count, groups of the limit, the
+// job and the job reading BigQuery's Storage Read API, back to back (so
+// that load drifts hit them alike), the limit first in even groups and the
+// job-storage first in odd ones (so that neither always follows the
+// other's clean-up); the discarding job, the full verification recorder
+// and the two read-stage scenarios once; then the seed-like baseline once.
 func makePlan(only []string, rows []int64, seedRows int64, pairs int) ([]planned, error) {
 	want := map[string]bool{}
 	for _, s := range only {
@@ -189,12 +216,12 @@ func makePlan(only []string, rows []int64, seedRows int64, pairs int) ([]planned
 	var plan []planned
 	for _, n := range rows {
 		for i := range pairs {
-			order := []string{ScenarioLimit, ScenarioJob, ScenarioJobDiscard, ScenarioVerifyFull}
+			order := []string{ScenarioLimit, ScenarioJob, ScenarioJobStorage, ScenarioJobDiscard, ScenarioVerifyFull, ScenarioReadStorage, ScenarioReadIterator}
 			if i%2 == 1 {
-				order[0], order[1] = ScenarioJob, ScenarioLimit
+				order[0], order[2] = ScenarioJobStorage, ScenarioLimit
 			}
 			for _, s := range order {
-				once := s == ScenarioJobDiscard || s == ScenarioVerifyFull
+				once := s == ScenarioJobDiscard || s == ScenarioVerifyFull || s == ScenarioReadStorage || s == ScenarioReadIterator
 				if want[s] && (i == 0 || !once) {
 					plan = append(plan, planned{s, n})
 				}

@@ -17,6 +17,8 @@ const (
 	targetJobOverLimit = 0.9
 	targetRSSGrowth    = 0.10
 	targetRSSMiB       = 200
+	// targetReadCPU is the read stage's CPU s per million rows.
+	targetReadCPU = 0.05
 	// jobMemoryLimitMiB is k8s/base/job.yaml's memory limit.
 	jobMemoryLimitMiB = 512
 	maxFullVerifyRows = ksqldb.MaxFullKeys
@@ -25,11 +27,14 @@ const (
 )
 
 var descriptions = map[string]string{
-	ScenarioLimit:      "raw produce of the job's pre-encoded records (key, value, and the run header unless -no-run-header), one goroutine (no source, no Avro)",
-	ScenarioJob:        "backfill.Pipeline: in-memory backfilltest.Source, mapping, Avro, errgroup, delivery accounting",
-	ScenarioJobDiscard: "the same pipeline against a discarding producer: the job alone, no librdkafka, no broker",
-	ScenarioVerifyFull: "job-discard with ksqldb.verify=full's recorder keeping every key, then its sorted keys: the memory full verification needs",
-	ScenarioSeed:       "one record at a time, waiting for its delivery report (the seed's per-row INSERT … VALUES); rate extrapolated",
+	ScenarioLimit:        "raw produce of the job's pre-encoded records (key, value, and the run header unless -no-run-header), one goroutine (no source, no Avro)",
+	ScenarioJob:          "backfill.Pipeline: in-memory backfilltest.Source, mapping, Avro, errgroup, delivery accounting",
+	ScenarioJobDiscard:   "the same pipeline against a discarding producer: the job alone, no librdkafka, no broker",
+	ScenarioVerifyFull:   "job-discard with ksqldb.verify=full's recorder keeping every key, then its sorted keys: the memory full verification needs",
+	ScenarioJobStorage:   "the job reading the query result through backfill/bigquery's Storage Read API reader from the doubles in the parent (BigQuery's Arrow framing, 4 streams), then the same pipeline and producer as job",
+	ScenarioReadStorage:  "the read stage alone: backfill/bigquery's direct reader (query job, read session, Arrow columns), rows dropped",
+	ScenarioReadIterator: "the read stage alone: the client library's RowIterator over the same Storage Read API double (EnableStorageReadClient, job.Read)",
+	ScenarioSeed:         "one record at a time, waiting for its delivery report (the seed's per-row INSERT … VALUES); rate extrapolated",
 }
 
 // printReport prints the table and the ratios against the targets.
@@ -60,7 +65,7 @@ func printReport(w io.Writer, results []Result, brokerMode string, brokerRSSKiB 
 			eta += " (extrap.)"
 		}
 		brokerCPU := "-"
-		if needsBroker(r.Scenario) {
+		if needsBroker(r.Scenario) || usesBigQuery(r.Scenario) {
 			brokerCPU = fmt.Sprintf("%.2f", r.BrokerCPU)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.0f\t%.2f\t%.2f\t%s\t%.1f\t%.1f\t%s\t%s\t\n", r.Scenario, rows, r.Seconds, r.RowsPerSecond(),
@@ -83,23 +88,32 @@ func printReport(w io.Writer, results []Result, brokerMode string, brokerRSSKiB 
 		byKey[k] = medianRun(rs)
 	}
 	for _, n := range counts {
-		jobs, limits := runs[key(ScenarioJob, n)], runs[key(ScenarioLimit, n)]
-		if len(jobs) == 0 || len(limits) == 0 {
-			continue
+		for _, job := range []string{ScenarioJob, ScenarioJobStorage} {
+			jobs, limits := runs[key(job, n)], runs[key(ScenarioLimit, n)]
+			if len(jobs) == 0 || len(limits) == 0 {
+				continue
+			}
+			var ratios, cpu []float64
+			for i := range min(len(jobs), len(limits)) {
+				ratios = append(ratios, jobs[i].RowsPerSecond()/limits[i].RowsPerSecond())
+				cpu = append(cpu, cpuPerRow(jobs[i])/cpuPerRow(limits[i]))
+			}
+			ratio := median(ratios)
+			fmt.Fprintf(w, "%s/limit at %s rows: %.2f, median of %d back-to-back pairs %s (target >= %.1f: %s)\n",
+				job, human(n), ratio, len(ratios), fmtRatios(ratios), targetJobOverLimit, verdict(ratio >= targetJobOverLimit))
+			fmt.Fprintf(w, "  %s/limit CPU s per row at %s rows: %.2f, median of the same pairs %s\n", job, human(n), median(cpu), fmtRatios(cpu))
 		}
-		var ratios, cpu []float64
-		for i := range min(len(jobs), len(limits)) {
-			ratios = append(ratios, jobs[i].RowsPerSecond()/limits[i].RowsPerSecond())
-			cpu = append(cpu, cpuPerRow(jobs[i])/cpuPerRow(limits[i]))
+		direct, client := runs[key(ScenarioReadStorage, n)], runs[key(ScenarioReadIterator, n)]
+		if len(direct) > 0 && len(client) > 0 {
+			d, c := medianRun(direct), medianRun(client)
+			dcpu, ccpu := cpuPerRow(d)*1e6, cpuPerRow(c)*1e6
+			fmt.Fprintf(w, "read stage CPU s per M rows at %s rows: direct reader %.3f, client RowIterator %.3f (%.1fx) (target <= %.2f for the direct reader: %s)\n",
+				human(n), dcpu, ccpu, ccpu/dcpu, targetReadCPU, verdict(dcpu <= targetReadCPU))
 		}
-		ratio := median(ratios)
-		fmt.Fprintf(w, "job/limit at %s rows: %.2f, median of %d back-to-back pairs %s (target >= %.1f: %s)\n",
-			human(n), ratio, len(ratios), fmtRatios(ratios), targetJobOverLimit, verdict(ratio >= targetJobOverLimit))
-		fmt.Fprintf(w, "  job/limit CPU s per row at %s rows: %.2f, median of the same pairs %s\n", human(n), median(cpu), fmtRatios(cpu))
 	}
 	if len(counts) >= 2 {
 		lo, hi := counts[0], counts[len(counts)-1]
-		for _, s := range []string{ScenarioJob, ScenarioJobDiscard, ScenarioLimit} {
+		for _, s := range []string{ScenarioJob, ScenarioJobStorage, ScenarioJobDiscard, ScenarioLimit} {
 			a, b := runs[key(s, lo)], runs[key(s, hi)]
 			if len(a) == 0 || len(b) == 0 {
 				continue
@@ -108,7 +122,7 @@ func printReport(w io.Writer, results []Result, brokerMode string, brokerRSSKiB 
 			growth := mb/ma - 1
 			line := fmt.Sprintf("%s peak RSS at %s vs %s rows: %.1f vs %.1f MiB (%+.1f%%), medians of %d and %d runs (ranges %s and %s MiB)",
 				s, human(hi), human(lo), mb, ma, 100*growth, len(b), len(a), rssRange(b), rssRange(a))
-			if s == ScenarioJob {
+			if s == ScenarioJob || s == ScenarioJobStorage {
 				line += fmt.Sprintf(" (target within %.0f%% and under %d MiB: %s)", 100*targetRSSGrowth, targetRSSMiB,
 					verdict(growth <= targetRSSGrowth && slices.Max(peakRSS(b)) < targetRSSMiB))
 			}
@@ -133,10 +147,11 @@ func printReport(w io.Writer, results []Result, brokerMode string, brokerRSSKiB 
 	}
 	fmt.Fprintln(w)
 	for _, s := range Scenarios {
-		fmt.Fprintf(w, "  %-11s %s\n", s, descriptions[s])
+		fmt.Fprintf(w, "  %-13s %s\n", s, descriptions[s])
 	}
 	fmt.Fprintln(w, "  CPU s is user+system time of the scenario's child process (the job or produce loop and librdkafka) over the timed")
-	fmt.Fprintln(w, "  section, the broker not included; broker CPU s is the bench parent's (kfake's) user+system time over the child's run;")
+	fmt.Fprintln(w, "  section, the broker not included; broker CPU s is the bench parent's (kfake's, and the BigQuery doubles' for the")
+	fmt.Fprintln(w, "  BigQuery scenarios) user+system time over the child's run;")
 	fmt.Fprintln(w, "  peak RSS is the child's VmHWM: the job's own memory, what a container limit sees, the broker's not included; Go heap")
 	fmt.Fprintln(w, "  is the peak of the child's Go heap objects (sampled every 5 ms): the rest of RSS is mostly librdkafka's C memory and the runtime.")
 }

@@ -23,10 +23,20 @@ const (
 	ScenarioJobDiscard = "job-discard" // the job's pipeline against a discarding producer (no broker)
 	ScenarioVerifyFull = "verify-full" // job-discard keeping every key for ksqldb.verify=full
 	ScenarioSeed       = "seed-like"   // one record at a time, waiting for each delivery
+	// ScenarioJobStorage is the job reading BigQuery through the Storage
+	// Read API double (another process), its pipeline and producer.
+	ScenarioJobStorage   = "job-storage"
+	ScenarioReadStorage  = "read-storage"  // the direct Storage Read API reader alone
+	ScenarioReadIterator = "read-iterator" // the client library's RowIterator over the Storage Read API alone
 )
 
 // Scenarios lists every scenario in table order.
-var Scenarios = []string{ScenarioLimit, ScenarioJob, ScenarioJobDiscard, ScenarioVerifyFull, ScenarioSeed}
+var Scenarios = []string{ScenarioLimit, ScenarioJob, ScenarioJobStorage, ScenarioJobDiscard, ScenarioVerifyFull, ScenarioReadStorage, ScenarioReadIterator, ScenarioSeed}
+
+// usesBigQuery reports whether a scenario reads from the BigQuery doubles.
+func usesBigQuery(scenario string) bool {
+	return scenario == ScenarioJobStorage || scenario == ScenarioReadStorage || scenario == ScenarioReadIterator
+}
 
 // Result is what one scenario measured. Rows/s is Rows/Seconds; CPU is
 // user+system seconds of the scenario's process over the timed section
@@ -65,13 +75,16 @@ func (r Result) PeakRSSMiB() float64 { return float64(r.PeakRSSKiB) / 1024 }
 
 // RunOptions say how one scenario runs.
 type RunOptions struct {
-	Scenario   string
-	Rows       int64
-	Brokers    []string // a running broker whose Topic is empty (the bench parent's); empty: Run starts one in this process
-	Broker     string   // mode of the broker Run starts: BrokerRetain, BrokerKeep or BrokerBlackhole
-	CPUProfile string   // write a CPU profile of the timed section here
-	MemProfile string   // write an allocation profile here after the timed section
-	Tuning     Tuning   // experiment overrides; zero means production defaults
+	Scenario string
+	Rows     int64
+	Brokers  []string // a running broker whose Topic is empty (the bench parent's); empty: Run starts one in this process
+	Broker   string   // mode of the broker Run starts: BrokerRetain, BrokerKeep or BrokerBlackhole
+	// BigQuery are the doubles serving the rows of the BigQuery scenarios
+	// (the bench parent's); empty: Run starts them in this process.
+	BigQuery   BigQueryEndpoints
+	CPUProfile string // write a CPU profile of the timed section here
+	MemProfile string // write an allocation profile here after the timed section
+	Tuning     Tuning // experiment overrides; zero means production defaults
 }
 
 // timed is the measured section of a scenario.
@@ -95,10 +108,24 @@ func Run(ctx context.Context, o RunOptions) (Result, error) {
 	}
 	var run timed
 	brokers := o.Brokers
+	if usesBigQuery(o.Scenario) && o.BigQuery.REST == "" {
+		d, err := startBigQuery(o.Rows)
+		if err != nil {
+			return res, err
+		}
+		defer d.close()
+		o.BigQuery = d.endpoints()
+	}
 	switch o.Scenario {
+	case ScenarioReadStorage:
+		res.Broker = "none"
+		run = readStorageRun(o.Rows, o.BigQuery, o.Tuning)
+	case ScenarioReadIterator:
+		res.Broker = "none"
+		run = readIteratorRun(o.Rows, o.BigQuery, o.Tuning)
 	case ScenarioJobDiscard:
 		res.Broker = "none"
-		run = jobRun(o.Rows, codec, &discardProducer{}, o.Tuning)
+		run = jobRun(o.Rows, &backfilltest.Source{Rows: o.Rows}, codec, &discardProducer{}, o.Tuning)
 	case ScenarioVerifyFull:
 		res.Broker = "none"
 		run = verifyFullRun(o.Rows, codec, o.Tuning)
@@ -134,7 +161,9 @@ func Run(ctx context.Context, o RunOptions) (Result, error) {
 			}
 			run = limitRun(o.Rows, r, prod)
 		case ScenarioJob:
-			run = jobRun(o.Rows, codec, prod, o.Tuning)
+			run = jobRun(o.Rows, &backfilltest.Source{Rows: o.Rows}, codec, prod, o.Tuning)
+		case ScenarioJobStorage:
+			run = jobRun(o.Rows, bigQuerySource(o.BigQuery, o.Tuning), codec, prod, o.Tuning)
 		case ScenarioSeed:
 			if run, err = seedRun(o.Rows, codec, prod); err != nil {
 				return res, err
@@ -244,9 +273,9 @@ func verifyFullRun(rows int64, codec *backfill.Codec, t Tuning) timed {
 	}
 }
 
-func jobRun(rows int64, codec *backfill.Codec, prod backfill.Producer, t Tuning) timed {
+func jobRun(rows int64, src backfill.Source, codec *backfill.Codec, prod backfill.Producer, t Tuning) timed {
 	return func(ctx context.Context) (int64, error) {
-		p := pipeline(&backfilltest.Source{Rows: rows}, codec, prod, t)
+		p := pipeline(src, codec, prod, t)
 		var rep backfill.Report
 		if err := p.Run(ctx, &rep); err != nil {
 			return rep.RecordsAcked, err

@@ -1,0 +1,133 @@
+// Package bqjobsfake is an in-process double of the few BigQuery REST v2
+// methods a run reads through the Storage Read API calls: jobs.insert,
+// jobs.getQueryResults, jobs.get and tables.get. It runs no SQL: every
+// query job "writes" the one result table it is given, whose rows a
+// bqreadfake server serves.
+//
+// Like BigQuery, it refuses a second jobs.insert with a job id already
+// taken with 409 and reason "duplicate" (REST reference, jobs.insert;
+// cloud.google.com/bigquery/docs/error-messages, reason duplicate). The
+// goccy emulator v0.6.6 answers that insert with a 500 after running the
+// query again (server/handler.go jobsInsertHandler, and
+// internal/metadata/project.go AddJob), so tests of the attach logic use
+// this double.
+package bqjobsfake
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+
+	bq "google.golang.org/api/bigquery/v2"
+)
+
+// Server is a running double.
+type Server struct {
+	dst    *bq.TableReference
+	rows   uint64
+	schema *bq.TableSchema
+	srv    *http.Server
+	lis    net.Listener
+
+	mu      sync.Mutex
+	jobs    map[string]*bq.Job
+	created int
+}
+
+// Start serves on a free 127.0.0.1 port. Every query job's result is the
+// table dst, of rows rows with the given schema.
+func Start(dst *bq.TableReference, rows uint64, schema *bq.TableSchema) (*Server, error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("bqjobsfake: listen: %w", err)
+	}
+	s := &Server{dst: dst, rows: rows, schema: schema, lis: lis, jobs: map[string]*bq.Job{}}
+	s.srv = &http.Server{Handler: s}
+	go s.srv.Serve(lis) //nolint:errcheck // ends at Close
+	return s, nil
+}
+
+// URL is the REST endpoint (bigquery.endpoint).
+func (s *Server) URL() string { return "http://" + s.lis.Addr().String() }
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
+
+// Created returns how many query jobs were created: each runs, and bills,
+// the query.
+func (s *Server) Created() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.created
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_, rest, _ := strings.Cut(r.URL.Path, "/projects/")
+	parts := strings.Split(rest, "/")
+	switch {
+	case r.Method == http.MethodPost && len(parts) == 2 && parts[1] == "jobs":
+		var job bq.Job
+		if err := json.NewDecoder(r.Body).Decode(&job); err != nil || job.JobReference == nil || job.Configuration == nil || job.Configuration.Query == nil {
+			fail(w, http.StatusBadRequest, "invalid", fmt.Sprintf("bqjobsfake serves query jobs with a job reference only (%v)", err))
+			return
+		}
+		s.insert(w, &job)
+	case r.Method == http.MethodGet && len(parts) == 3 && parts[1] == "queries":
+		if j := s.job(parts[2]); j != nil {
+			reply(w, &bq.GetQueryResultsResponse{JobComplete: true, JobReference: j.JobReference, TotalRows: s.rows, Schema: s.schema})
+			return
+		}
+		fail(w, http.StatusNotFound, "notFound", "Not found: Job "+parts[2])
+	case r.Method == http.MethodGet && len(parts) == 3 && parts[1] == "jobs":
+		if j := s.job(parts[2]); j != nil {
+			reply(w, j)
+			return
+		}
+		fail(w, http.StatusNotFound, "notFound", "Not found: Job "+parts[2])
+	case r.Method == http.MethodGet && len(parts) == 5 && parts[1] == "datasets" && parts[3] == "tables":
+		reply(w, &bq.Table{TableReference: s.dst, NumRows: s.rows, Schema: s.schema})
+	default:
+		fail(w, http.StatusNotFound, "notFound", "bqjobsfake does not serve "+r.Method+" "+r.URL.Path)
+	}
+}
+
+func (s *Server) insert(w http.ResponseWriter, job *bq.Job) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := job.JobReference.JobId
+	if _, taken := s.jobs[id]; taken {
+		fail(w, http.StatusConflict, "duplicate", fmt.Sprintf("Already Exists: Job %s:US.%s", job.JobReference.ProjectId, id))
+		return
+	}
+	job.JobReference.Location = "US"
+	job.Status = &bq.JobStatus{State: "DONE"}
+	if job.Configuration.Query.DestinationTable == nil {
+		job.Configuration.Query.DestinationTable = s.dst // the anonymous result table
+	}
+	s.jobs[id] = job
+	s.created++
+	reply(w, job)
+}
+
+func (s *Server) job(id string) *bq.Job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.jobs[id]
+}
+
+func reply(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v) //nolint:errcheck // the client sees a short body
+}
+
+func fail(w http.ResponseWriter, code int, reason, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{ //nolint:errcheck // as reply
+		"code": code, "message": msg, "errors": []map[string]string{{"reason": reason, "message": msg}},
+	}})
+}
