@@ -2,8 +2,10 @@
 // against the BigQuery emulator: the production source (backfill/bigquery)
 // reads the default query's result with bigquery.read_api=storage and
 // bigquery.read_api=rest, and the command prints rows/s for each and the
-// path the iterator actually used. The emulator answers every read from
-// SQLite on this machine, so only the relative figures mean anything.
+// path each read used. The emulator answers every read from SQLite on
+// this machine, so only the relative figures mean anything; make bench's
+// read-storage and read-iterator scenarios measure the Storage Read API
+// reader against BigQuery's own framing.
 //
 // It is a separate command from cmd/bench because the emulator needs cgo
 // with clang: build it with CC=clang CXX=clang++.
@@ -81,7 +83,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, "figures are relative: the emulator serves every page from SQLite on this machine")
 	fmt.Fprintln(stdout)
 	fmt.Fprintln(stdout, "the job's read path: backfill/bigquery (the production source) running the default query, read to the end;")
-	fmt.Fprintln(stdout, "query/open s runs the query job and fetches the first page (Open peeks one row), read s iterates the rest")
+	fmt.Fprintln(stdout, "query/open s runs the query job and opens its result (rest: the first page; storage: the read session), read s reads the rest")
 	printResults(stdout, results)
 	for _, r := range results {
 		if r.readAPI != r.path {

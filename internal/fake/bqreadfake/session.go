@@ -67,7 +67,13 @@ func (s *Server) CreateReadSession(ctx context.Context, req *storagepb.CreateRea
 	if err != nil {
 		return nil, err
 	}
-	rec := take(table, rows, cols)
+	var rec arrow.Record
+	if rows == nil && len(cols) == int(table.NumCols()) {
+		rec = table // every row and column: served as added, without a copy
+		rec.Retain()
+	} else {
+		rec = take(table, rows, cols)
+	}
 	defer rec.Release()
 	schemaMsg, err := schemaMessage(rec.Schema())
 	if err != nil {
@@ -200,35 +206,34 @@ func selectFields(schema *arrow.Schema, selected []string) ([]int, error) {
 
 var equalsInt = regexp.MustCompile("^\\s*`?([A-Za-z_][A-Za-z0-9_]*)`?\\s*=\\s*(-?[0-9]+)\\s*$")
 
-// restrict returns the rows that satisfy the row restriction. The double
+// restrict returns the rows that satisfy the row restriction, or nil for
+// every row when there is none. The double
 // understands "column = integer" only, which is what the job sends;
 // BigQuery accepts any non-aggregate SQL predicate (stream.proto
 // TableReadOptions.row_restriction).
 func restrict(rec arrow.Record, restriction string) ([]int64, error) {
-	all := func(int64) bool { return true }
-	keep := all
-	if strings.TrimSpace(restriction) != "" {
-		m := equalsInt.FindStringSubmatch(restriction)
-		if m == nil {
-			return nil, status.Errorf(codes.Unimplemented, "bqreadfake understands only \"column = integer\" row restrictions, not %q", restriction)
-		}
-		idx := rec.Schema().FieldIndices(m[1])
-		if len(idx) == 0 {
-			return nil, status.Errorf(codes.InvalidArgument, "row restriction %q: unrecognized name %s", restriction, m[1])
-		}
-		want, _ := strconv.ParseInt(m[2], 10, 64)
-		col, ok := rec.Column(idx[0]).(interface {
-			IsNull(int) bool
-			Value(int) int64
-		})
-		if !ok {
-			return nil, status.Errorf(codes.InvalidArgument, "row restriction %q: column %s is not INT64", restriction, m[1])
-		}
-		keep = func(i int64) bool { return !col.IsNull(int(i)) && col.Value(int(i)) == want }
+	if strings.TrimSpace(restriction) == "" {
+		return nil, nil
 	}
-	var rows []int64
+	m := equalsInt.FindStringSubmatch(restriction)
+	if m == nil {
+		return nil, status.Errorf(codes.Unimplemented, "bqreadfake understands only \"column = integer\" row restrictions, not %q", restriction)
+	}
+	idx := rec.Schema().FieldIndices(m[1])
+	if len(idx) == 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "row restriction %q: unrecognized name %s", restriction, m[1])
+	}
+	want, _ := strconv.ParseInt(m[2], 10, 64)
+	col, ok := rec.Column(idx[0]).(interface {
+		IsNull(int) bool
+		Value(int) int64
+	})
+	if !ok {
+		return nil, status.Errorf(codes.InvalidArgument, "row restriction %q: column %s is not INT64", restriction, m[1])
+	}
+	rows := []int64{}
 	for i := range rec.NumRows() {
-		if keep(i) {
+		if !col.IsNull(int(i)) && col.Value(int(i)) == want {
 			rows = append(rows, i)
 		}
 	}
