@@ -2,9 +2,7 @@ package bigquery
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
-	"io"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
@@ -13,77 +11,32 @@ import (
 	"github.com/ordermin/ordermin-backfill/backfill"
 )
 
-// schemaMessage returns the first IPC message of a read session's
-// serialized schema. BigQuery sends that message alone; the goccy
-// emulator sends a whole IPC stream (schema, an empty batch, the
-// end-of-stream marker), of which the first message is the schema.
-func schemaMessage(serialized []byte) ([]byte, error) {
-	b := serialized
-	prefix := 4
-	if len(b) >= 4 && binary.LittleEndian.Uint32(b) == 0xFFFFFFFF { // the continuation token of IPC format v0.15+
-		b, prefix = b[4:], 8
-	}
-	if len(b) < 4 {
-		return nil, fmt.Errorf("the read session's Arrow schema is %d bytes, too short for an IPC message", len(serialized))
-	}
-	n := int(int32(binary.LittleEndian.Uint32(b)))
-	if n <= 0 || prefix+n > len(serialized) {
-		return nil, fmt.Errorf("the read session's Arrow schema announces %d metadata bytes in %d", n, len(serialized))
-	}
-	return serialized[:prefix+n], nil
-}
-
-// decoder turns a stream's ReadRowsResponse payloads into Arrow records.
+// decoder holds what the streams of one read session share: the schema,
+// as Arrow and as the IPC schema message's metadata.
 type decoder struct {
-	schemaMsg []byte
-	schema    *arrow.Schema
-	// framed is set once the first payload shows the framing: true when
-	// each payload is a whole IPC stream (the emulator), false when it is a
-	// bare record-batch message (BigQuery).
+	schema     *arrow.Schema
+	schemaMeta []byte
+	// framed is set once a stream's first payload shows the framing: true
+	// when each payload is a whole IPC stream (the emulator), false when it
+	// is a bare record-batch message (BigQuery).
 	framed, known bool
 }
 
+// newDecoder reads the read session's serialized schema: BigQuery sends
+// the IPC schema message alone; the goccy emulator sends a whole IPC
+// stream (schema, an empty batch, the end-of-stream marker), whose first
+// message is the schema.
 func newDecoder(serializedSchema []byte) (*decoder, error) {
-	msg, err := schemaMessage(serializedSchema)
+	meta, _, err := splitMessage(serializedSchema)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the read session's Arrow schema: %w", err)
 	}
-	r, err := ipc.NewReader(bytes.NewReader(msg))
+	r, err := ipc.NewReader(bytes.NewReader(serializedSchema))
 	if err != nil {
 		return nil, fmt.Errorf("decoding the read session's Arrow schema: %w", err)
 	}
 	defer r.Release()
-	return &decoder{schemaMsg: msg, schema: r.Schema()}, nil
-}
-
-// decode appends the payload's records to dst; the caller releases them.
-func (d *decoder) decode(payload []byte, dst []arrow.Record) ([]arrow.Record, error) {
-	if !d.known {
-		m, err := ipc.NewMessageReader(bytes.NewReader(payload)).Message()
-		if err != nil {
-			return dst, fmt.Errorf("reading the first Arrow IPC message of a response: %w", err)
-		}
-		d.framed, d.known = m.Type() == ipc.MessageSchema, true
-		m.Release()
-	}
-	var src io.Reader = bytes.NewReader(payload)
-	if !d.framed {
-		src = io.MultiReader(bytes.NewReader(d.schemaMsg), src)
-	}
-	r, err := ipc.NewReader(src, ipc.WithSchema(d.schema))
-	if err != nil {
-		return dst, fmt.Errorf("decoding an Arrow record batch: %w", err)
-	}
-	defer r.Release()
-	for r.Next() {
-		rec := r.Record()
-		rec.Retain()
-		dst = append(dst, rec)
-	}
-	if err := r.Err(); err != nil && err != io.EOF {
-		return dst, fmt.Errorf("decoding an Arrow record batch: %w", err)
-	}
-	return dst, nil
+	return &decoder{schema: r.Schema(), schemaMeta: meta}, nil
 }
 
 // arrowColumns maps an Arrow schema onto the domain's columns. BigQuery
@@ -160,7 +113,7 @@ func (c *column) value(i int) (any, error) {
 // clone returns a decoder for another stream of the same session: the
 // framing is learnt per stream.
 func (d *decoder) clone() *decoder {
-	return &decoder{schemaMsg: d.schemaMsg, schema: d.schema}
+	return &decoder{schema: d.schema, schemaMeta: d.schemaMeta}
 }
 
 // copyRows replaces dst's contents with rows [i, i+n) of the column.

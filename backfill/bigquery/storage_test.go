@@ -303,41 +303,93 @@ func TestStorageSessionIsBoundedByReadSessionTimeout(t *testing.T) {
 	}
 }
 
-func TestDecoderAcceptsBothFramings(t *testing.T) {
-	rec := ordersRecord(5, 4)
-	defer rec.Release()
-	var stream bytes.Buffer
-	w := ipc.NewWriter(&stream, ipc.WithSchema(rec.Schema()))
+// framings returns a record's bytes as BigQuery frames them (the schema
+// message alone; the batch message alone) and as the emulator does (a
+// whole IPC stream for each).
+func framings(t *testing.T, rec arrow.Record) (schemaMsg, batchMsg, stream []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, ipc.WithSchema(rec.Schema()))
 	if err := w.Write(rec); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	full := stream.Bytes()
-	schemaMsg, err := schemaMessage(full)
+	stream = buf.Bytes()
+	meta, _, err := splitMessage(stream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bare := full[len(schemaMsg) : len(full)-8] // BigQuery: the batch message alone
+	schemaLen := 8 + len(meta) // continuation, length, metadata; a schema has no body
+	return stream[:schemaLen], stream[schemaLen : len(stream)-8], stream
+}
+
+// decodeAll reads canned responses through messages and the IPC reader,
+// as a stream is read, returning the rows per record.
+func decodeAll(t *testing.T, schema []byte, resps ...*storagepb.ReadRowsResponse) ([]int64, error) {
+	t.Helper()
+	dec, err := newDecoder(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := newMessages(dec, func() (*storagepb.ReadRowsResponse, error) {
+		if len(resps) == 0 {
+			return nil, io.EOF
+		}
+		r := resps[0]
+		resps = resps[1:]
+		return r, nil
+	})
+	rdr, err := ipc.NewReaderFromMessageReader(msgs, ipc.WithSchema(dec.schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Release()
+	var rows []int64
+	for rdr.Next() {
+		rows = append(rows, rdr.Record().NumRows())
+		if got := rdr.Record().Column(0).(*array.Int64).Value(4); got != 5 {
+			t.Fatalf("user %d in row 5", got)
+		}
+		msgs.pending -= rdr.Record().NumRows()
+	}
+	return rows, rdr.Err()
+}
+
+func response(payload []byte, rows int64) *storagepb.ReadRowsResponse {
+	return &storagepb.ReadRowsResponse{RowCount: rows,
+		Rows: &storagepb.ReadRowsResponse_ArrowRecordBatch{ArrowRecordBatch: &storagepb.ArrowRecordBatch{SerializedRecordBatch: payload}}}
+}
+
+func TestMessagesAcceptBothFramings(t *testing.T) {
+	rec := ordersRecord(5, 4)
+	defer rec.Release()
+	schemaMsg, batchMsg, stream := framings(t, rec)
 	for name, tc := range map[string]struct{ schema, payload []byte }{
-		"bigquery": {schemaMsg, bare},
-		"emulator": {full, full}, // a whole IPC stream in the session and in each response
+		"bigquery": {schemaMsg, batchMsg},
+		"emulator": {stream, stream},
 	} {
-		d, err := newDecoder(tc.schema)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
+		// Two responses and a progress-only one between them.
+		rows, err := decodeAll(t, tc.schema, response(tc.payload, 5), &storagepb.ReadRowsResponse{}, response(tc.payload, 5))
+		if err != nil || len(rows) != 2 || rows[0] != 5 || rows[1] != 5 {
+			t.Fatalf("%s: records of %v rows, %v", name, rows, err)
 		}
-		for range 2 { // framing is learnt on the first payload and kept
-			recs, err := d.decode(tc.payload, nil)
-			if err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			if len(recs) != 1 || recs[0].NumRows() != 5 || recs[0].Column(0).(*array.Int64).Value(4) != 5 {
-				t.Fatalf("%s: decoded %v", name, recs)
-			}
-			releaseAll(recs)
-		}
+	}
+}
+
+func TestMessagesRefuseRowCountsThatDoNotAddUp(t *testing.T) {
+	rec := ordersRecord(5, 4)
+	defer rec.Release()
+	schemaMsg, batchMsg, _ := framings(t, rec)
+	if _, err := decodeAll(t, schemaMsg, response(batchMsg, 6), response(batchMsg, 5)); err == nil || !strings.Contains(err.Error(), "announced 1 rows more") {
+		t.Fatalf("a response announcing 6 rows for 5: %v", err)
+	}
+	if _, err := decodeAll(t, schemaMsg, response(nil, 3)); err == nil || !strings.Contains(err.Error(), "carries no record batch") {
+		t.Fatalf("a response announcing rows without a batch: %v", err)
+	}
+	if _, err := decodeAll(t, schemaMsg, response(batchMsg[:len(batchMsg)-9], 5)); err == nil {
+		t.Fatal("a truncated batch decoded")
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"cloud.google.com/go/bigquery/storage/apiv1/storagepb"
 	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/ipc"
 	gax "github.com/googleapis/gax-go/v2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -101,26 +102,21 @@ func (r *streamReader) firstErr() error {
 func (r *streamReader) readStream(ctx context.Context, client readRowsClient, name string, dec *decoder, log logger) error {
 	var offset int64
 	bo := gax.Backoff{Initial: 200 * time.Millisecond, Max: 10 * time.Second, Multiplier: 2}
-	var recs []arrow.Record
 	for attempt := 1; ; attempt++ {
 		rows, err := client.ReadRows(ctx, &storagepb.ReadRowsRequest{ReadStream: name, Offset: offset})
-		for err == nil {
-			var resp *storagepb.ReadRowsResponse
-			if resp, err = rows.Recv(); err != nil {
-				break
+		if err == nil {
+			var progressed bool
+			progressed, err = r.consume(ctx, rows, dec, &offset)
+			if progressed {
+				attempt = 1
 			}
-			recs, err = dec.decode(resp.GetArrowRecordBatch().GetSerializedRecordBatch(), recs[:0])
 			if err == nil {
-				err = r.hand(ctx, recs, resp.GetRowCount(), &offset)
+				return nil
 			}
-			if err != nil {
-				releaseAll(recs)
-				return fmt.Errorf("stream %s at row %d: %w", name, offset, err)
+			var bad *badStream
+			if errors.As(err, &bad) {
+				return fmt.Errorf("stream %s at row %d: %w", name, offset, bad.err)
 			}
-			attempt = 1
-		}
-		if errors.Is(err, io.EOF) {
-			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -136,26 +132,49 @@ func (r *streamReader) readStream(ctx context.Context, client readRowsClient, na
 	}
 }
 
-// hand passes a response's records to Next and advances the offset. The
-// records must hold the response's row_count rows.
-func (r *streamReader) hand(ctx context.Context, recs []arrow.Record, want int64, offset *int64) error {
-	var got int64
-	for _, rec := range recs {
-		got += rec.NumRows()
+// badStream is a stream whose data cannot be decoded or does not add up:
+// retrying cannot help.
+type badStream struct{ err error }
+
+func (e *badStream) Error() string { return e.err.Error() }
+
+// consume decodes one ReadRows call's responses and hands their records
+// to Next, advancing offset by the rows handed. It returns nil at the
+// stream's clean end, the gRPC error of a broken call, or a *badStream.
+func (r *streamReader) consume(ctx context.Context, rows storagepb.BigQueryRead_ReadRowsClient, dec *decoder, offset *int64) (progressed bool, err error) {
+	msgs := newMessages(dec, rows.Recv)
+	rdr, err := ipc.NewReaderFromMessageReader(msgs, ipc.WithSchema(dec.schema))
+	if err != nil { // only the session's schema has been read yet
+		return false, &badStream{fmt.Errorf("starting to decode Arrow record batches: %w", err)}
 	}
-	if got != want {
-		return fmt.Errorf("a response announced %d rows but its record batches hold %d", want, got)
-	}
-	for i, rec := range recs {
+	defer rdr.Release()
+	for rdr.Next() {
+		rec := rdr.Record()
+		n := rec.NumRows()
+		if msgs.pending -= n; msgs.pending < 0 {
+			return progressed, &badStream{fmt.Errorf("a response's record batches hold %d rows more than it announced", -msgs.pending)}
+		}
+		rec.Retain()
 		select {
 		case r.recs <- rec:
 		case <-ctx.Done():
-			releaseAll(recs[i:])
-			return ctx.Err()
+			rec.Release()
+			return progressed, ctx.Err()
 		}
+		*offset += n
+		progressed = true
 	}
-	*offset += got
-	return nil
+	switch err := rdr.Err(); {
+	case err == nil:
+		if msgs.pending != 0 {
+			return progressed, &badStream{fmt.Errorf("the stream ended %d rows short of what its last response announced", msgs.pending)}
+		}
+		return progressed, nil
+	case status.Code(err) != codes.Unknown:
+		return progressed, err // a broken call: maybe retryable
+	default:
+		return progressed, &badStream{err}
+	}
 }
 
 func releaseAll(recs []arrow.Record) {
