@@ -3,10 +3,12 @@ package bigquery
 import (
 	"bytes"
 	"fmt"
+	"strings"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
+	"github.com/apache/arrow/go/v15/arrow/memory"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
 )
@@ -16,6 +18,7 @@ import (
 type decoder struct {
 	schema     *arrow.Schema
 	schemaMeta []byte
+	mem        memory.Allocator // holds the decoded batches' buffers
 	// framed is set once a stream's first payload shows the framing: true
 	// when each payload is a whole IPC stream (the emulator), false when it
 	// is a bare record-batch message (BigQuery).
@@ -103,7 +106,9 @@ func (c *column) value(i int) (any, error) {
 	case arrow.FLOAT64:
 		return c.f64[i], nil
 	case arrow.STRING:
-		return c.strs.Value(i), nil
+		// Value points into the batch's buffer, which is reused once the
+		// batch is released.
+		return strings.Clone(c.strs.Value(i)), nil
 	case arrow.BOOL:
 		return c.bools.Value(i), nil
 	}
@@ -113,7 +118,7 @@ func (c *column) value(i int) (any, error) {
 // clone returns a decoder for another stream of the same session: the
 // framing is learnt per stream.
 func (d *decoder) clone() *decoder {
-	return &decoder{schema: d.schema, schemaMeta: d.schemaMeta}
+	return &decoder{schema: d.schema, schemaMeta: d.schemaMeta, mem: d.mem}
 }
 
 // copyRows replaces dst's contents with rows [i, i+n) of the column.
@@ -132,7 +137,7 @@ func (c *column) copyRows(dst *backfill.Vector, i, n int) error {
 		dst.Float64 = append(dst.Float64, c.f64[i:i+n]...)
 	case arrow.STRING:
 		for k := i; k < i+n; k++ {
-			dst.String = append(dst.String, c.strs.Value(k))
+			dst.String = append(dst.String, strings.Clone(c.strs.Value(k))) // as in value
 		}
 	case arrow.BOOL:
 		for k := i; k < i+n; k++ {

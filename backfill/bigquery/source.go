@@ -15,6 +15,7 @@ import (
 	"cloud.google.com/go/bigquery"
 	bqstorage "cloud.google.com/go/bigquery/storage/apiv1"
 	"cloud.google.com/go/civil"
+	"github.com/apache/arrow/go/v15/arrow/memory"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
@@ -74,8 +75,9 @@ type Param struct{ Name, Type, Value string }
 
 // Source is a backfill.Source over one BigQuery query.
 type Source struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	alloc memory.Allocator // for decoded batches; nil: a bufferPool per read session
 }
 
 var _ backfill.Source = (*Source)(nil)

@@ -79,6 +79,10 @@ func (s *Source) openSession(ctx context.Context, rc *bqstorage.BigQueryReadClie
 	if err != nil {
 		return nil, backfill.Errorf(backfill.KindSource, "read session %s: %v", sess.GetName(), err)
 	}
+	dec.mem = s.alloc
+	if dec.mem == nil {
+		dec.mem = &bufferPool{}
+	}
 	return readStreams(ctx, rc, sess, dec, s.log), nil
 }
 

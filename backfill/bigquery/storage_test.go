@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -438,4 +439,72 @@ func TestStorageReaderHandsOverColumns(t *testing.T) {
 		}
 	}
 	checkOrders(t, got, usersUpTo(10_000))
+}
+
+// TestStorageReaderReusesBuffersSafely: decoded batches' buffers are
+// reused, so every buffer must come back, and no value handed over may
+// point into one: strings kept from earlier batches stay intact.
+func TestStorageReaderReusesBuffersSafely(t *testing.T) {
+	const rows = 50_000
+	fake, err := bqreadfake.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, arrow.NewSchema([]arrow.Field{
+		{Name: "user_id", Type: arrow.PrimitiveTypes.Int64}, {Name: "name", Type: arrow.BinaryTypes.String, Nullable: true},
+	}, nil))
+	for i := range rows {
+		b.Field(0).(*array.Int64Builder).Append(int64(i))
+		b.Field(1).(*array.StringBuilder).Append(fmt.Sprintf("user-%d", i))
+	}
+	rec := b.NewRecord()
+	b.Release()
+	fake.AddTable(testTable, rec)
+	rec.Release()
+
+	mem := memory.NewCheckedAllocator(&bufferPool{})
+	src := New(Config{Project: "p", StorageEndpoint: fake.Addr(), StoragePlaintext: true, ReadStreams: 2, ReadSessionTimeout: 5 * time.Second}, nil)
+	src.alloc = mem
+	ctx := context.Background()
+	rc, closeRC, err := src.storageClient(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeRC()
+	for _, columnar := range []bool{true, false} {
+		r, err := src.openSession(ctx, rc, testTable, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := map[int64]string{}
+		vecs := make([]backfill.Vector, 2)
+		row := []any{}
+		for {
+			var n int
+			if columnar {
+				n, err = r.NextColumns(vecs, 700)
+			} else if err = r.Next(&row); err == nil {
+				n, vecs[0].Int64, vecs[1].String = 1, []int64{row[0].(int64)}, []string{row[1].(string)}
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				names[vecs[0].Int64[i]] = vecs[1].String[i]
+			}
+		}
+		r.Close()
+		for i := range int64(rows) {
+			if want := fmt.Sprintf("user-%d", i); names[i] != want {
+				t.Fatalf("columnar %v: user %d's name is %q, want %q: a string points into a reused buffer", columnar, i, names[i], want)
+			}
+		}
+		if n := mem.CurrentAlloc(); n != 0 {
+			t.Fatalf("columnar %v: %d bytes of decoded batches never released", columnar, n)
+		}
+	}
 }

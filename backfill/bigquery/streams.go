@@ -143,7 +143,7 @@ func (e *badStream) Error() string { return e.err.Error() }
 // stream's clean end, the gRPC error of a broken call, or a *badStream.
 func (r *streamReader) consume(ctx context.Context, rows storagepb.BigQueryRead_ReadRowsClient, dec *decoder, offset *int64) (progressed bool, err error) {
 	msgs := newMessages(dec, rows.Recv)
-	rdr, err := ipc.NewReaderFromMessageReader(msgs, ipc.WithSchema(dec.schema))
+	rdr, err := ipc.NewReaderFromMessageReader(msgs, ipc.WithSchema(dec.schema), ipc.WithAllocator(dec.mem))
 	if err != nil { // only the session's schema has been read yet
 		return false, &badStream{fmt.Errorf("starting to decode Arrow record batches: %w", err)}
 	}
