@@ -177,12 +177,6 @@ func (r *streamReader) consume(ctx context.Context, rows storagepb.BigQueryRead_
 	}
 }
 
-func releaseAll(recs []arrow.Record) {
-	for _, rec := range recs {
-		rec.Release()
-	}
-}
-
 // retryable reports whether a ReadRows failure may pass on a new attempt
 // at the same offset: the codes the official client retries (v1.86.2
 // storage_iterator.go retryReadRows), less Canceled, which here means the
