@@ -31,7 +31,7 @@ func TestSQLShapes(t *testing.T) {
 	}
 	once := base
 	once.ShardIndex, once.ShardCount, once.ReadAPI = 3, 4, ReadStorage
-	if got := once.SQL(); !strings.HasPrefix(got, "SELECT *, IFNULL(ABS(MOD(`user_id`, 4)), 0) AS _backfill_shard FROM (") || strings.Contains(got, "WHERE") {
+	if got := once.SQL(); !strings.HasPrefix(got, "SELECT *, COUNT(*) OVER (PARTITION BY _backfill_shard) AS _backfill_shard_rows FROM (SELECT *, IFNULL(ABS(MOD(`user_id`, 4)), 0) AS _backfill_shard FROM (") || strings.Contains(got, "WHERE") {
 		t.Errorf("query-once SQL = %q", got)
 	}
 	if got := once.rowRestriction(); got != "_backfill_shard = 3" {
@@ -65,19 +65,7 @@ func TestJobIDIsSharedByShardsAndChangesWithTheQuery(t *testing.T) {
 // reads its own rows of the shared result through the Storage Read API.
 func TestShardsOfOneRunShareOneQueryJob(t *testing.T) {
 	const users, shards = 10_000, 2
-	dst := &bq.TableReference{ProjectId: "p", DatasetId: "d", TableId: "anon_result"}
-	read, err := bqreadfake.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(read.Close)
-	rec := ordersRecordWith(users, shards, ShardColumn)
-	read.AddTable("projects/p/datasets/d/tables/anon_result", rec)
-	rec.Release()
-	schema := &bq.TableSchema{Fields: []*bq.TableFieldSchema{{Name: "user_id", Type: "INTEGER"}, {Name: "min_order_id", Type: "INTEGER"}, {Name: ShardColumn, Type: "INTEGER"}}}
-	jobs := startJobs(t, dst, users, schema)
-	url := jobs.URL()
-
+	read, jobs, shard := shardedRun(t, users, shards)
 	got := make([]map[int64]int64, shards)
 	errs := make([]error, shards)
 	var wg sync.WaitGroup
@@ -85,10 +73,7 @@ func TestShardsOfOneRunShareOneQueryJob(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			src := New(Config{Project: "p", Endpoint: url, StorageEndpoint: read.Addr(), StoragePlaintext: true,
-				Table: "p.d.orders", OrderColumn: "order_id", KeyColumn: "user_id", ShardIndex: i, ShardCount: shards,
-				QueryKey: "job-uid", ReadAPI: ReadStorage, ReadStreams: 2, ReadSessionTimeout: 5 * time.Second, QueryTimeout: 30 * time.Second}, nil)
-			r, err := src.Open(context.Background())
+			r, err := shard(i).Open(context.Background())
 			if err != nil {
 				errs[i] = err
 				return
@@ -97,8 +82,8 @@ func TestShardsOfOneRunShareOneQueryJob(t *testing.T) {
 			if cols := r.Columns(); len(cols) != 2 || cols[1].Name != "min_order_id" {
 				t.Errorf("shard %d columns %v: the shard column must not be read", i, cols)
 			}
-			if _, known := r.TotalRows(); known {
-				t.Errorf("shard %d claims to know its row count", i)
+			if total, known := r.TotalRows(); !known || total != users/shards {
+				t.Errorf("shard %d expects %d rows (known %v), want %d", i, total, known, users/shards)
 			}
 			got[i], errs[i] = readAll(t, r)
 		}()
@@ -122,10 +107,61 @@ func TestShardsOfOneRunShareOneQueryJob(t *testing.T) {
 		}
 	}
 	checkOrders(t, all, usersUpTo(users))
+	// Per shard: one session counting its rows, one reading them, both
+	// restricted to the shard, neither reading the other helper column.
+	sessions := map[string]int{}
 	for _, c := range read.CreateRequests() {
-		if f := c.GetReadSession().GetReadOptions().GetSelectedFields(); strings.Join(f, ",") != "user_id,min_order_id" {
-			t.Fatalf("selected fields %v", f)
+		o := c.GetReadSession().GetReadOptions()
+		sessions[strings.Join(o.GetSelectedFields(), ",")]++
+		if !strings.HasPrefix(o.GetRowRestriction(), ShardColumn+" = ") {
+			t.Fatalf("row restriction %q", o.GetRowRestriction())
 		}
+	}
+	if sessions["user_id,min_order_id"] != shards || sessions[ShardRowsColumn] != shards || len(sessions) != 2 {
+		t.Fatalf("read sessions by selected fields: %v", sessions)
+	}
+}
+
+// shardedRun serves a query-once result of users rows in shards shards
+// from the doubles and returns a source for each shard of one run.
+func shardedRun(t *testing.T, users, shards int) (*bqreadfake.Server, *bqjobsfake.Server, func(i int) *Source) {
+	t.Helper()
+	read, err := bqreadfake.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(read.Close)
+	rec := ordersRecordWith(users, int64(shards), ShardColumn, ShardRowsColumn)
+	read.AddTable("projects/p/datasets/d/tables/anon_result", rec)
+	rec.Release()
+	schema := &bq.TableSchema{Fields: []*bq.TableFieldSchema{{Name: "user_id", Type: "INTEGER"}, {Name: "min_order_id", Type: "INTEGER"},
+		{Name: ShardColumn, Type: "INTEGER"}, {Name: ShardRowsColumn, Type: "INTEGER"}}}
+	jobs := startJobs(t, &bq.TableReference{ProjectId: "p", DatasetId: "d", TableId: "anon_result"}, uint64(users), schema)
+	return read, jobs, func(i int) *Source {
+		return New(Config{Project: "p", Endpoint: jobs.URL(), StorageEndpoint: read.Addr(), StoragePlaintext: true,
+			Table: "p.d.orders", OrderColumn: "order_id", KeyColumn: "user_id", ShardIndex: i, ShardCount: shards,
+			QueryKey: "job-uid", ReadAPI: ReadStorage, ReadStreams: 2, ReadSessionTimeout: 5 * time.Second, QueryTimeout: 30 * time.Second}, nil)
+	}
+}
+
+// TestAShortShardIsSeen: a shard knows how many rows it must read, so a
+// stream that ends early leaves it short of TotalRows, which Pipeline.Run
+// fails with exit 4.
+func TestAShortShardIsSeen(t *testing.T) {
+	const users, shards = 10_000, 2
+	read, _, shard := shardedRun(t, users, shards)
+	read.SetFaults(bqreadfake.Faults{Truncate: 100})
+	r, err := shard(1).Open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, err := readAll(t, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total, known := r.TotalRows(); !known || total != users/shards || uint64(len(got)) != total-100 {
+		t.Fatalf("read %d rows of %d (known %v), want 100 short of %d", len(got), total, known, users/shards)
 	}
 }
 

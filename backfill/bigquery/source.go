@@ -210,21 +210,26 @@ func (s *Source) openStorage(ctx context.Context, client *bigquery.Client, job *
 	if err != nil {
 		return nil, err
 	}
+	table, total := storageTable(dst), meta.NumRows
 	var fields []string
 	if s.cfg.queryOnce() {
 		for _, f := range meta.Schema {
-			if f.Name != ShardColumn {
+			if f.Name != ShardColumn && f.Name != ShardRowsColumn {
 				fields = append(fields, f.Name)
 			}
 		}
+		// A shard reads part of the table: its rows are counted in the table.
+		if total, err = s.shardRows(ctx, rc, table); err != nil {
+			closeRC()
+			return nil, err
+		}
 	}
-	r, err := s.openSession(ctx, rc, storageTable(dst), fields, s.cfg.rowRestriction())
+	r, err := s.openSession(ctx, rc, table, fields, s.cfg.rowRestriction())
 	if err != nil {
 		closeRC()
 		return nil, err
 	}
-	// A shard reads part of the table: its share of numRows is unknown.
-	r.total, r.totalKnown = meta.NumRows, !s.cfg.queryOnce()
+	r.total, r.totalKnown = total, true
 	r.closeFn = func() error { return errors.Join(closeRC(), client.Close()) }
 	return r, nil
 }

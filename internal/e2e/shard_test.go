@@ -16,6 +16,10 @@ func TestShardsAreDisjointAndComplete(t *testing.T) {
 		if r.code != 0 || r.report.Verification == nil || r.report.Verification.Matched != r.report.RecordsAcked {
 			t.Fatalf("shard %d: exit %d, report %+v\n%s", i, r.code, r.report, r.stderr)
 		}
+		// Each shard read its share of one query's result, and knew its size.
+		if r.report.SourcePath != "storage" || r.report.SourceTotal == nil || *r.report.SourceTotal != r.report.RowsRead {
+			t.Fatalf("shard %d: source_path %q, source_total_rows %v, rows_read %d", i, r.report.SourcePath, r.report.SourceTotal, r.report.RowsRead)
+		}
 		if r.report.RecordsAcked == 0 || r.report.RecordsAcked > 300 {
 			t.Fatalf("shard %d backfilled %d of 600 users: not a fair share", i, r.report.RecordsAcked)
 		}
