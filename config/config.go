@@ -147,10 +147,10 @@ type Log struct {
 func Default() Config {
 	return Config{
 		Timeout: 6 * time.Hour,
-		Mode:    "auto",
+		Mode:    ModeAuto,
 		BigQuery: BigQuery{
 			OrderColumn:        "order_id",
-			ReadAPI:            "storage",
+			ReadAPI:            ReadAPIStorage,
 			ReadStreams:        4,
 			ReadSessionTimeout: 30 * time.Second,
 			QueryTimeout:       30 * time.Minute,
@@ -174,7 +174,7 @@ func Default() Config {
 		Mapping:        Mapping{KeyColumn: "user_id"},
 		KsqlDB: KsqlDB{
 			Stream: "stream_order_insert", Table: "table_min_order", Preflight: true,
-			Verify: "sample", SampleSize: 1000, StallTimeout: 5 * time.Minute, VerifyBatch: 100,
+			Verify: VerifySample, SampleSize: 1000, StallTimeout: 5 * time.Minute, VerifyBatch: 100,
 			Timeout: 10 * time.Second, Retries: 5,
 		},
 		Pipeline: Pipeline{Workers: 4, BatchSize: 512, DrainTimeout: 20 * time.Second, ProgressInterval: 10 * time.Second},

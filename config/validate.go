@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -16,13 +17,10 @@ func (c *Config) Validate() error {
 	bad := func(name, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s (flag --%s, env %s): %s", name, Flag(name), Env(name), fmt.Sprintf(format, args...)))
 	}
-	oneOf := func(name, v string, allowed ...string) {
-		for _, a := range allowed {
-			if v == a {
-				return
-			}
+	oneOf := func(name, v string) {
+		if !slices.Contains(choices[name], v) {
+			bad(name, "%q is not one of %s", v, strings.Join(choices[name], ", "))
 		}
-		bad(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
 	}
 
 	bq := c.BigQuery
@@ -38,7 +36,7 @@ func (c *Config) Validate() error {
 	if bq.Query == "" && !validIdent(bq.OrderColumn) {
 		bad("bigquery.order_column", "%q is not a column name", bq.OrderColumn)
 	}
-	oneOf("bigquery.read_api", bq.ReadAPI, "storage", "rest", "auto")
+	oneOf("bigquery.read_api", bq.ReadAPI)
 	if bq.QueryTimeout <= 0 {
 		bad("bigquery.query_timeout", "must be positive")
 	}
@@ -59,8 +57,8 @@ func (c *Config) Validate() error {
 	if k.Topic == "" {
 		bad("kafka.topic", "required")
 	}
-	oneOf("kafka.security_protocol", k.SecurityProtocol, "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-	if k.SASLMechanism == "AWS_MSK_IAM" {
+	oneOf("kafka.security_protocol", k.SecurityProtocol)
+	if k.SASLMechanism == SASLAWSMSKIAM {
 		// MSK IAM: OAUTHBEARER tokens signed with the pod's AWS credentials; no username or password.
 		if k.SecurityProtocol != "SASL_SSL" {
 			bad("kafka.security_protocol", "kafka.sasl_mechanism AWS_MSK_IAM needs SASL_SSL (MSK's IAM listener, port 9098), not %s", k.SecurityProtocol)
@@ -69,7 +67,7 @@ func (c *Config) Validate() error {
 			bad("kafka.aws_region", "required with kafka.sasl_mechanism AWS_MSK_IAM (or set AWS_REGION)")
 		}
 	} else if k.SASLMechanism != "" {
-		oneOf("kafka.sasl_mechanism", k.SASLMechanism, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "AWS_MSK_IAM")
+		oneOf("kafka.sasl_mechanism", k.SASLMechanism)
 		if !strings.HasPrefix(k.SecurityProtocol, "SASL_") {
 			bad("kafka.security_protocol", "%s does not use SASL, but kafka.sasl_mechanism is %s: use SASL_SSL", k.SecurityProtocol, k.SASLMechanism)
 		}
@@ -79,7 +77,7 @@ func (c *Config) Validate() error {
 	} else if strings.HasPrefix(k.SecurityProtocol, "SASL_") {
 		bad("kafka.sasl_mechanism", "required with security protocol %s", k.SecurityProtocol)
 	}
-	oneOf("kafka.compression", k.Compression, "none", "gzip", "snappy", "lz4", "zstd")
+	oneOf("kafka.compression", k.Compression)
 	positive := map[string]int64{
 		"kafka.batch_bytes": int64(k.BatchBytes), "kafka.message_timeout": int64(k.MessageTimeout),
 		"kafka.queue_max_messages": int64(k.QueueMaxMessages), "kafka.queue_max_kbytes": int64(k.QueueMaxKBytes),
@@ -113,8 +111,8 @@ func (c *Config) Validate() error {
 	}
 
 	q := c.KsqlDB
-	oneOf("ksqldb.verify", q.Verify, "sample", "full", "none")
-	if q.URL == "" && (q.Preflight || q.Verify != "none") {
+	oneOf("ksqldb.verify", q.Verify)
+	if q.URL == "" && (q.Preflight || q.Verify != VerifyNone) {
 		bad("ksqldb.url", "required for the preflight and verification; set ksqldb.preflight=false and ksqldb.verify=none to skip them (not recommended: ksqlDB drops undecodable records silently)")
 	} else if q.URL != "" {
 		if err := checkURL(q.URL); err != nil {
@@ -127,7 +125,7 @@ func (c *Config) Validate() error {
 	if q.Table == "" {
 		bad("ksqldb.table", "required")
 	}
-	if q.Verify == "sample" && q.SampleSize <= 0 {
+	if q.Verify == VerifySample && q.SampleSize <= 0 {
 		bad("ksqldb.sample_size", "must be positive")
 	}
 	if q.VerifyBatch <= 0 || q.VerifyBatch > 1000 {
@@ -149,15 +147,15 @@ func (c *Config) Validate() error {
 	} else if c.Shard.Index < 0 || c.Shard.Index >= c.Shard.Count {
 		bad("shard.index", "%d is not in [0, %d) (shard.count is %d)", c.Shard.Index, c.Shard.Count, c.Shard.Count)
 	}
-	oneOf("mode", c.Mode, "auto", "delta", "full")
-	if c.Mode != "full" && c.KsqlDB.URL == "" {
+	oneOf("mode", c.Mode)
+	if c.Mode != ModeFull && c.KsqlDB.URL == "" {
 		bad("mode", "%s mode waits for ksqlDB and looks keys up in it: set ksqldb.url, or say mode=full", c.Mode)
 	}
-	if c.Mode != "full" && len(k.Brokers) == 0 {
+	if c.Mode != ModeFull && len(k.Brokers) == 0 {
 		bad("kafka.brokers", "%s mode reads the topic's offsets: set the brokers, or say mode=full", c.Mode)
 	}
-	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
-	oneOf("log.format", c.Log.Format, "json", "text")
+	oneOf("log.level", c.Log.Level)
+	oneOf("log.format", c.Log.Format)
 	if c.Timeout < 0 {
 		bad("timeout", "must not be negative")
 	}

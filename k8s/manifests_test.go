@@ -19,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ordermin/ordermin-backfill/config"
 )
 
 // reportPath is where the backfill writes its final report (report.file) and
@@ -28,69 +30,15 @@ const reportPath = "/dev/termination-log"
 // containerName is the backfill container, the one podFailurePolicy names.
 const containerName = "backfill"
 
-// Kinds of setting values, to check ConfigMap values parse.
-const (
-	str      = "string"
-	duration = "duration"
-	integer  = "int"
-	boolean  = "bool"
-)
-
-// knownSettings are the backfill's dotted setting names (see package config)
-// and the kind of value each takes. A ConfigMap key or BACKFILL_* env var
-// naming anything else is a typo the program would reject with exit code 2.
-var knownSettings = map[string]string{
-	"config": str, "dry_run": boolean, "timeout": duration, "report.file": str,
-
-	"bigquery.project": str, "bigquery.billing_project": str, "bigquery.location": str,
-	"bigquery.table": str, "bigquery.order_column": str, "bigquery.query": str,
-	"bigquery.params": str, "bigquery.read_api": str, "bigquery.credentials_file": str,
-	"bigquery.endpoint": str, "bigquery.storage_endpoint": str,
-	"bigquery.storage_plaintext": boolean, "bigquery.query_timeout": duration,
-	"bigquery.read_streams": integer, "bigquery.query_key": str, "bigquery.read_session_timeout": duration, "bigquery.destination_table": str,
-
-	"kafka.brokers": str, "kafka.topic": str, "kafka.security_protocol": str,
-	"kafka.sasl_mechanism": str, "kafka.sasl_username": str, "kafka.sasl_password": str,
-	"kafka.sasl_password_file": str, "kafka.tls_ca_file": str,
-	"kafka.tls_insecure_skip_verify": boolean, "kafka.aws_region": str, "kafka.compression": str,
-	"kafka.linger": duration, "kafka.batch_bytes": integer, "kafka.message_timeout": duration,
-	"kafka.queue_max_messages": integer, "kafka.queue_max_kbytes": integer,
-	"kafka.connect_timeout": duration, "kafka.properties": str, "kafka.run_header": boolean,
-
-	"schema_registry.url": str, "schema_registry.username": str, "schema_registry.password": str,
-	"schema_registry.password_file": str, "schema_registry.tls_ca_file": str,
-	"schema_registry.tls_insecure_skip_verify": boolean, "schema_registry.key_schema": str,
-	"schema_registry.value_schema": str, "schema_registry.timeout": duration,
-	"schema_registry.retries": integer,
-
-	"mapping.key_column": str, "mapping.value_columns": str,
-
-	"ksqldb.url": str, "ksqldb.username": str, "ksqldb.password": str, "ksqldb.password_file": str,
-	"ksqldb.tls_ca_file": str, "ksqldb.tls_insecure_skip_verify": boolean, "ksqldb.stream": str,
-	"ksqldb.table": str, "ksqldb.preflight": boolean, "ksqldb.verify": str,
-	"ksqldb.sample_size": integer, "ksqldb.stall_timeout": duration, "ksqldb.verify_batch": integer,
-	"ksqldb.timeout": duration, "ksqldb.retries": integer,
-
-	"pipeline.workers": integer, "pipeline.batch_size": integer, "pipeline.drain_timeout": duration,
-	"pipeline.progress_interval": duration, "pipeline.allow_empty": boolean,
-
-	"mode":        str,
-	"run_id":      str,
-	"shard.index": integer, "shard.count": integer,
-
-	"log.level": str, "log.format": str,
-}
-
-// enums are the settings with a fixed set of values.
-var enums = map[string][]string{
-	"bigquery.read_api":       {"storage", "rest"},
-	"kafka.security_protocol": {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"},
-	"kafka.sasl_mechanism":    {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "AWS_MSK_IAM"},
-	"kafka.compression":       {"none", "gzip", "snappy", "lz4", "zstd"},
-	"ksqldb.verify":           {"sample", "full", "none"},
-	"log.level":               {"debug", "info", "warn", "error"},
-	"log.format":              {"json", "text"},
-}
+// knownSettings are the backfill's dotted setting names, from package
+// config's own table, plus "config" (BACKFILL_CONFIG, the file itself).
+var knownSettings = func() map[string]bool {
+	known := map[string]bool{"config": true}
+	for _, n := range config.Names() {
+		known[n] = true
+	}
+	return known
+}()
 
 // secretSettings hold credentials: never a plain value in a ConfigMap or env
 // entry, only their _file form or env from a secretKeyRef.
@@ -808,29 +756,20 @@ func TestConfigMapSettings(t *testing.T) {
 	}
 }
 
-// checkValue checks a setting's value parses as the program would parse it.
+// checkValue checks a setting's value parses as the program would parse it
+// (config.CheckValue), and the manifests' own rules.
 func checkValue(setting, value string) error {
 	if strings.TrimSpace(value) == "" {
 		return errors.New("empty value: drop the key instead")
 	}
-	var err error
-	switch knownSettings[setting] {
-	case duration:
-		_, err = time.ParseDuration(value)
-	case integer:
-		_, err = strconv.Atoi(value)
-	case boolean:
-		var b bool
-		b, err = strconv.ParseBool(value)
-		if err == nil && b && strings.HasSuffix(setting, "insecure_skip_verify") {
-			err = errors.New("TLS verification is never disabled in committed manifests")
-		}
+	if setting == "config" {
+		return nil
 	}
-	if err != nil {
+	if err := config.CheckValue(setting, value); err != nil {
 		return err
 	}
-	if allowed, ok := enums[setting]; ok && !slices.Contains(allowed, value) {
-		return fmt.Errorf("%q is not one of %v", value, allowed)
+	if b, err := strconv.ParseBool(value); err == nil && b && strings.HasSuffix(setting, "insecure_skip_verify") {
+		return errors.New("TLS verification is never disabled in committed manifests")
 	}
 	return nil
 }

@@ -7,8 +7,6 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	"sigs.k8s.io/yaml"
-
-	"github.com/ordermin/ordermin-backfill/config"
 )
 
 // The sharded overlay's patch must make an Indexed Job whose shard count
@@ -51,20 +49,6 @@ func TestShardedOverlayIsAnIndexedJob(t *testing.T) {
 	}
 	if n, err := strconv.Atoi(count); err != nil || int32(n) != *s.Completions {
 		t.Fatalf("BACKFILL_SHARD_COUNT = %q, want %d (= completions)", count, *s.Completions)
-	}
-}
-
-// The test's table of settings must be the job's own.
-func TestKnownSettingsMatchConfig(t *testing.T) {
-	names := config.Names()
-	for _, n := range names {
-		if _, ok := knownSettings[n]; !ok {
-			t.Errorf("setting %s is missing from knownSettings", n)
-		}
-	}
-	// knownSettings also holds "config" (BACKFILL_CONFIG, the file itself).
-	if len(knownSettings) != len(names)+1 {
-		t.Errorf("knownSettings has %d entries, config has %d settings plus config", len(knownSettings), len(names))
 	}
 }
 

@@ -40,7 +40,7 @@ func (j *job) run(ctx context.Context) error {
 	// The producer's handle also reads the topic's offsets, which auto and
 	// delta modes need even in a dry run.
 	var producer *kafka.Producer
-	if !c.DryRun || j.check || c.Mode != "full" {
+	if !c.DryRun || j.check || c.Mode != config.ModeFull {
 		if producer, err = j.producer(ctx); err != nil {
 			return err
 		}
@@ -53,10 +53,10 @@ func (j *job) run(ctx context.Context) error {
 			return backfill.Errorf(backfill.KindConfig, "ksqldb settings: %v", err)
 		}
 	}
-	verify := ksql != nil && !c.DryRun && c.KsqlDB.Verify != "none"
+	verify := ksql != nil && !c.DryRun && c.KsqlDB.Verify != config.VerifyNone
 	// Verification and delta mode need the table's columns from DESCRIBE, so
 	// they run the preflight even when ksqldb.preflight is off.
-	if ksql != nil && (c.KsqlDB.Preflight || verify || c.Mode != "full") {
+	if ksql != nil && (c.KsqlDB.Preflight || verify || c.Mode != config.ModeFull) {
 		want := ksqldb.Expectation{
 			Topic: c.Kafka.Topic, ValueColumn: codec.ValueFields()[0], Partitions: j.rep.Partitions,
 			KeySubject: codec.Schemas().Key.Subject, ValueSubject: codec.Schemas().Value.Subject, KeySchemaID: codec.Schemas().Key.ID,
@@ -95,7 +95,7 @@ func (j *job) run(ctx context.Context) error {
 	}
 	j.rep.ShardIndex, j.rep.ShardCount = c.Shard.Index, c.Shard.Count
 	j.rep.Mode = j.chooseMode(before)
-	if j.rep.Mode == "delta" {
+	if j.rep.Mode == config.ModeDelta {
 		// Only once ksqlDB has aggregated every record the topic held does
 		// a key missing from the table mean it was never sent.
 		if err := j.catchUp(ctx, ksql, facts, "before delta lookups", endOffsets(before)); err != nil {
@@ -111,7 +111,7 @@ func (j *job) run(ctx context.Context) error {
 			return backfill.Errorf(backfill.KindConfig, "ksqldb.verify: %v", err)
 		}
 		p.Observer = rec
-		if c.KsqlDB.Verify == "full" {
+		if c.KsqlDB.Verify == config.VerifyFull {
 			p.OnOpen = func(total uint64, known bool) error {
 				if err := fullVerifyBound(total, known); err != nil {
 					return err
@@ -206,16 +206,16 @@ func fullVerifyBound(total uint64, known bool) error {
 // is never asked: an empty answer cannot tell a new table from one still
 // restoring or a query that has not caught up.
 func (j *job) chooseMode(before []backfill.Watermarks) string {
-	if j.cfg.Mode != "auto" {
+	if j.cfg.Mode != config.ModeAuto {
 		return j.cfg.Mode
 	}
 	var held int64
 	for _, w := range before {
 		held += w.End - w.Start
 	}
-	mode := "full"
+	mode := config.ModeFull
 	if held > 0 {
-		mode = "delta"
+		mode = config.ModeDelta
 	}
 	j.log.Info("mode=auto chose "+mode, "topic", j.cfg.Kafka.Topic, "records_on_topic", held)
 	return mode
