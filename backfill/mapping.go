@@ -89,9 +89,6 @@ func (c *Codec) Bind(m Mapping, cols []Column) (*Encoder, error) {
 	return e, nil
 }
 
-// KeyColumn returns the name of the column feeding the key, as the source spells it.
-func (e *Encoder) KeyColumn() string { return e.keyColumn }
-
 // Describe returns "FIELD<-column" pairs for logs.
 func (e *Encoder) Describe() string {
 	parts := []string{"key<-" + e.keyColumn}
@@ -151,16 +148,16 @@ func columnList(cols []Column) string {
 	return strings.Join(names, ", ")
 }
 
-// intField returns the source column index of the named long or int value
-// field; an empty name means the first field.
-func (e *Encoder) intField(name string) (int, error) {
-	for _, f := range e.fields {
-		if name == "" || strings.EqualFold(f.name, name) {
-			if f.typ != avro.Long && f.typ != avro.Int {
-				return -1, Errorf(KindContract, "value field %s is %s; only a long or int field can be verified", f.name, f.typ)
-			}
-			return f.col, nil
-		}
+// observedField returns the source column of the value schema's first
+// field, which the Observer and the Filter see: the order id that
+// table_min_order aggregates. It must be a long or an int.
+func (e *Encoder) observedField() (int, error) {
+	if len(e.fields) == 0 {
+		return -1, Errorf(KindContract, "the value schema has no field to verify")
 	}
-	return -1, Errorf(KindContract, "value field %q is not in the value schema (fields: %s)", name, strings.Join(e.codec.ValueFields(), ", "))
+	f := e.fields[0]
+	if f.typ != avro.Long && f.typ != avro.Int {
+		return -1, Errorf(KindContract, "value field %s is %s; only a long or int field can be verified", f.name, f.typ)
+	}
+	return f.col, nil
 }

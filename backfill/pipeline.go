@@ -39,9 +39,6 @@ type Pipeline struct {
 	Producer Producer // nil runs dry: rows are read and encoded, nothing is produced
 	Observer Observer // optional
 	Filter   Filter   // optional: drops records that need not be produced (delta mode)
-	// ObserveField is the value field whose value the Observer sees; empty
-	// means the value schema's first field. It must be a long or int field.
-	ObserveField string
 
 	Workers       int           // goroutines filtering and encoding at once (the errgroup limit); one more hands records to the producer
 	BatchSize     int           // rows handed to one goroutine at a time
@@ -105,7 +102,7 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 	}
 	observed := -1
 	if p.Observer != nil || p.Filter != nil {
-		if observed, err = enc.intField(p.ObserveField); err != nil {
+		if observed, err = enc.observedField(); err != nil {
 			return err
 		}
 	}

@@ -41,16 +41,16 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	for _, s := range all {
 		name := s.name
 		if _, isBool := s.ptr.(*bool); isBool {
-			fs.Var(boolFlag{name: name, values: flagValues}, Flag(name), s.usage+" (env "+Env(name)+")")
+			fs.Var(boolFlag{name: name, values: flagValues}, flagName(name), s.usage+" (env "+Env(name)+")")
 			continue
 		}
-		fs.Func(Flag(name), s.usage+" (env "+Env(name)+")", func(v string) error {
+		fs.Func(flagName(name), s.usage+" (env "+Env(name)+")", func(v string) error {
 			flagValues[name] = append(flagValues[name], v)
 			return nil
 		})
 	}
 	for name, why := range removed {
-		fs.Func(Flag(name), "removed", func(string) error { return fmt.Errorf("%s was removed: %s", name, why) })
+		fs.Func(flagName(name), "removed", func(string) error { return fmt.Errorf("%s was removed: %s", name, why) })
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: backfill [run|check|version] [flags]\n\nSettings (flag > env > YAML file > default):\n")
@@ -134,7 +134,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	}
 	for _, s := range all {
 		if err := s.set(flagValues[s.name]); err != nil {
-			return c, fmt.Errorf("flag --%s: %v", Flag(s.name), err)
+			return c, fmt.Errorf("flag --%s: %v", flagName(s.name), err)
 		}
 	}
 	if jobIndex >= 0 && c.Shard.Index != jobIndex {

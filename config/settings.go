@@ -18,8 +18,8 @@ type setting struct {
 	ptr   any // *string, *Secret, *int, *bool, *time.Duration, *[]string, *map[string]string, *[]QueryParam
 }
 
-// Flag returns the command-line flag name of a dotted setting name.
-func Flag(name string) string { return strings.NewReplacer(".", "-", "_", "-").Replace(name) }
+// flagName returns the command-line flag name of a dotted setting name.
+func flagName(name string) string { return strings.NewReplacer(".", "-", "_", "-").Replace(name) }
 
 // Env returns the environment variable name of a dotted setting name.
 func Env(name string) string {
@@ -264,18 +264,18 @@ func Names() []string {
 	return names
 }
 
-// Doc describes one setting for documentation.
-type Doc struct {
+// doc describes one setting for documentation.
+type doc struct {
 	Name, Flag, Env, Default, Usage string
 	Secret                          bool
 }
 
-// Reference documents every setting with its default.
-func Reference() []Doc {
+// reference documents every setting with its default.
+func reference() []doc {
 	c := Default()
-	var out []Doc
+	var out []doc
 	for _, s := range settings(&c) {
-		d := Doc{Name: s.name, Flag: "--" + Flag(s.name), Env: Env(s.name), Usage: s.usage}
+		d := doc{Name: s.name, Flag: "--" + flagName(s.name), Env: Env(s.name), Usage: s.usage}
 		switch p := s.ptr.(type) {
 		case *Secret:
 			d.Secret = true

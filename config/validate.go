@@ -15,7 +15,7 @@ import (
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s (flag --%s, env %s): %s", name, Flag(name), Env(name), fmt.Sprintf(format, args...)))
+		errs = append(errs, fmt.Errorf("%s (flag --%s, env %s): %s", name, flagName(name), Env(name), fmt.Sprintf(format, args...)))
 	}
 	oneOf := func(name, v string) {
 		if !slices.Contains(choices[name], v) {

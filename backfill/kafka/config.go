@@ -25,10 +25,10 @@ type Config struct {
 	TLSInsecureSkipVerify bool
 	// AWSRegion is the MSK cluster's region, for AWS_MSK_IAM tokens.
 	AWSRegion string
-	// TokenProvider supplies SASL/OAUTHBEARER tokens for AWS_MSK_IAM;
+	// tokens supplies SASL/OAUTHBEARER tokens for AWS_MSK_IAM in tests;
 	// nil means the AWS MSK IAM signer with the default credential chain
 	// (environment, EKS IRSA web identity, instance role) and AWSRegion.
-	TokenProvider TokenProvider
+	tokens tokenSource
 
 	Compression      string        // none, gzip, snappy, lz4 or zstd
 	Linger           time.Duration // how long to wait to fill a batch

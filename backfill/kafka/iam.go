@@ -19,15 +19,15 @@ import (
 // makes and renews on librdkafka's token-refresh events.
 const AWSMSKIAM = "AWS_MSK_IAM"
 
-// TokenProvider returns a SASL/OAUTHBEARER token and when it expires. The
+// tokenSource returns a SASL/OAUTHBEARER token and when it expires. The
 // token is a secret: it must never be logged or put in an error.
-type TokenProvider func(ctx context.Context) (token string, expiresAt time.Time, err error)
+type tokenSource func(ctx context.Context) (token string, expiresAt time.Time, err error)
 
-// AWSMSKIAMTokens returns a TokenProvider that signs MSK IAM tokens for
+// awsMSKIAMTokens returns a tokenSource that signs MSK IAM tokens for
 // region with the default AWS credential chain: environment variables,
 // EKS IRSA (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE), shared config,
 // then the instance or task role.
-func AWSMSKIAMTokens(region string) TokenProvider {
+func awsMSKIAMTokens(region string) tokenSource {
 	return func(ctx context.Context) (string, time.Time, error) {
 		token, expiresMs, err := signer.GenerateAuthToken(ctx, region)
 		if err != nil {
@@ -51,7 +51,7 @@ func (c Config) iamConfig(m ckafka.ConfigMap) error {
 	if p := orDefault(c.SecurityProtocol, "SASL_SSL"); p != "SASL_SSL" {
 		return fmt.Errorf("SASL mechanism %s needs security protocol SASL_SSL, not %s", AWSMSKIAM, p)
 	}
-	if c.TokenProvider == nil && c.AWSRegion == "" {
+	if c.tokens == nil && c.AWSRegion == "" {
 		return fmt.Errorf("SASL mechanism %s needs the MSK cluster's AWS region (kafka.aws_region)", AWSMSKIAM)
 	}
 	m["security.protocol"] = "SASL_SSL"
@@ -61,14 +61,14 @@ func (c Config) iamConfig(m ckafka.ConfigMap) error {
 
 // tokenProvider returns the provider for AWS_MSK_IAM, or nil for any
 // other mechanism.
-func (c Config) tokenProvider() TokenProvider {
+func (c Config) tokenProvider() tokenSource {
 	if c.SASLMechanism != AWSMSKIAM {
 		return nil
 	}
-	if c.TokenProvider != nil {
-		return c.TokenProvider
+	if c.tokens != nil {
+		return c.tokens
 	}
-	return AWSMSKIAMTokens(c.AWSRegion)
+	return awsMSKIAMTokens(c.AWSRegion)
 }
 
 // tokenSetter is the part of the librdkafka client that takes tokens.
@@ -81,7 +81,7 @@ type tokenSetter interface {
 // provide for a token and hands it to set, or reports the failure, which
 // makes librdkafka ask again 10 seconds later. Neither the log nor the
 // failure reason contains the token.
-func answerTokenRefresh(ctx context.Context, provide TokenProvider, set tokenSetter, log *slog.Logger) {
+func answerTokenRefresh(ctx context.Context, provide tokenSource, set tokenSetter, log *slog.Logger) {
 	token, expires, err := provide(ctx)
 	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
 		return // the producer is closing
@@ -122,7 +122,7 @@ func redact(s, secret string) string {
 // reports. It never hands librdkafka a token once stopped, because the
 // client may be being destroyed.
 type tokenRefresher struct {
-	provide TokenProvider
+	provide tokenSource
 	client  tokenSetter
 	log     *slog.Logger
 	wake    chan struct{}
@@ -134,7 +134,7 @@ type tokenRefresher struct {
 	stopped bool
 }
 
-func startTokenRefresher(provide TokenProvider, client tokenSetter, log *slog.Logger) *tokenRefresher {
+func startTokenRefresher(provide tokenSource, client tokenSetter, log *slog.Logger) *tokenRefresher {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &tokenRefresher{provide: provide, client: client, log: log, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	go t.run()

@@ -70,7 +70,7 @@ func TestTokenRefreshFailures(t *testing.T) {
 	expires := time.Now().Add(15 * time.Minute)
 	for _, tc := range []struct {
 		name    string
-		provide TokenProvider
+		provide tokenSource
 		setErr  error
 		reason  string // the failure reason must say this
 	}{
@@ -186,7 +186,7 @@ func awaitLog(t *testing.T, logs *logBuffer, s string) {
 func TestIAMProducerAnswersLibrdkafkaTokenRefresh(t *testing.T) {
 	calls := newTokenCalls(time.Now().Add(15*time.Minute), nil)
 	cfg := testConfig([]string{"127.0.0.1:1"})
-	cfg.SASLMechanism, cfg.TokenProvider = AWSMSKIAM, calls.provide
+	cfg.SASLMechanism, cfg.tokens = AWSMSKIAM, calls.provide
 	var logs logBuffer
 	p, err := New(cfg, logs.logger())
 	if err != nil {
@@ -206,7 +206,7 @@ func TestIAMProducerAnswersLibrdkafkaTokenRefresh(t *testing.T) {
 func TestIAMProducerPassesTheExpiryToLibrdkafka(t *testing.T) {
 	calls := newTokenCalls(time.Now().Add(-time.Minute), nil)
 	cfg := testConfig([]string{"127.0.0.1:1"})
-	cfg.SASLMechanism, cfg.TokenProvider = AWSMSKIAM, calls.provide
+	cfg.SASLMechanism, cfg.tokens = AWSMSKIAM, calls.provide
 	var logs logBuffer
 	p, err := New(cfg, logs.logger())
 	if err != nil {
@@ -226,7 +226,7 @@ func TestIAMProducerProviderFailure(t *testing.T) {
 	c := authCluster(t, kfake.TLS(serverTLS), kfake.EnableSASL())
 	calls := newTokenCalls(time.Time{}, errors.New("failed to retrieve credentials: WebIdentityErr: AccessDenied"))
 	cfg := testConfig(c.ListenAddrs())
-	cfg.SASLMechanism, cfg.TokenProvider, cfg.TLSCAFile = AWSMSKIAM, calls.provide, caFile
+	cfg.SASLMechanism, cfg.tokens, cfg.TLSCAFile = AWSMSKIAM, calls.provide, caFile
 	cfg.ConnectTimeout = 3 * time.Second
 	var logs logBuffer
 	p, err := New(cfg, logs.logger())
@@ -247,7 +247,7 @@ func TestIAMProducerProviderFailure(t *testing.T) {
 	noSecret(t, "the log", logs.String(), iamToken)
 
 	calls = newTokenCalls(time.Now().Add(15*time.Minute), nil)
-	cfg.TokenProvider = calls.provide
+	cfg.tokens = calls.provide
 	logs = logBuffer{}
 	err = partitionsError(t, cfg, logs.logger())
 	if backfill.KindOf(err) != backfill.KindConfig || !strings.Contains(err.Error(), "MSK IAM authentication") {
@@ -265,7 +265,7 @@ func TestIAMProducerClosesDuringATokenRequest(t *testing.T) {
 	var once sync.Once
 	cfg := testConfig([]string{"127.0.0.1:1"})
 	cfg.SASLMechanism = AWSMSKIAM
-	cfg.TokenProvider = func(ctx context.Context) (string, time.Time, error) {
+	cfg.tokens = func(ctx context.Context) (string, time.Time, error) {
 		once.Do(func() { close(started) })
 		select {
 		case <-ctx.Done():
@@ -303,7 +303,7 @@ func TestAWSMSKIAMTokensSignsAConnectRequest(t *testing.T) {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", dir+"/credentials")
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	before := time.Now()
-	token, expires, err := AWSMSKIAMTokens("eu-west-1")(context.Background())
+	token, expires, err := awsMSKIAMTokens("eu-west-1")(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

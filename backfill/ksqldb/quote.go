@@ -12,9 +12,3 @@ import "strings"
 func QuoteIdentifier(name string) string {
 	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
 }
-
-// QuoteString returns s as a ksqlDB string literal: in single quotes, a
-// single quote inside it doubled.
-func QuoteString(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
-}

@@ -28,9 +28,6 @@ func TestQuoteIdentifier(t *testing.T) {
 			t.Errorf("QuoteIdentifier(%q) = %s, want %s", in, got, want)
 		}
 	}
-	if got := QuoteString("it's"); got != "'it''s'" {
-		t.Errorf("QuoteString = %s", got)
-	}
 }
 
 func TestPullStatementQuotesNames(t *testing.T) {

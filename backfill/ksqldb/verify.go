@@ -78,8 +78,7 @@ func (c *Client) Verify(ctx context.Context, facts Facts, rec *Recorder, opts Ve
 	opts = opts.withDefaults()
 	v := backfill.Verification{Mode: rec.Mode(), Table: facts.Table, Observed: rec.Observed()}
 	if rec.Mode() == ModeNone {
-		v.Status = "skipped"
-		return v, nil
+		return v, backfill.Errorf(backfill.KindInternal, "Verify called with verification off (ksqldb.verify=none): a bug in the caller")
 	}
 	if facts.Table == "" || facts.TableKeyColumn == "" || facts.TableValueColumn == "" {
 		return v, backfill.Errorf(backfill.KindInternal, "verification needs the table's key and value columns from a successful preflight")
