@@ -102,6 +102,9 @@ func (c *Config) Validate() error {
 			bad(name, "%q is not latest, a version number or id:N", sel)
 		}
 	}
+	if c.KsqlDB.Retries < 0 {
+		bad("ksqldb.retries", "must not be negative")
+	}
 	if sr.Retries < 0 {
 		bad("schema_registry.retries", "must not be negative")
 	}

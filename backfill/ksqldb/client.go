@@ -29,24 +29,16 @@ type Config struct {
 	TLSCAFile string
 	// TLSInsecureSkipVerify turns off server certificate verification.
 	TLSInsecureSkipVerify bool
-	Timeout               time.Duration // per request, including reading the answer; default 30s
+	Timeout               time.Duration // per request, including reading the answer; must be positive
 	// Retries is how often a request is retried after 429, 5xx or a
-	// transport failure; 0 means the default 5, a negative value none.
+	// transport failure; 0 means none.
 	Retries int
 	// MinBackoff and MaxBackoff bound the exponential backoff between
 	// retries; defaults 250ms and 10s.
 	MinBackoff, MaxBackoff time.Duration
-	Stream                 string // the stream the job writes to; default stream_order_insert
-	Table                  string // the table that aggregates it; default table_min_order
+	Stream                 string // the stream the job writes to (required)
+	Table                  string // the table that aggregates it (required)
 }
-
-// Defaults for Config.
-const (
-	DefaultStream  = "stream_order_insert"
-	DefaultTable   = "table_min_order"
-	DefaultTimeout = 30 * time.Second
-	DefaultRetries = 5
-)
 
 // String describes the configuration without the password.
 func (c Config) String() string {
@@ -117,18 +109,20 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		base: u, user: user, pass: pass,
 		http:       &http.Client{Transport: tr},
-		timeout:    orDuration(cfg.Timeout, DefaultTimeout),
+		timeout:    cfg.Timeout,
 		retries:    cfg.Retries,
 		minBackoff: orDuration(cfg.MinBackoff, 250*time.Millisecond),
 		maxBackoff: orDuration(cfg.MaxBackoff, 10*time.Second),
-		stream:     orString(cfg.Stream, DefaultStream),
-		table:      orString(cfg.Table, DefaultTable),
+		stream:     cfg.Stream,
+		table:      cfg.Table,
 	}
 	switch {
-	case c.retries == 0:
-		c.retries = DefaultRetries
+	case c.timeout <= 0:
+		return nil, backfill.Errorf(backfill.KindConfig, "ksqldb.timeout is %s; want a positive duration", c.timeout)
 	case c.retries < 0:
-		c.retries = 0
+		return nil, backfill.Errorf(backfill.KindConfig, "ksqldb.retries is %d; want 0 or more", c.retries)
+	case c.stream == "" || c.table == "":
+		return nil, backfill.Errorf(backfill.KindConfig, "ksqldb.stream and ksqldb.table are required")
 	}
 	if c.maxBackoff < c.minBackoff {
 		c.maxBackoff = c.minBackoff

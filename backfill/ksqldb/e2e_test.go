@@ -82,7 +82,8 @@ func (w *world) ksql(mod func(*ksqlfake.Config)) *ksqlfake.Server {
 
 func client(t *testing.T, url string, mod func(*ksqldb.Config)) *ksqldb.Client {
 	t.Helper()
-	cfg := ksqldb.Config{URL: url, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond, Timeout: 10 * time.Second}
+	cfg := ksqldb.Config{URL: url, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond, Timeout: 10 * time.Second, Retries: 5,
+		Stream: "stream_order_insert", Table: "table_min_order"}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -35,7 +35,8 @@ func tlsServer(t *testing.T) (srv *httptest.Server, caFile string, requests *ato
 func TestTLSVerifiesByDefaultAndTrustsTheCAFile(t *testing.T) {
 	srv, ca, _ := tlsServer(t)
 	fast := func(c Config) Config {
-		c.MinBackoff, c.MaxBackoff, c.Retries = time.Millisecond, time.Millisecond, 1
+		c.MinBackoff, c.MaxBackoff, c.Retries, c.Timeout = time.Millisecond, time.Millisecond, 1, 5*time.Second
+		c.Stream, c.Table = "stream_order_insert", "table_min_order"
 		return c
 	}
 
@@ -75,7 +76,7 @@ func TestTLSVerifiesByDefaultAndTrustsTheCAFile(t *testing.T) {
 // already answers this case with a config error naming its tls_ca_file.
 func TestUntrustedCertificateIsAConfigError(t *testing.T) {
 	srv, _, requests := tlsServer(t)
-	c, err := New(Config{URL: srv.URL, Retries: 3, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
+	c, err := New(Config{URL: srv.URL, Retries: 3, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond, Timeout: 5 * time.Second, Stream: "stream_order_insert", Table: "table_min_order"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func (b bodyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // cannedClient is a client whose every request gets body, with no retries.
 func cannedClient(t testing.TB, body []byte) *Client {
-	c, err := New(Config{URL: "http://ksqldb.invalid:8088", Retries: -1})
+	c, err := New(Config{URL: "http://ksqldb.invalid:8088", Timeout: 1e9, Stream: "stream_order_insert", Table: "table_min_order"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,7 +75,7 @@ func TestCatchUpKeepsWaitingThroughUnreachableSpells(t *testing.T) {
 		describeAnswer(func() string {
 			return fmt.Sprintf(`[{"groupId":"_confluent-ksql-default_query_CTAS_TABLE_MIN_ORDER_3","topicSummaries":[{"kafkaTopic":"STREAM.ORDER.INSERT","offsets":[{"partition":0,"logStartOffset":0,"logEndOffset":100,"consumerOffset":%d}]}]}]`, min(n*5, 100))
 		}).ServeHTTP(w, r)
-	}), func(c *Config) { c.Retries = -1 })
+	}), func(c *Config) { c.Retries = 0 })
 	res, err := c.CatchUp(context.Background(), progressFacts, map[int32]int64{0: 100}, CatchUpOptions{Poll: time.Millisecond, Stall: time.Second})
 	if err != nil || res.Status != "caught_up" || res.Lag != 0 {
 		t.Fatalf("catch-up %+v: %v", res, err)
@@ -85,7 +85,7 @@ func TestCatchUpKeepsWaitingThroughUnreachableSpells(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprint(w, `{"@type":"generic_error","error_code":50302,"message":"KSQL is not yet ready"}`)
-	}), func(c *Config) { c.Retries = -1 })
+	}), func(c *Config) { c.Retries = 0 })
 	res, err = down.CatchUp(context.Background(), progressFacts, map[int32]int64{0: 100}, CatchUpOptions{Poll: 10 * time.Millisecond, Stall: 100 * time.Millisecond})
 	if backfill.KindOf(err) != backfill.KindUnavailable || res.Status != "unreachable" || !strings.Contains(err.Error(), "50302") {
 		t.Fatalf("catch-up %+v: kind %v: %v", res, backfill.KindOf(err), err)

@@ -140,7 +140,7 @@ func testClient(t *testing.T, h http.Handler, mod func(*Config)) *Client {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	cfg := Config{URL: srv.URL, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Timeout: 5 * time.Second}
+	cfg := Config{URL: srv.URL, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Timeout: 5 * time.Second, Retries: 5, Stream: "stream_order_insert", Table: "table_min_order"}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -217,7 +217,7 @@ func TestURLCredentialsNeverReachErrors(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
-	c, err := New(Config{URL: "http://job:" + secret + "@" + addr, Retries: 1, MinBackoff: time.Millisecond, Timeout: time.Second})
+	c, err := New(Config{URL: "http://job:" + secret + "@" + addr, Retries: 1, MinBackoff: time.Millisecond, Timeout: time.Second, Stream: "stream_order_insert", Table: "table_min_order"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,5 +376,25 @@ func TestRecorderReserveAvoidsGrowth(t *testing.T) {
 	sample.Reserve(1 << 20)
 	if cap(sample.kv) > 1<<16 {
 		t.Errorf("sample mode reserved %d", cap(sample.kv))
+	}
+}
+
+// The client takes its settings as given: no zero value stands for a
+// default of its own (config.Default holds the defaults).
+func TestNewRefusesSettingsItCannotUse(t *testing.T) {
+	ok := Config{URL: "http://ksqldb:8088", Timeout: time.Second, Stream: "s", Table: "t"}
+	if c, err := New(ok); err != nil || c.retries != 0 {
+		t.Fatalf("retries 0: %v, %d retries", err, c.retries)
+	}
+	for name, mod := range map[string]func(*Config){
+		"ksqldb.timeout": func(c *Config) { c.Timeout = 0 },
+		"ksqldb.retries": func(c *Config) { c.Retries = -1 },
+		"ksqldb.stream":  func(c *Config) { c.Stream = "" },
+	} {
+		cfg := ok
+		mod(&cfg)
+		if _, err := New(cfg); backfill.KindOf(err) != backfill.KindConfig || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

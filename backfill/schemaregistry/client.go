@@ -23,16 +23,13 @@ import (
 	"github.com/ordermin/ordermin-backfill/backfill"
 )
 
-// DefaultTimeout bounds each request when Config.Timeout is zero.
-const DefaultTimeout = 10 * time.Second
-
 // Config says where the registry is and which schemas to use.
 type Config struct {
 	URL                   string
 	Username, Password    string // Password is a secret: never put it in an error or log
 	TLSCAFile             string // PEM CA bundle added to the system roots
 	TLSInsecureSkipVerify bool
-	Timeout               time.Duration // per request; DefaultTimeout when zero
+	Timeout               time.Duration // per request; must be positive
 	Retries               int           // retries on transport errors, 5xx and 429
 	// KeySchema and ValueSchema select a schema: "latest" (also when empty),
 	// a version number such as "3", or a global id such as "id:42".
@@ -108,7 +105,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.username and schema_registry.password must be set together")
 	}
 	if c.timeout <= 0 {
-		c.timeout = DefaultTimeout
+		return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.timeout is %s; want a positive duration", c.timeout)
 	}
 	if c.retries < 0 {
 		return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.retries is %d; want 0 or more", c.retries)

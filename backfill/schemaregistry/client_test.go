@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
 	"github.com/ordermin/ordermin-backfill/internal/fake/srfake"
@@ -41,8 +42,13 @@ func register(t *testing.T, s *srfake.Server, subject, schema string) int {
 	return id
 }
 
+// newClient is a client as the job builds it, with config's default
+// timeout unless the test sets one.
 func newClient(t *testing.T, cfg Config) *Client {
 	t.Helper()
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -178,8 +178,12 @@ func TestInvalidConfig(t *testing.T) {
 		{"zero version", Config{URL: "http://r:8081", ValueSchema: "0"}, "schema_registry.value_schema"},
 		{"bad id", Config{URL: "http://r:8081", ValueSchema: "id:x"}, "schema_registry.value_schema"},
 		{"missing CA", Config{URL: "https://r:8081", TLSCAFile: "/nonexistent/ca.pem"}, "schema_registry.tls_ca_file"},
+		{"zero timeout", Config{URL: "http://r:8081", Timeout: -1}, "schema_registry.timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.cfg.Timeout == 0 {
+				tc.cfg.Timeout = time.Second
+			}
 			_, err := New(tc.cfg)
 			wantKind(t, err, backfill.KindConfig, tc.want)
 			if err != nil && strings.Contains(err.Error(), "topsecret") {
