@@ -9,21 +9,20 @@ import (
 
 	"github.com/ordermin/ordermin-backfill/backfill/bigquery"
 	"github.com/ordermin/ordermin-backfill/config"
+	"github.com/ordermin/ordermin-backfill/internal/cli"
 	"github.com/ordermin/ordermin-backfill/internal/sandbox"
 )
 
-// bigQueryConfig is the job's BigQuery configuration for the sandbox, as
-// internal/cli builds it from the settings.
+// bigQueryConfig is the job's BigQuery configuration for the sandbox,
+// built by internal/cli from config's defaults and the sandbox's settings.
 func bigQueryConfig(s *sandbox.Stack, readAPI string) bigquery.Config {
 	set := s.Settings()
 	c := config.Default()
-	c.BigQuery.Project, c.BigQuery.Table = set["bigquery.project"], set["bigquery.table"]
-	return bigquery.Config{
-		Project: c.BigQuery.Project, Table: c.BigQuery.Table, OrderColumn: c.BigQuery.OrderColumn, KeyColumn: c.Mapping.KeyColumn, ReadAPI: readAPI,
-		Endpoint: set["bigquery.endpoint"], StorageEndpoint: set["bigquery.storage_endpoint"],
-		StoragePlaintext: set["bigquery.storage_plaintext"] == "true", DestinationTable: set["bigquery.destination_table"],
-		ReadStreams: 1, ReadSessionTimeout: c.BigQuery.ReadSessionTimeout, QueryTimeout: c.BigQuery.QueryTimeout,
-	}
+	b := &c.BigQuery
+	b.Project, b.Table, b.ReadAPI = set["bigquery.project"], set["bigquery.table"], readAPI
+	b.Endpoint, b.StorageEndpoint, b.StoragePlaintext = set["bigquery.endpoint"], set["bigquery.storage_endpoint"], set["bigquery.storage_plaintext"] == "true"
+	b.DestinationTable, b.ReadStreams = set["bigquery.destination_table"], 1 // the emulator serves one stream
+	return cli.BigQueryConfig(c)
 }
 
 func query(s *sandbox.Stack) string {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ordermin/ordermin-backfill/backfill"
 	"github.com/ordermin/ordermin-backfill/backfill/bigquery"
+	"github.com/ordermin/ordermin-backfill/internal/cli"
 	"github.com/ordermin/ordermin-backfill/internal/fake/bqjobsfake"
 	"github.com/ordermin/ordermin-backfill/internal/fake/bqreadfake"
 )
@@ -96,12 +97,9 @@ type BigQueryEndpoints struct {
 // with the defaults of config.Default(), pointed at the doubles.
 func bigQuerySource(e BigQueryEndpoints, t Tuning) *bigquery.Source {
 	c := t.apply()
-	return bigquery.New(bigquery.Config{
-		Project: bqProject, Table: bqTable, OrderColumn: c.BigQuery.OrderColumn, KeyColumn: c.Mapping.KeyColumn, ShardCount: 1,
-		Endpoint: e.REST, StorageEndpoint: e.Storage, StoragePlaintext: true,
-		ReadAPI: c.BigQuery.ReadAPI, ReadStreams: c.BigQuery.ReadStreams,
-		ReadSessionTimeout: c.BigQuery.ReadSessionTimeout, QueryTimeout: c.BigQuery.QueryTimeout,
-	}, warnLogger())
+	c.BigQuery.Project, c.BigQuery.Table = bqProject, bqTable
+	c.BigQuery.Endpoint, c.BigQuery.StorageEndpoint, c.BigQuery.StoragePlaintext = e.REST, e.Storage, true
+	return bigquery.New(cli.BigQueryConfig(c), warnLogger())
 }
 
 // readStorageRun reads the result through the job's direct reader, column

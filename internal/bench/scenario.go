@@ -138,14 +138,7 @@ func Run(ctx context.Context, o RunOptions) (Result, error) {
 			defer b.close()
 			brokers = b.addrs()
 		}
-		pc := producerConfig(brokers, o.Tuning)
-		if o.Tuning.apply().Kafka.RunHeader {
-			// The job writes its run header by default (kafka.run_header), so
-			// the limit produces the same records: the header is the
-			// record's cost, not the pipeline's. The id is as long as a real one.
-			pc.RunID = "0123456789abcdef"
-		}
-		prod, err := kafka.New(pc, warnLogger())
+		prod, err := kafka.New(producerConfig(brokers, o.Tuning), warnLogger())
 		if err != nil {
 			return res, err
 		}

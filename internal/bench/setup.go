@@ -6,12 +6,12 @@ import (
 	"log/slog"
 	"os"
 	"sync/atomic"
-	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
 	"github.com/ordermin/ordermin-backfill/backfill/backfilltest"
 	"github.com/ordermin/ordermin-backfill/backfill/kafka"
 	"github.com/ordermin/ordermin-backfill/config"
+	"github.com/ordermin/ordermin-backfill/internal/cli"
 )
 
 // The schemas ksqlDB registers for the stream when CREATE STREAM runs (a
@@ -31,28 +31,26 @@ func newCodec() (*backfill.Codec, error) {
 	})
 }
 
-// producerConfig is the production producer's configuration: the
-// defaults of config.Default() (with t's overrides), pointed at the
-// bench's broker.
+// benchRunID is the run header's value, as long as a real run id.
+const benchRunID = "0123456789abcdef"
+
+// producerConfig is the production producer's configuration, built as the
+// job builds it (internal/cli) from config.Default() with t's overrides,
+// pointed at the bench's broker. The job writes its run header by default
+// (kafka.run_header), so the limit produces the same records: the header
+// is the record's cost, not the pipeline's.
 func producerConfig(brokers []string, t Tuning) kafka.Config {
-	k := t.apply().Kafka
-	return kafka.Config{
-		Brokers: brokers, Topic: Topic, SecurityProtocol: k.SecurityProtocol,
-		Compression: k.Compression, Linger: k.Linger, BatchBytes: k.BatchBytes, MessageTimeout: k.MessageTimeout,
-		QueueMaxMessages: k.QueueMaxMessages, QueueMaxKBytes: k.QueueMaxKBytes, ConnectTimeout: k.ConnectTimeout,
-		Properties: k.Properties,
-	}
+	c := t.apply()
+	c.Kafka.Brokers, c.Kafka.Topic = brokers, Topic
+	return cli.KafkaConfig(c, benchRunID)
 }
 
-// pipeline is the job's pipeline as internal/cli wires it, with the
-// production defaults of config.Default().
+// pipeline is the job's pipeline as internal/cli builds it from
+// config.Default() with t's overrides, without progress logs.
 func pipeline(src backfill.Source, codec *backfill.Codec, prod backfill.Producer, t Tuning) *backfill.Pipeline {
-	c := t.apply()
-	return &backfill.Pipeline{
-		Source: src, Codec: codec, Mapping: backfill.Mapping{KeyColumn: c.Mapping.KeyColumn},
-		Producer: prod, Workers: c.Pipeline.Workers, BatchSize: c.Pipeline.BatchSize,
-		FlushTimeout: c.Kafka.MessageTimeout + 10*time.Second, DrainTimeout: c.Pipeline.DrainTimeout,
-	}
+	p := cli.Pipeline(t.apply())
+	p.Source, p.Codec, p.Producer, p.ProgressEvery = src, codec, prod, 0
+	return &p
 }
 
 func warnLogger() *slog.Logger {

@@ -81,18 +81,9 @@ func (j *job) run(ctx context.Context) error {
 		defer func() { j.rep.PartitionsWritten = partitionWrites(before, producer.Written()) }()
 	}
 
-	p := &backfill.Pipeline{
-		Source:        bigquery.New(j.bigQueryConfig(), j.log),
-		Codec:         codec,
-		Mapping:       backfill.Mapping{KeyColumn: c.Mapping.KeyColumn, ValueColumns: c.Mapping.ValueColumns},
-		Workers:       c.Pipeline.Workers,
-		BatchSize:     c.Pipeline.BatchSize,
-		FlushTimeout:  c.Kafka.MessageTimeout + 10*time.Second,
-		DrainTimeout:  c.Pipeline.DrainTimeout,
-		ProgressEvery: c.Pipeline.ProgressInterval,
-		AllowEmpty:    c.Pipeline.AllowEmpty,
-		Logger:        j.log,
-	}
+	pipeline := Pipeline(c)
+	p := &pipeline
+	p.Source, p.Codec, p.Logger = bigquery.New(BigQueryConfig(c), j.log), codec, j.log
 	j.rep.ShardIndex, j.rep.ShardCount = c.Shard.Index, c.Shard.Count
 	j.rep.Mode = j.chooseMode(before)
 	if j.rep.Mode == config.ModeDelta {
@@ -272,16 +263,11 @@ func partitionWrites(before []backfill.Watermarks, w *backfill.Written) []backfi
 }
 
 func (j *job) schemas(ctx context.Context) (*backfill.Codec, error) {
-	c := j.cfg.SchemaRegistry
-	sr, err := schemaregistry.New(schemaregistry.Config{
-		URL: c.URL, Username: c.Username, Password: c.Password.Reveal(), TLSCAFile: c.TLSCAFile,
-		TLSInsecureSkipVerify: c.TLSInsecureSkipVerify, Timeout: c.Timeout, Retries: c.Retries,
-		KeySchema: c.KeySchema, ValueSchema: c.ValueSchema,
-	})
+	sr, err := schemaregistry.New(SchemaRegistryConfig(j.cfg))
 	if err != nil {
 		return nil, err
 	}
-	if c.TLSInsecureSkipVerify {
+	if j.cfg.SchemaRegistry.TLSInsecureSkipVerify {
 		j.log.Warn("schema_registry.tls_insecure_skip_verify is on: the registry's certificate is not checked")
 	}
 	s, err := sr.Fetch(ctx, j.cfg.Kafka.Topic)
@@ -302,14 +288,7 @@ func (j *job) producer(ctx context.Context) (*kafka.Producer, error) {
 	if k.TLSInsecureSkipVerify {
 		j.log.Warn("kafka.tls_insecure_skip_verify is on: broker certificates are not checked")
 	}
-	p, err := kafka.New(kafka.Config{
-		Brokers: k.Brokers, Topic: k.Topic, SecurityProtocol: k.SecurityProtocol, SASLMechanism: k.SASLMechanism,
-		SASLUsername: k.SASLUsername, SASLPassword: k.SASLPassword.Reveal(), TLSCAFile: k.TLSCAFile,
-		TLSInsecureSkipVerify: k.TLSInsecureSkipVerify, AWSRegion: k.AWSRegion, Compression: k.Compression, Linger: k.Linger,
-		BatchBytes: k.BatchBytes, MessageTimeout: k.MessageTimeout, QueueMaxMessages: k.QueueMaxMessages,
-		QueueMaxKBytes: k.QueueMaxKBytes, ConnectTimeout: k.ConnectTimeout, Properties: k.Properties,
-		RunID: runHeader(k.RunHeader, j.rep.RunID),
-	}, j.log)
+	p, err := kafka.New(KafkaConfig(j.cfg, j.rep.RunID), j.log)
 	if err != nil {
 		return nil, err
 	}
@@ -323,29 +302,10 @@ func (j *job) producer(ctx context.Context) (*kafka.Producer, error) {
 	return p, nil
 }
 
-func (j *job) bigQueryConfig() bigquery.Config {
-	b := j.cfg.BigQuery
-	params := make([]bigquery.Param, len(b.Params))
-	for i, p := range b.Params {
-		params[i] = bigquery.Param{Name: p.Name, Type: p.Type, Value: p.Value}
-	}
-	return bigquery.Config{
-		Project: b.Project, BillingProject: b.BillingProject, Location: b.Location, Params: params,
-		Query: b.Query, Table: b.Table, OrderColumn: b.OrderColumn, KeyColumn: j.cfg.Mapping.KeyColumn,
-		ShardIndex: j.cfg.Shard.Index, ShardCount: j.cfg.Shard.Count, QueryKey: b.QueryKey,
-		ReadAPI: b.ReadAPI, CredentialsFile: b.CredentialsFile, Endpoint: b.Endpoint, StorageEndpoint: b.StorageEndpoint,
-		StoragePlaintext: b.StoragePlaintext, DestinationTable: b.DestinationTable, ReadStreams: b.ReadStreams,
-		ReadSessionTimeout: b.ReadSessionTimeout, QueryTimeout: b.QueryTimeout,
-	}
-}
-
 func (j *job) ksqlConfig() ksqldb.Config {
 	q := j.cfg.KsqlDB
 	if q.TLSInsecureSkipVerify {
 		j.log.Warn("ksqldb.tls_insecure_skip_verify is on: ksqlDB's certificate is not checked")
 	}
-	return ksqldb.Config{
-		URL: q.URL, Username: q.Username, Password: q.Password.Reveal(), TLSCAFile: q.TLSCAFile,
-		TLSInsecureSkipVerify: q.TLSInsecureSkipVerify, Timeout: q.Timeout, Retries: q.Retries, Stream: q.Stream, Table: q.Table,
-	}
+	return KsqlDBConfig(j.cfg)
 }
