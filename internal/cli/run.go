@@ -60,16 +60,7 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		defer cancel()
 	}
 	j := &job{cfg: cfg, log: log, rep: rep, check: cmd == "check"}
-	err = runJob(ctx, j)
-	switch {
-	case err == nil || ctx.Err() == nil:
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		// The run's own timeout, whatever the stage noticed it: exit 4, as
-		// documented; 130 is for SIGTERM and SIGINT only.
-		err = backfill.Errorf(backfill.KindSource, "the run exceeded timeout=%s: %v", cfg.Timeout, err)
-	case backfill.KindOf(err) != backfill.KindInterrupted:
-		err = backfill.Errorf(backfill.KindInterrupted, "interrupted: %v", err)
-	}
+	err = endError(runJob(ctx, j), ctx.Err(), cfg.Timeout)
 	finish(rep, err, cfg.ReportFile, stdout, stderr)
 	if err != nil {
 		log.Error("backfill failed", "kind", backfill.KindOf(err).String(), "exit_code", backfill.KindOf(err).ExitCode(), "error", err.Error())
@@ -119,6 +110,21 @@ func lookupEnv(environ []string) func(string) string {
 		}
 	}
 	return func(k string) string { return m[k] }
+}
+
+// endError is the run's error once its context has ended: whatever stage
+// noticed it, the run's own timeout is exit 4, as documented, and 130 is
+// for SIGTERM and SIGINT only.
+func endError(err, ctxErr error, timeout time.Duration) error {
+	switch {
+	case err == nil || ctxErr == nil:
+		return err
+	case errors.Is(ctxErr, context.DeadlineExceeded):
+		return backfill.Errorf(backfill.KindSource, "the run exceeded timeout=%s: %v", timeout, err)
+	case backfill.KindOf(err) != backfill.KindInterrupted:
+		return backfill.Errorf(backfill.KindInterrupted, "interrupted: %v", err)
+	}
+	return err
 }
 
 // ExitCode maps Run's error to the documented exit code.
