@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/hamba/avro/v2"
@@ -105,4 +106,29 @@ func describeSchema(s avro.Schema) string {
 		txt = txt[:200] + "…"
 	}
 	return strings.TrimSpace(txt)
+}
+
+// SchemaSelector picks one schema of a subject: the latest version (both
+// fields 0), a version number, or a schema id.
+type SchemaSelector struct {
+	Version int // a version number, or 0
+	ID      int // a schema id, or 0
+}
+
+// ParseSchemaSelector parses a schema selector setting: "latest" (or
+// empty), a version number such as "3", or a schema id such as "id:42".
+func ParseSchemaSelector(s string) (SchemaSelector, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "latest" {
+		return SchemaSelector{}, nil
+	}
+	num, isID := strings.CutPrefix(s, "id:")
+	n, err := strconv.Atoi(strings.TrimSpace(num))
+	if err != nil || n < 1 || n > 1<<31-1 {
+		return SchemaSelector{}, fmt.Errorf("%q is not a schema selector: want \"latest\", a version number such as \"3\", or a schema id such as \"id:42\"", s)
+	}
+	if isID {
+		return SchemaSelector{ID: n}, nil
+	}
+	return SchemaSelector{Version: n}, nil
 }

@@ -6,8 +6,9 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
 )
 
 // Validate checks every setting and returns all problems at once, each
@@ -98,8 +99,8 @@ func (c *Config) Validate() error {
 		bad("schema_registry.url", "%v", err)
 	}
 	for name, sel := range map[string]string{"schema_registry.key_schema": sr.KeySchema, "schema_registry.value_schema": sr.ValueSchema} {
-		if !validSelector(sel) {
-			bad(name, "%q is not latest, a version number or id:N", sel)
+		if _, err := backfill.ParseSchemaSelector(sel); err != nil {
+			bad(name, "%v", err)
 		}
 	}
 	if c.KsqlDB.Retries < 0 {
@@ -166,15 +167,6 @@ func (c *Config) Validate() error {
 }
 
 var tablePattern = regexp.MustCompile(`^([A-Za-z0-9_-]+(\.|:))?[A-Za-z0-9_]+\.[A-Za-z0-9_$-]+$`)
-
-func validSelector(s string) bool {
-	if s == "latest" {
-		return true
-	}
-	n := strings.TrimPrefix(s, "id:")
-	v, err := strconv.Atoi(n)
-	return err == nil && v > 0
-}
 
 func checkURL(raw string) error {
 	if raw == "" {

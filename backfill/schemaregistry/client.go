@@ -62,19 +62,16 @@ type selector struct {
 }
 
 func parseSelector(field, s string) (selector, error) {
-	s = strings.TrimSpace(s)
-	if s == "" || s == "latest" {
-		return selector{kind: selLatest, field: field}, nil
+	sel, err := backfill.ParseSchemaSelector(s)
+	switch {
+	case err != nil:
+		return selector{}, backfill.Errorf(backfill.KindConfig, "%s %v", field, err)
+	case sel.ID > 0:
+		return selector{kind: selID, n: sel.ID, field: field}, nil
+	case sel.Version > 0:
+		return selector{kind: selVersion, n: sel.Version, field: field}, nil
 	}
-	kind, num := selVersion, s
-	if rest, ok := strings.CutPrefix(s, "id:"); ok {
-		kind, num = selID, strings.TrimSpace(rest)
-	}
-	n, err := strconv.Atoi(num)
-	if err != nil || n < 1 || n > 1<<31-1 {
-		return selector{}, backfill.Errorf(backfill.KindConfig, "%s %q is not a schema selector: want \"latest\", a version number such as \"3\", or a schema id such as \"id:42\"", field, s)
-	}
-	return selector{kind: kind, n: n, field: field}, nil
+	return selector{kind: selLatest, field: field}, nil
 }
 
 // New checks cfg and builds a client. It does not contact the registry.
