@@ -7,17 +7,16 @@ package ksqldb
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/backfill/internal/tlsconf"
 )
 
 // Config holds the ksqlDB connection settings.
@@ -92,18 +91,11 @@ func New(cfg Config) (*Client, error) {
 	tr.ForceAttemptHTTP2 = false
 	tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	if u.Scheme == "https" {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLSInsecureSkipVerify, NextProtos: []string{"http/1.1"}} //nolint:gosec // opt-in
-		if cfg.TLSCAFile != "" {
-			pem, err := os.ReadFile(cfg.TLSCAFile)
-			if err != nil {
-				return nil, backfill.Errorf(backfill.KindConfig, "reading the ksqlDB CA file: %v", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, backfill.Errorf(backfill.KindConfig, "the ksqlDB CA file %s holds no PEM certificate", cfg.TLSCAFile)
-			}
-			tc.RootCAs = pool
+		tc, err := tlsconf.Config("ksqldb", cfg.TLSCAFile, cfg.TLSInsecureSkipVerify)
+		if err != nil {
+			return nil, backfill.Errorf(backfill.KindConfig, "%v", err)
 		}
+		tc.NextProtos = []string{"http/1.1"}
 		tr.TLSClientConfig = tc
 	}
 	c := &Client{

@@ -3,8 +3,6 @@ package ksqldb
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/backfill/internal/tlsconf"
 )
 
 // Media types of the ksqlDB REST API.
@@ -191,10 +190,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // untrustedCertificate reports whether err is a TLS certificate
 // verification failure.
-func untrustedCertificate(err error) bool {
-	var unknownCA x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
-	var invalid x509.CertificateInvalidError
-	var verify *tls.CertificateVerificationError
-	return errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &invalid) || errors.As(err, &verify)
-}
+func untrustedCertificate(err error) bool { return tlsconf.Untrusted(err) }

@@ -2,8 +2,6 @@ package schemaregistry
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"math/rand/v2"
 	"net/http"
@@ -12,6 +10,8 @@ import (
 	"time"
 
 	"github.com/riferrei/srclient"
+
+	"github.com/ordermin/ordermin-backfill/backfill/internal/tlsconf"
 )
 
 // Backoff between attempts: exponential from backoffBase, capped, with jitter.
@@ -91,11 +91,7 @@ func once[T any](ctx context.Context, c *Client, f func(*srclient.SchemaRegistry
 	if fl.msg == "" {
 		fl.msg = err.Error()
 	}
-	var unknownCA x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
-	var invalid x509.CertificateInvalidError
-	var verify *tls.CertificateVerificationError
-	fl.tlsErr = errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &invalid) || errors.As(err, &verify)
+	fl.tlsErr = tlsconf.Untrusted(err)
 	if c.pass != "" {
 		fl.msg = strings.ReplaceAll(fl.msg, c.pass, "[redacted]")
 	}

@@ -6,13 +6,10 @@ package schemaregistry
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +18,7 @@ import (
 	"github.com/riferrei/srclient"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/backfill/internal/tlsconf"
 )
 
 // Config says where the registry is and which schemas to use.
@@ -113,20 +111,9 @@ func New(cfg Config) (*Client, error) {
 	if c.value, err = parseSelector("schema_registry.value_schema", cfg.ValueSchema); err != nil {
 		return nil, err
 	}
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLSInsecureSkipVerify}
-	if cfg.TLSCAFile != "" {
-		pem, err := os.ReadFile(cfg.TLSCAFile)
-		if err != nil {
-			return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.tls_ca_file: %v", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.tls_ca_file %q holds no PEM certificate", cfg.TLSCAFile)
-		}
-		tlsCfg.RootCAs = pool
+	tlsCfg, err := tlsconf.Config("schema_registry", cfg.TLSCAFile, cfg.TLSInsecureSkipVerify)
+	if err != nil {
+		return nil, backfill.Errorf(backfill.KindConfig, "%v", err)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsCfg
