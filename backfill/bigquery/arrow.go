@@ -48,23 +48,20 @@ func newDecoder(serializedSchema []byte) (*decoder, error) {
 func arrowColumns(s *arrow.Schema) []backfill.Column {
 	out := make([]backfill.Column, s.NumFields())
 	for i, f := range s.Fields() {
-		t := backfill.ColumnType(f.Type.String())
-		switch f.Type.ID() {
-		case arrow.INT64:
-			t = backfill.TypeInt64
-		case arrow.STRING:
-			t = backfill.TypeString
-		case arrow.FLOAT64:
-			t = backfill.TypeFloat64
-		case arrow.BOOL:
-			t = backfill.TypeBool
-		case arrow.LIST:
-			out[i] = backfill.Column{Name: f.Name, Type: t, Repeated: true}
-			continue
+		t, ok := arrowTypes[f.Type.ID()]
+		if !ok {
+			t = backfill.ColumnType(f.Type.String())
 		}
-		out[i] = backfill.Column{Name: f.Name, Type: t}
+		out[i] = backfill.Column{Name: f.Name, Type: t, Repeated: f.Type.ID() == arrow.LIST}
 	}
 	return out
+}
+
+// arrowTypes are the Arrow types BigQuery sends for the SQL types the
+// pipeline can carry.
+var arrowTypes = map[arrow.Type]backfill.ColumnType{
+	arrow.INT64: backfill.TypeInt64, arrow.STRING: backfill.TypeString,
+	arrow.FLOAT64: backfill.TypeFloat64, arrow.BOOL: backfill.TypeBool,
 }
 
 // column reads one Arrow column's values as the pipeline's row values.

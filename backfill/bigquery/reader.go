@@ -84,20 +84,21 @@ func (r *restReader) Fallback() string { return r.fallback }
 
 func (r *restReader) Close() error { return r.client.Close() }
 
-// columns maps BigQuery's schema onto the domain's column types.
+// restTypes are the BigQuery types the pipeline can carry, as the REST
+// API names them.
+var restTypes = map[bigquery.FieldType]backfill.ColumnType{
+	bigquery.IntegerFieldType: backfill.TypeInt64, bigquery.StringFieldType: backfill.TypeString,
+	bigquery.FloatFieldType: backfill.TypeFloat64, bigquery.BooleanFieldType: backfill.TypeBool,
+}
+
+// columns maps BigQuery's schema onto the domain's columns; other types
+// keep BigQuery's name, which Bind then rejects by name.
 func columns(s bigquery.Schema) []backfill.Column {
 	out := make([]backfill.Column, len(s))
 	for i, f := range s {
-		t := backfill.ColumnType(f.Type)
-		switch f.Type {
-		case bigquery.IntegerFieldType:
-			t = backfill.TypeInt64
-		case bigquery.StringFieldType:
-			t = backfill.TypeString
-		case bigquery.FloatFieldType:
-			t = backfill.TypeFloat64
-		case bigquery.BooleanFieldType:
-			t = backfill.TypeBool
+		t, ok := restTypes[f.Type]
+		if !ok {
+			t = backfill.ColumnType(f.Type)
 		}
 		out[i] = backfill.Column{Name: f.Name, Type: t, Repeated: f.Repeated}
 	}

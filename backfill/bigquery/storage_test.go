@@ -520,3 +520,17 @@ func TestStorageReaderReusesBuffersSafely(t *testing.T) {
 		}
 	}
 }
+
+func TestArrowColumnsMapBigQuerysArrowTypes(t *testing.T) {
+	got := arrowColumns(arrow.NewSchema([]arrow.Field{
+		{Name: "i", Type: arrow.PrimitiveTypes.Int64}, {Name: "s", Type: arrow.BinaryTypes.String},
+		{Name: "f", Type: arrow.PrimitiveTypes.Float64}, {Name: "b", Type: arrow.FixedWidthTypes.Boolean},
+		{Name: "d", Type: arrow.FixedWidthTypes.Date32}, {Name: "a", Type: arrow.ListOf(arrow.PrimitiveTypes.Int64)},
+	}, nil))
+	want := []backfill.Column{{Name: "i", Type: backfill.TypeInt64}, {Name: "s", Type: backfill.TypeString},
+		{Name: "f", Type: backfill.TypeFloat64}, {Name: "b", Type: backfill.TypeBool}, {Name: "d", Type: "date32"},
+		{Name: "a", Type: "list<item: int64, nullable>", Repeated: true}}
+	if !equalColumns(got, want) {
+		t.Fatalf("columns %v, want %v", got, want)
+	}
+}
