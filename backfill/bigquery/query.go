@@ -13,11 +13,6 @@ import (
 // session's row restriction "_backfill_shard = i".
 const ShardColumn = "_backfill_shard"
 
-// ShardRowsColumn is the other column the shared query adds: the number of
-// rows in the row's shard, so that each shard knows how many rows it must
-// read, as an unsharded read knows from the table's numRows.
-const ShardRowsColumn = "_backfill_shard_rows"
-
 // baseSQL is the query without sharding: Query, or the minimum order id
 // per user from Table.
 func (c *Config) baseSQL() string {
@@ -44,7 +39,7 @@ func (c *Config) queryOnce() bool { return c.sharded() && c.ReadAPI != ReadREST 
 // SQL returns the query the source runs:
 //   - unsharded: the base query;
 //   - sharded, read through the Storage Read API: the base query with the
-//     ShardColumn and ShardRowsColumn added, run once for all shards;
+//     ShardColumn added, run once for all shards;
 //   - sharded, read over REST: the base query restricted to this shard,
 //     run by each shard.
 func (c *Config) SQL() string {
@@ -52,8 +47,7 @@ func (c *Config) SQL() string {
 	case !c.sharded():
 		return c.baseSQL()
 	case c.queryOnce():
-		return fmt.Sprintf("SELECT *, COUNT(*) OVER (PARTITION BY %s) AS %s FROM (SELECT *, %s AS %s FROM (%s))",
-			ShardColumn, ShardRowsColumn, c.shardExpr(), ShardColumn, c.baseSQL())
+		return fmt.Sprintf("SELECT *, %s AS %s FROM (%s)", c.shardExpr(), ShardColumn, c.baseSQL())
 	}
 	return fmt.Sprintf("SELECT * FROM (%s) WHERE %s = %d", c.baseSQL(), c.shardExpr(), c.ShardIndex)
 }
@@ -88,4 +82,12 @@ func (c *Config) jobID() string {
 		key = key[:200]
 	}
 	return "ordermin_backfill_" + key + "_" + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// countSQL counts this shard's rows of the shared result in dst. It reads
+// only the shard column, pruned by clustering when the result is
+// clustered: a window count in the shared query would instead gather each
+// shard's rows on one worker.
+func (c *Config) countSQL(dst string) string {
+	return fmt.Sprintf("SELECT COUNT(*) AS n FROM `%s` WHERE %s = %d", dst, ShardColumn, c.ShardIndex)
 }

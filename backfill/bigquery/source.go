@@ -214,12 +214,12 @@ func (s *Source) openStorage(ctx context.Context, client *bigquery.Client, job *
 	var fields []string
 	if s.cfg.queryOnce() {
 		for _, f := range meta.Schema {
-			if f.Name != ShardColumn && f.Name != ShardRowsColumn {
+			if f.Name != ShardColumn {
 				fields = append(fields, f.Name)
 			}
 		}
 		// A shard reads part of the table: its rows are counted in the table.
-		if total, err = s.shardRows(ctx, rc, table); err != nil {
+		if total, err = s.countShard(ctx, client, dst); err != nil {
 			closeRC()
 			return nil, err
 		}
@@ -232,6 +232,37 @@ func (s *Source) openStorage(ctx context.Context, client *bigquery.Client, job *
 	r.total, r.totalKnown = total, true
 	r.closeFn = func() error { return errors.Join(closeRC(), client.Close()) }
 	return r, nil
+}
+
+// countShard counts this shard's rows of the shared result with a query
+// job, bounded by QueryTimeout, so that the shard knows how many rows it
+// must read, as an unsharded read knows the table's numRows.
+func (s *Source) countShard(ctx context.Context, client *bigquery.Client, dst *bigquery.Table) (uint64, error) {
+	what := fmt.Sprintf("counting shard %d's rows in %s", s.cfg.ShardIndex, storageTable(dst))
+	q := client.Query(s.cfg.countSQL(dst.ProjectID + "." + dst.DatasetID + "." + dst.TableID))
+	q.Location = s.cfg.Location
+	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
+	defer cancel()
+	job, err := q.Run(qctx)
+	if err != nil {
+		return 0, classify(err, what)
+	}
+	it, err := job.Read(qctx)
+	if err != nil {
+		return 0, classify(err, what)
+	}
+	var row []bigquery.Value
+	if err := it.Next(&row); err != nil {
+		return 0, classify(err, what)
+	}
+	var n int64
+	if len(row) == 1 {
+		n, _ = row[0].(int64)
+	}
+	if len(row) != 1 || n < 0 || row[0] == nil {
+		return 0, backfill.Errorf(backfill.KindSource, "%s: got %v, not a row count", what, row)
+	}
+	return uint64(n), nil
 }
 
 // storageClient connects to the Storage Read API.

@@ -9,8 +9,6 @@ import (
 	"cloud.google.com/go/bigquery"
 	bqstorage "cloud.google.com/go/bigquery/storage/apiv1"
 	"cloud.google.com/go/bigquery/storage/apiv1/storagepb"
-	"github.com/apache/arrow/go/v15/arrow/array"
-	"github.com/apache/arrow/go/v15/arrow/ipc"
 	gax "github.com/googleapis/gax-go/v2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -122,56 +120,4 @@ func classifyRPC(err error, what string) error {
 		return backfill.Errorf(backfill.KindConfig, "%s: the Storage Read API refused the request (%s %s): check bigquery.destination_table and bigquery.read_streams, or set bigquery.read_api=rest", what, st.Code(), msg)
 	}
 	return backfill.Errorf(backfill.KindSource, "%s: %s: %s", what, st.Code(), msg)
-}
-
-// shardRows reads this shard's row count, ShardRowsColumn of any of its
-// rows, through a read session of that one column: its first record
-// batch is enough, and the rest of the stream is never read. A shard with
-// no rows has no batch.
-func (s *Source) shardRows(ctx context.Context, rc *bqstorage.BigQueryReadClient, table string) (uint64, error) {
-	what := fmt.Sprintf("counting shard %d's rows in %s", s.cfg.ShardIndex, table)
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReadSessionTimeout)
-	defer cancel()
-	sess, err := rc.CreateReadSession(ctx, &storagepb.CreateReadSessionRequest{
-		Parent: "projects/" + s.billingProject(),
-		ReadSession: &storagepb.ReadSession{
-			Table:       table,
-			DataFormat:  storagepb.DataFormat_ARROW,
-			ReadOptions: &storagepb.ReadSession_TableReadOptions{SelectedFields: []string{ShardRowsColumn}, RowRestriction: s.cfg.rowRestriction()},
-		},
-		MaxStreamCount: 1,
-	}, gax.WithTimeout(s.cfg.ReadSessionTimeout))
-	if err != nil {
-		return 0, classifyRPC(err, what)
-	}
-	for _, st := range sess.GetStreams() {
-		dec, err := newDecoder(sess.GetArrowSchema().GetSerializedSchema())
-		if err != nil {
-			return 0, backfill.Errorf(backfill.KindSource, "%s: %v", what, err)
-		}
-		rows, err := rc.ReadRows(ctx, &storagepb.ReadRowsRequest{ReadStream: st.GetName()})
-		if err != nil {
-			return 0, classifyRPC(err, what)
-		}
-		rdr, err := ipc.NewReaderFromMessageReader(newMessages(dec, rows.Recv), ipc.WithSchema(dec.schema))
-		if err != nil {
-			return 0, backfill.Errorf(backfill.KindSource, "%s: %v", what, err)
-		}
-		if rdr.Next() {
-			col, ok := rdr.Record().Column(0).(*array.Int64)
-			if !ok || col.Len() == 0 || col.IsNull(0) || col.Value(0) < 0 {
-				rdr.Release()
-				return 0, backfill.Errorf(backfill.KindSource, "%s: column %s holds no row count", what, ShardRowsColumn)
-			}
-			n := col.Value(0)
-			rdr.Release()
-			return uint64(n), nil
-		}
-		err = rdr.Err()
-		rdr.Release()
-		if err != nil {
-			return 0, classifyRPC(err, what)
-		}
-	}
-	return 0, nil // the shard is empty
 }

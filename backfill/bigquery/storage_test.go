@@ -27,22 +27,14 @@ const testTable = "projects/p/datasets/d/tables/result"
 
 // ordersRecord is n rows of (user_id, min_order_id, shard): user i+1 has
 // order 1000*(i+1), and every 97th user a NULL order.
-func ordersRecord(n int, shards int64) arrow.Record { return ordersRecordWith(n, shards, "shard", "") }
+func ordersRecord(n int, shards int64) arrow.Record { return ordersRecordWith(n, shards, "shard") }
 
-// ordersRecordWith names the shard column, and adds the shard's row count
-// as rowsColumn unless it is empty.
-func ordersRecordWith(n int, shards int64, shardColumn, rowsColumn string) arrow.Record {
+// ordersRecordWith names the shard column.
+func ordersRecordWith(n int, shards int64, shardColumn string) arrow.Record {
 	fields := []arrow.Field{
 		{Name: "user_id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
 		{Name: "min_order_id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
 		{Name: shardColumn, Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-	}
-	if rowsColumn != "" {
-		fields = append(fields, arrow.Field{Name: rowsColumn, Type: arrow.PrimitiveTypes.Int64, Nullable: true})
-	}
-	perShard := map[int64]int64{}
-	for i := range int64(n) {
-		perShard[(i+1)%shards]++
 	}
 	b := array.NewRecordBuilder(memory.DefaultAllocator, arrow.NewSchema(fields, nil))
 	defer b.Release()
@@ -54,9 +46,6 @@ func ordersRecordWith(n int, shards int64, shardColumn, rowsColumn string) arrow
 			b.Field(1).(*array.Int64Builder).Append(1000 * (i + 1))
 		}
 		b.Field(2).(*array.Int64Builder).Append((i + 1) % shards)
-		if rowsColumn != "" {
-			b.Field(3).(*array.Int64Builder).Append(perShard[(i+1)%shards])
-		}
 	}
 	return b.NewRecord()
 }

@@ -2,7 +2,8 @@
 // methods a run reads through the Storage Read API calls: jobs.insert,
 // jobs.getQueryResults, jobs.get and tables.get. It runs no SQL: every
 // query job "writes" the one result table it is given, whose rows a
-// bqreadfake server serves.
+// bqreadfake server serves, unless Answer gives the query's rows, which
+// getQueryResults then returns.
 //
 // Like BigQuery, it refuses a second jobs.insert with a job id already
 // taken with 409 and reason "duplicate" (REST reference, jobs.insert;
@@ -31,6 +32,11 @@ type Server struct {
 	schema *bq.TableSchema
 	srv    *http.Server
 	lis    net.Listener
+
+	// Answer, if set before the first query, returns the rows of a query
+	// the double answers itself over REST (ok false: the query writes the
+	// result table).
+	Answer func(sql string) (schema *bq.TableSchema, rows []*bq.TableRow, ok bool)
 
 	mu      sync.Mutex
 	jobs    map[string]*bq.Job
@@ -78,6 +84,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.insert(w, &job)
 	case r.Method == http.MethodGet && len(parts) == 3 && parts[1] == "queries":
 		if j := s.job(parts[2]); j != nil {
+			if s.Answer != nil {
+				if schema, rows, ok := s.Answer(j.Configuration.Query.Query); ok {
+					reply(w, &bq.GetQueryResultsResponse{JobComplete: true, JobReference: j.JobReference, TotalRows: uint64(len(rows)), Schema: schema, Rows: rows})
+					return
+				}
+			}
 			reply(w, &bq.GetQueryResultsResponse{JobComplete: true, JobReference: j.JobReference, TotalRows: s.rows, Schema: s.schema})
 			return
 		}
