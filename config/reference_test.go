@@ -12,7 +12,7 @@ func TestReadmeDocumentsEverySetting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range reference() {
+	for _, d := range Reference() {
 		if !strings.Contains(string(readme), "`"+d.Name+"`") {
 			t.Errorf("README.md does not document %s", d.Name)
 		}

@@ -264,18 +264,19 @@ func Names() []string {
 	return names
 }
 
-// doc describes one setting for documentation.
-type doc struct {
+// Doc describes one setting for documentation: the README's table and
+// the Kubernetes ConfigMap's commented list.
+type Doc struct {
 	Name, Flag, Env, Default, Usage string
 	Secret                          bool
 }
 
-// reference documents every setting with its default.
-func reference() []doc {
+// Reference documents every setting with its default.
+func Reference() []Doc {
 	c := Default()
-	var out []doc
+	var out []Doc
 	for _, s := range settings(&c) {
-		d := doc{Name: s.name, Flag: "--" + flagName(s.name), Env: Env(s.name), Usage: s.usage}
+		d := Doc{Name: s.name, Flag: "--" + flagName(s.name), Env: Env(s.name), Usage: s.usage}
 		switch p := s.ptr.(type) {
 		case *Secret:
 			d.Secret = true

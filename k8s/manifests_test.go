@@ -773,3 +773,43 @@ func checkValue(setting, value string) error {
 	}
 	return nil
 }
+
+// The base ConfigMap names every setting the Job does not set itself, as
+// a key or commented out with its default, so that an operator finds each
+// one where the Job's settings live. UPDATE_CONFIGMAP=1 appends the
+// missing ones, commented out.
+func TestConfigMapNamesEverySetting(t *testing.T) {
+	const file = "base/configmap.yaml"
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := os.ReadFile("base/job.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var missing []string
+	for _, d := range config.Reference() {
+		switch {
+		case d.Secret: // named by its _FILE setting
+			continue
+		case strings.Contains(string(raw), d.Env+":"), strings.Contains(string(job), "name: "+d.Env+"\n"):
+			continue
+		}
+		value := d.Default
+		if value == "" {
+			value = `""`
+		}
+		missing = append(missing, fmt.Sprintf("  # %s: %s  # %s", d.Env, value, d.Usage))
+	}
+	if len(missing) == 0 {
+		return
+	}
+	if os.Getenv("UPDATE_CONFIGMAP") == "" {
+		t.Fatalf("%s does not name %d settings; add them or run UPDATE_CONFIGMAP=1 go test ./k8s/:\n%s", file, len(missing), strings.Join(missing, "\n"))
+	}
+	out := strings.TrimRight(string(raw), "\n") + "\n\n  # Every other setting, commented out with its default (see the README):\n" + strings.Join(missing, "\n") + "\n"
+	if err := os.WriteFile(file, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
