@@ -255,14 +255,12 @@ func (s *Source) countShard(ctx context.Context, client *bigquery.Client, dst *b
 	if err := it.Next(&row); err != nil {
 		return 0, classify(err, what)
 	}
-	var n int64
 	if len(row) == 1 {
-		n, _ = row[0].(int64)
+		if n, ok := row[0].(int64); ok && n >= 0 {
+			return uint64(n), nil
+		}
 	}
-	if len(row) != 1 || n < 0 || row[0] == nil {
-		return 0, backfill.Errorf(backfill.KindSource, "%s: got %v, not a row count", what, row)
-	}
-	return uint64(n), nil
+	return 0, backfill.Errorf(backfill.KindSource, "%s: got %v, not a row count", what, row)
 }
 
 // storageClient connects to the Storage Read API.
