@@ -39,15 +39,22 @@ export CXX := clang++
 # DEV_CGO compiles the emulator's C and C++ (go-zetasql) without optimisation
 # or debug info: a cold build takes minutes instead of a quarter of an hour.
 # The flags are part of Go's build-cache key, so every command that builds the
-# emulator (vet, staticcheck, the end-to-end tests, demo, serve,
-# bench-bigquery) runs with the same ones and the emulator compiles once.
-# `make build` (the Dockerfile's release binary), the unit tests and cmd/bench
-# keep Go's defaults (-O2 -g).
+# emulator (the sandbox module's vet and staticcheck, the end-to-end tests,
+# demo, serve, bench-bigquery) runs with the same ones and the emulator
+# compiles once. `make build` (the Dockerfile's release binary), the unit and
+# component tests and cmd/bench keep Go's defaults (-O2 -g).
 DEV_CGO := CGO_CFLAGS="-O0 -g0" CGO_CXXFLAGS="-O0 -g0"
 
 STATICCHECK ?= $(shell go env GOPATH)/bin/staticcheck
+# The sandbox module (sandbox/, its own go.mod) holds the test rigs: the
+# sandbox stack, the end-to-end tests, the benches, the fakes that need
+# outside modules and the component tests against kfake. Its targets run there.
+SANDBOX     := cd sandbox &&
 E2E         := ./internal/e2e/
-UNIT_PKGS    = $(shell $(GO) list ./... | grep -v -e /internal/e2e -e /internal/sandbox -e /cmd/sandbox -e /cmd/bench-bigquery)
+# The sandbox's packages that link the emulator (run without -race, which
+# would rebuild its C++).
+EMULATOR_PKGS := -e /internal/e2e -e /internal/stack -e /cmd/sandbox -e /cmd/bench-bigquery
+SANDBOX_UNIT_PKGS = $(shell $(SANDBOX) $(GO) list ./... | grep -v $(EMULATOR_PKGS))
 
 .PHONY: deps-clang deps-test deps lint test test-unit test-e2e demo serve bench bench-quick
 
@@ -73,37 +80,41 @@ deps: deps-test
 ## lint: gofmt, go vet and staticcheck must be clean.
 lint: deps-test
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
-	$(DEV_CGO) $(GO) vet ./...
-	$(DEV_CGO) $(STATICCHECK) ./...
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+	$(SANDBOX) $(DEV_CGO) $(GO) vet ./...
+	$(SANDBOX) $(DEV_CGO) $(STATICCHECK) ./...
 
 ## test: the whole suite: lint, the release build (the Dockerfile's flags), unit and component tests with -race, then end-to-end tests.
 test: lint build check-version test-unit test-e2e
 
+## test-unit: the job module's tests and the sandbox's component tests, with -race.
 test-unit: deps-test
-	$(GO) test -race -count=1 $(UNIT_PKGS)
+	$(GO) test -race -count=1 ./...
+	$(SANDBOX) $(GO) test -race -count=1 $(SANDBOX_UNIT_PKGS)
 
 ## test-e2e: the real binary against the sandbox stack (no -race: it would rebuild the emulator's C++).
 test-e2e: deps-test
-	$(DEV_CGO) $(GO) test -count=1 -timeout 30m $(E2E)
+	$(SANDBOX) $(DEV_CGO) $(GO) test -count=1 -timeout 30m $(E2E)
 
 # KSQL_VERSION picks the ksqlDB release the sandbox's double answers as (make demo KSQL_VERSION=0.23.1).
 KSQL_FLAGS = $(if $(KSQL_VERSION),-ksql-version=$(KSQL_VERSION))
 
 ## demo: run the job end to end on the embedded sandbox stack (sandbox flags in ARGS, e.g. ARGS="-users=20000 -ksql-rate=5000"; KSQL_VERSION=0.23.1 answers as that ksqlDB).
 demo: deps-clang
-	$(DEV_CGO) $(GO) run ./cmd/sandbox $(KSQL_FLAGS) $(ARGS)
+	$(SANDBOX) $(DEV_CGO) $(GO) run ./cmd/sandbox $(KSQL_FLAGS) $(ARGS)
 
 ## serve: keep the sandbox stack running for the real binary, kcat and curl.
 serve: deps-clang
-	$(DEV_CGO) $(GO) run ./cmd/sandbox serve $(KSQL_FLAGS) $(ARGS)
+	$(SANDBOX) $(DEV_CGO) $(GO) run ./cmd/sandbox serve $(KSQL_FLAGS) $(ARGS)
 
 ## bench: rows/s, CPU s and peak RSS of the produce limit, the job pipeline and a seed-like baseline
 ## (1 M and 10 M rows, one process each), then the BigQuery read path on the emulator; see docs/performance.md.
 bench: deps-clang
-	$(GO) run ./cmd/bench
-	$(DEV_CGO) $(GO) run ./cmd/bench-bigquery
+	$(SANDBOX) $(GO) run ./cmd/bench
+	$(SANDBOX) $(DEV_CGO) $(GO) run ./cmd/bench-bigquery
 
 ## bench-quick: the same at 100 k rows, a smoke run.
 bench-quick: deps-clang
-	$(GO) run ./cmd/bench -quick
-	$(DEV_CGO) $(GO) run ./cmd/bench-bigquery -users=5000 -reps=1
+	$(SANDBOX) $(GO) run ./cmd/bench -quick
+	$(SANDBOX) $(DEV_CGO) $(GO) run ./cmd/bench-bigquery -users=5000 -reps=1

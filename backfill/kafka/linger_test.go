@@ -10,7 +10,7 @@ import (
 // librdkafka's 5 ms default in place.
 func TestLingerIsHonouredDownToZero(t *testing.T) {
 	for linger, want := range map[time.Duration]string{0: "0", 500 * time.Microsecond: "0.5", 20 * time.Millisecond: "20"} {
-		cfg := Config{Brokers: []string{"127.0.0.1:1"}, Topic: topic, Linger: linger}
+		cfg := Config{Brokers: []string{unreachable}, Topic: "STREAM.ORDER.INSERT", Linger: linger}
 		m, err := cfg.configMap()
 		if err != nil {
 			t.Fatal(err)
