@@ -1,3 +1,12 @@
+// The sandbox module: the test rigs of ordermin-backfill (the sandbox stack,
+// the end-to-end tests, the benches, the doubles that need outside modules,
+// the component tests against kfake and the manifests' checks), kept out of
+// the job's module.
+//
+// k8s.io/api stays at v0.30: go mod tidy resolves the imports of
+// confluent-kafka-go's own tests (testcontainers, then client-go), which
+// need packages later k8s.io/api releases removed (scheduling/v1alpha1,
+// resource/v1alpha2). Its types still decode every field the manifests use.
 module github.com/ordermin/ordermin-backfill/sandbox
 
 go 1.26.8
