@@ -85,8 +85,9 @@ func (j *job) run(ctx context.Context) error {
 	p := &pipeline
 	p.Source, p.Codec, p.Logger = bigquery.New(BigQueryConfig(c), j.log), codec, j.log
 	j.rep.ShardIndex, j.rep.ShardCount = c.Shard.Index, c.Shard.Count
-	j.rep.Mode = j.chooseMode(before)
-	if j.rep.Mode == config.ModeDelta {
+	mode := j.chooseMode(before)
+	j.rep.Mode = string(mode)
+	if mode == config.ModeDelta {
 		// Only once ksqlDB has aggregated every record the topic held does
 		// a key missing from the table mean it was never sent.
 		if err := j.catchUp(ctx, ksql, facts, "before delta lookups", endOffsets(before)); err != nil {
@@ -98,8 +99,8 @@ func (j *job) run(ctx context.Context) error {
 	}
 	var rec *ksqldb.Recorder
 	if verify {
-		if rec, err = ksqldb.NewRecorder(c.KsqlDB.Verify, c.KsqlDB.SampleSize, uint64(time.Now().UnixNano())); err != nil {
-			return backfill.Errorf(backfill.KindConfig, "ksqldb.verify: %v", err)
+		if rec, err = ksqldb.NewRecorder(recorderMode(c.KsqlDB.Verify), c.KsqlDB.SampleSize, uint64(time.Now().UnixNano())); err != nil {
+			return err
 		}
 		p.Observer = rec
 		if c.KsqlDB.Verify == config.VerifyFull {
@@ -135,7 +136,7 @@ func (j *job) run(ctx context.Context) error {
 		return err
 	}
 	opts := ksqldb.VerifyOptions{BatchKeys: c.KsqlDB.VerifyBatch, MaxExamples: 5, UseQueryStream: true}
-	j.log.Info("verifying with ksqlDB pull queries", "mode", c.KsqlDB.Verify, "keys", rec.Observed())
+	j.log.Info("verifying with ksqlDB pull queries", "mode", string(c.KsqlDB.Verify), "keys", rec.Observed())
 	v, err := ksql.Verify(ctx, facts, rec, opts)
 	j.rep.Verification = &v
 	if err == nil {
@@ -196,7 +197,7 @@ func fullVerifyBound(total uint64, known bool) error {
 // backfill; any other gets delta, after the catch-up barrier. The table
 // is never asked: an empty answer cannot tell a new table from one still
 // restoring or a query that has not caught up.
-func (j *job) chooseMode(before []backfill.Watermarks) string {
+func (j *job) chooseMode(before []backfill.Watermarks) config.Mode {
 	if j.cfg.Mode != config.ModeAuto {
 		return j.cfg.Mode
 	}
@@ -208,7 +209,7 @@ func (j *job) chooseMode(before []backfill.Watermarks) string {
 	if held > 0 {
 		mode = config.ModeDelta
 	}
-	j.log.Info("mode=auto chose "+mode, "topic", j.cfg.Kafka.Topic, "records_on_topic", held)
+	j.log.Info("mode=auto chose "+string(mode), "topic", j.cfg.Kafka.Topic, "records_on_topic", held)
 	return mode
 }
 
