@@ -6,37 +6,76 @@ import (
 	"strings"
 )
 
-// Values of the settings that take one of a fixed set.
+// Mode is what a run produces: the mode setting.
+type Mode string
+
+// Modes.
 const (
-	ModeAuto  = "auto"  // mode: full when the topic never held a record, else delta
-	ModeDelta = "delta" // mode: only what the table lacks
-	ModeFull  = "full"  // mode: every row
+	ModeAuto  Mode = "auto"  // full when the topic never held a record, else delta
+	ModeDelta Mode = "delta" // only what the table lacks
+	ModeFull  Mode = "full"  // every row
+)
 
-	VerifySample = "sample" // ksqldb.verify: a uniform sample of the keys
-	VerifyFull   = "full"   // ksqldb.verify: every key
-	VerifyNone   = "none"   // ksqldb.verify: no verification
+// VerifyKind is how the run verifies through ksqlDB: the ksqldb.verify setting.
+type VerifyKind string
 
-	ReadAPIStorage = "storage" // bigquery.read_api: the Storage Read API, or a failure
-	ReadAPIREST    = "rest"    // bigquery.read_api: jobs.getQueryResults pages
-	ReadAPIAuto    = "auto"    // bigquery.read_api: storage, else rest, saying why
+// Verification kinds.
+const (
+	VerifySample VerifyKind = "sample" // a uniform sample of the keys
+	VerifyFull   VerifyKind = "full"   // every key
+	VerifyNone   VerifyKind = "none"   // no verification
+)
 
-	SASLPlain       = "PLAIN"
-	SASLScramSHA256 = "SCRAM-SHA-256"
-	SASLScramSHA512 = "SCRAM-SHA-512"
-	SASLAWSMSKIAM   = "AWS_MSK_IAM" // OAUTHBEARER tokens signed with the pod's AWS credentials
+// ReadAPI is how the run reads the query's result: the bigquery.read_api setting.
+type ReadAPI string
+
+// Read APIs.
+const (
+	ReadAPIStorage ReadAPI = "storage" // the Storage Read API, or a failure
+	ReadAPIREST    ReadAPI = "rest"    // jobs.getQueryResults pages
+	ReadAPIAuto    ReadAPI = "auto"    // storage, else rest, saying why
+)
+
+// SASLMechanism is how the producer authenticates: the kafka.sasl_mechanism
+// setting; empty means no SASL.
+type SASLMechanism string
+
+// SASL mechanisms.
+const (
+	SASLPlain       SASLMechanism = "PLAIN"
+	SASLScramSHA256 SASLMechanism = "SCRAM-SHA-256"
+	SASLScramSHA512 SASLMechanism = "SCRAM-SHA-512"
+	SASLAWSMSKIAM   SASLMechanism = "AWS_MSK_IAM" // OAUTHBEARER tokens signed with the pod's AWS credentials
+)
+
+// The allowed values of each typed setting, in documentation order.
+var (
+	modes          = []Mode{ModeAuto, ModeDelta, ModeFull}
+	verifyKinds    = []VerifyKind{VerifySample, VerifyFull, VerifyNone}
+	readAPIs       = []ReadAPI{ReadAPIStorage, ReadAPIREST, ReadAPIAuto}
+	saslMechanisms = []SASLMechanism{SASLPlain, SASLScramSHA256, SASLScramSHA512, SASLAWSMSKIAM}
 )
 
 // choices lists the allowed values of every setting that has a fixed set,
 // for Validate and CheckValue.
 var choices = map[string][]string{
-	"mode":                    {ModeAuto, ModeDelta, ModeFull},
-	"bigquery.read_api":       {ReadAPIStorage, ReadAPIREST, ReadAPIAuto},
+	"mode":                    names(modes),
+	"bigquery.read_api":       names(readAPIs),
 	"kafka.security_protocol": {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"},
-	"kafka.sasl_mechanism":    {SASLPlain, SASLScramSHA256, SASLScramSHA512, SASLAWSMSKIAM},
+	"kafka.sasl_mechanism":    names(saslMechanisms),
 	"kafka.compression":       {"none", "gzip", "snappy", "lz4", "zstd"},
-	"ksqldb.verify":           {VerifySample, VerifyFull, VerifyNone},
+	"ksqldb.verify":           names(verifyKinds),
 	"log.level":               {"debug", "info", "warn", "error"},
 	"log.format":              {"json", "text"},
+}
+
+// names returns the values as strings.
+func names[T ~string](values []T) []string {
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = string(v)
+	}
+	return out
 }
 
 // CheckValue reports whether value is a valid value of the dotted setting

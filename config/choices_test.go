@@ -1,6 +1,7 @@
 package config
 
 import (
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -33,8 +34,8 @@ func TestChoicesNameSettingsAndHoldTheirDefaults(t *testing.T) {
 	c := Default()
 	defaults := map[string]string{}
 	for _, s := range settings(&c) {
-		if p, ok := s.ptr.(*string); ok {
-			defaults[s.name] = *p
+		if v, ok := s.text(); ok {
+			defaults[s.name] = v
 		}
 	}
 	for name, allowed := range choices {
@@ -43,6 +44,41 @@ func TestChoicesNameSettingsAndHoldTheirDefaults(t *testing.T) {
 			t.Errorf("choices names %s, which is not a string setting", name)
 		} else if d != "" && !slices.Contains(allowed, d) {
 			t.Errorf("%s defaults to %q, not one of %v", name, d, allowed)
+		}
+	}
+}
+
+// Every setting of a named string type has a fixed set of values, and
+// its usage names each of them.
+func TestTypedSettingsHaveChoicesTheirUsageNames(t *testing.T) {
+	var c Config
+	for _, s := range settings(&c) {
+		allowed, ok := choices[s.name]
+		if _, typed := s.ptr.(namedString); typed && !ok {
+			t.Errorf("%s has a named type but no choices", s.name)
+		}
+		for _, v := range allowed {
+			if !strings.Contains(s.usage, v) {
+				t.Errorf("the usage of %s does not name %q: %s", s.name, v, s.usage)
+			}
+		}
+	}
+}
+
+// A typed setting parses into its field and prints in the reference.
+func TestTypedSettingsParseAndDocument(t *testing.T) {
+	c, err := Load(append([]string{"--mode=delta", "--ksqldb-verify=full", "--bigquery-read-api=rest",
+		"--kafka-security-protocol=SASL_SSL", "--kafka-sasl-mechanism=SCRAM-SHA-512", "--kafka-sasl-username=u", "--kafka-sasl-password=p"}, required...), env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Mode != ModeDelta || c.KsqlDB.Verify != VerifyFull || c.BigQuery.ReadAPI != ReadAPIREST || c.Kafka.SASLMechanism != SASLScramSHA512 {
+		t.Fatalf("mode %q, verify %q, read_api %q, sasl %q", c.Mode, c.KsqlDB.Verify, c.BigQuery.ReadAPI, c.Kafka.SASLMechanism)
+	}
+	want := map[string]string{"mode": "auto", "ksqldb.verify": "sample", "bigquery.read_api": "storage", "kafka.sasl_mechanism": ""}
+	for _, d := range Reference() {
+		if w, ok := want[d.Name]; ok && d.Default != w {
+			t.Errorf("%s documented with default %q, want %q", d.Name, d.Default, w)
 		}
 	}
 }

@@ -11,7 +11,7 @@ import (
 type Config struct {
 	File    string        // the YAML file the settings were read from, if any
 	DryRun  bool          // read and encode everything, produce nothing
-	Mode    string        // auto, delta or full: what to produce on a rerun
+	Mode    Mode          // auto, delta or full: what to produce on a rerun
 	Timeout time.Duration // bound on the whole run; 0 means none
 	RunID   string        // names this attempt; empty: a random id per attempt
 
@@ -45,10 +45,10 @@ type BigQuery struct {
 	// QueryKey, the same for every shard of one run, lets the shards share
 	// one query job; the Kubernetes manifests set it to the Job's uid.
 	QueryKey        string
-	ReadAPI         string // "storage" (Storage Read API, no fallback), "rest" or "auto" (storage, else rest)
-	CredentialsFile string // service-account key file; default: Application Default Credentials
-	Endpoint        string // REST endpoint override (emulators, private endpoints)
-	StorageEndpoint string // Storage Read API gRPC endpoint override
+	ReadAPI         ReadAPI // "storage" (Storage Read API, no fallback), "rest" or "auto" (storage, else rest)
+	CredentialsFile string  // service-account key file; default: Application Default Credentials
+	Endpoint        string  // REST endpoint override (emulators, private endpoints)
+	StorageEndpoint string  // Storage Read API gRPC endpoint override
 	// StoragePlaintext dials StorageEndpoint without TLS (emulators only).
 	StoragePlaintext bool
 	// DestinationTable receives the query's result (overwritten each
@@ -71,7 +71,7 @@ type Kafka struct {
 	Brokers               []string
 	Topic                 string
 	SecurityProtocol      string
-	SASLMechanism         string
+	SASLMechanism         SASLMechanism
 	SASLUsername          string
 	SASLPassword          Secret
 	SASLPasswordFile      string
@@ -120,7 +120,7 @@ type KsqlDB struct {
 	Stream                string
 	Table                 string
 	Preflight             bool
-	Verify                string // sample, full or none
+	Verify                VerifyKind // sample, full or none
 	SampleSize            int
 	StallTimeout          time.Duration
 	VerifyBatch           int

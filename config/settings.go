@@ -15,7 +15,33 @@ import (
 type setting struct {
 	name  string
 	usage string
-	ptr   any // *string, *Secret, *int, *bool, *time.Duration, *[]string, *map[string]string, *[]QueryParam
+	ptr   any // *string, namedString, *Secret, *int, *bool, *time.Duration, *[]string, *map[string]string, *[]QueryParam
+}
+
+// namedString is a setting of a named string type (Mode, VerifyKind,
+// ReadAPI, SASLMechanism): it parses and prints as a string.
+type namedString interface {
+	setString(string)
+	String() string
+}
+
+type namedPtr[T ~string] struct{ p *T }
+
+func (n namedPtr[T]) setString(s string) { *n.p = T(s) }
+func (n namedPtr[T]) String() string     { return string(*n.p) }
+
+// named makes the field p a setting.
+func named[T ~string](p *T) namedString { return namedPtr[T]{p} }
+
+// text returns the value of a string-valued setting.
+func (s setting) text() (string, bool) {
+	switch p := s.ptr.(type) {
+	case *string:
+		return *p, true
+	case namedString:
+		return p.String(), true
+	}
+	return "", false
 }
 
 // flagName returns the command-line flag name of a dotted setting name.
@@ -29,7 +55,7 @@ func Env(name string) string {
 func settings(c *Config) []setting {
 	return []setting{
 		{"dry_run", "read and encode every row but produce nothing", &c.DryRun},
-		{"mode", "full: produce every row; delta: only rows whose key the table lacks or holds a larger minimum for (reruns); auto: full when the topic has never held a record, else delta", &c.Mode},
+		{"mode", "full: produce every row; delta: only rows whose key the table lacks or holds a larger minimum for (reruns); auto: full when the topic has never held a record, else delta", named(&c.Mode)},
 		{"timeout", "bound on the whole run (0: none)", &c.Timeout},
 		{"run_id", "names this attempt in the report and, with kafka.run_header, in every record's header (default: a new random id per attempt)", &c.RunID},
 		{"report.file", "also write the final JSON report to this file (e.g. /dev/termination-log)", &c.ReportFile},
@@ -42,7 +68,7 @@ func settings(c *Config) []setting {
 		{"bigquery.query", "SQL to run instead of the default MIN(order id) per user query", &c.BigQuery.Query},
 		{"bigquery.params", "query parameters name[:TYPE]=value (repeatable; TYPE: STRING, INT64, FLOAT64, BOOL, DATE, TIMESTAMP)", &c.BigQuery.Params},
 		{"bigquery.query_key", "shared by the shards of one run (the manifests set the Kubernetes Job's uid): the query job's id derives from it, so the first shard runs the query and the others attach to that job; reading through the Storage Read API, the query runs once for all shards. Empty: each run queries alone", &c.BigQuery.QueryKey},
-		{"bigquery.read_api", "how to read the result: storage (the Storage Read API, or a failure naming why not), rest (jobs.getQueryResults pages), or auto (storage, else rest with the cause logged and reported)", &c.BigQuery.ReadAPI},
+		{"bigquery.read_api", "how to read the result: storage (the Storage Read API, or a failure naming why not), rest (jobs.getQueryResults pages), or auto (storage, else rest with the cause logged and reported)", named(&c.BigQuery.ReadAPI)},
 		{"bigquery.read_streams", "most Storage Read API streams read in parallel", &c.BigQuery.ReadStreams},
 		{"bigquery.read_session_timeout", "bound on creating the Storage Read API session", &c.BigQuery.ReadSessionTimeout},
 		{"bigquery.destination_table", "project.dataset.table (or dataset.table) the query writes its result to, overwriting it, for the Storage Read API to read; default: the job's anonymous result table. Use a scratch dataset with a default table expiration", &c.BigQuery.DestinationTable},
@@ -55,7 +81,7 @@ func settings(c *Config) []setting {
 		{"kafka.brokers", "bootstrap brokers host:port (comma-separated or repeated; required unless dry_run)", &c.Kafka.Brokers},
 		{"kafka.topic", "topic behind the ksqlDB stream", &c.Kafka.Topic},
 		{"kafka.security_protocol", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", &c.Kafka.SecurityProtocol},
-		{"kafka.sasl_mechanism", "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM (needs SASL_SSL; AWS credentials from the default chain, e.g. EKS IRSA)", &c.Kafka.SASLMechanism},
+		{"kafka.sasl_mechanism", "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM (needs SASL_SSL; AWS credentials from the default chain, e.g. EKS IRSA)", named(&c.Kafka.SASLMechanism)},
 		{"kafka.sasl_username", "SASL username", &c.Kafka.SASLUsername},
 		{"kafka.sasl_password", "SASL password (secret; prefer kafka.sasl_password_file)", &c.Kafka.SASLPassword},
 		{"kafka.sasl_password_file", "file holding the SASL password", &c.Kafka.SASLPasswordFile},
@@ -95,7 +121,7 @@ func settings(c *Config) []setting {
 		{"ksqldb.stream", "stream fed by the topic", &c.KsqlDB.Stream},
 		{"ksqldb.table", "table holding MIN(order id) per key", &c.KsqlDB.Table},
 		{"ksqldb.preflight", "check the stream, table and formats with DESCRIBE before writing", &c.KsqlDB.Preflight},
-		{"ksqldb.verify", "verification after producing: sample, full or none", &c.KsqlDB.Verify},
+		{"ksqldb.verify", "verification after producing: sample, full or none", named(&c.KsqlDB.Verify)},
 		{"ksqldb.sample_size", "keys checked in sample mode", &c.KsqlDB.SampleSize},
 		{"ksqldb.stall_timeout", "how long ksqlDB's table query may make no progress while the job waits for it to aggregate the topic (before delta lookups and before verification)", &c.KsqlDB.StallTimeout},
 		{"ksqldb.verify_batch", "keys per pull query", &c.KsqlDB.VerifyBatch},
@@ -126,6 +152,8 @@ func (s setting) set(values []string) error {
 	switch p := s.ptr.(type) {
 	case *string:
 		*p = last
+	case namedString:
+		p.setString(last)
 	case *Secret:
 		*p = Secret(last)
 	case *int:
@@ -295,6 +323,8 @@ func reflectValue(p any) any {
 	switch v := p.(type) {
 	case *string:
 		return *v
+	case namedString:
+		return v.String()
 	case *int:
 		return *v
 	case *bool:

@@ -37,7 +37,7 @@ func (c *Config) Validate() error {
 	if bq.Query == "" && !validIdent(bq.OrderColumn) {
 		bad("bigquery.order_column", "%q is not a column name", bq.OrderColumn)
 	}
-	oneOf("bigquery.read_api", bq.ReadAPI)
+	oneOf("bigquery.read_api", string(bq.ReadAPI))
 	if bq.QueryTimeout <= 0 {
 		bad("bigquery.query_timeout", "must be positive")
 	}
@@ -68,7 +68,7 @@ func (c *Config) Validate() error {
 			bad("kafka.aws_region", "required with kafka.sasl_mechanism AWS_MSK_IAM (or set AWS_REGION)")
 		}
 	} else if k.SASLMechanism != "" {
-		oneOf("kafka.sasl_mechanism", k.SASLMechanism)
+		oneOf("kafka.sasl_mechanism", string(k.SASLMechanism))
 		if !strings.HasPrefix(k.SecurityProtocol, "SASL_") {
 			bad("kafka.security_protocol", "%s does not use SASL, but kafka.sasl_mechanism is %s: use SASL_SSL", k.SecurityProtocol, k.SASLMechanism)
 		}
@@ -115,7 +115,7 @@ func (c *Config) Validate() error {
 	}
 
 	q := c.KsqlDB
-	oneOf("ksqldb.verify", q.Verify)
+	oneOf("ksqldb.verify", string(q.Verify))
 	if q.URL == "" && (q.Preflight || q.Verify != VerifyNone) {
 		bad("ksqldb.url", "required for the preflight and verification; set ksqldb.preflight=false and ksqldb.verify=none to skip them (not recommended: ksqlDB drops undecodable records silently)")
 	} else if q.URL != "" {
@@ -151,7 +151,7 @@ func (c *Config) Validate() error {
 	} else if c.Shard.Index < 0 || c.Shard.Index >= c.Shard.Count {
 		bad("shard.index", "%d is not in [0, %d) (shard.count is %d)", c.Shard.Index, c.Shard.Count, c.Shard.Count)
 	}
-	oneOf("mode", c.Mode)
+	oneOf("mode", string(c.Mode))
 	if c.Mode != ModeFull && c.KsqlDB.URL == "" {
 		bad("mode", "%s mode waits for ksqlDB and looks keys up in it: set ksqldb.url, or say mode=full", c.Mode)
 	}

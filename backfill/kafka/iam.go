@@ -11,6 +11,8 @@ import (
 
 	"github.com/aws/aws-msk-iam-sasl-signer-go/signer"
 	ckafka "github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
 )
 
 // AWSMSKIAM is the SASL mechanism name for AWS MSK IAM authentication.
@@ -47,12 +49,14 @@ const tokenTimeout = time.Minute
 
 // iamConfig sets the librdkafka properties of AWS_MSK_IAM: SASL_SSL with
 // OAUTHBEARER whose tokens this program supplies (no OIDC method).
+//
+// The settings' validation (config.Validate) is where a security protocol
+// other than SASL_SSL or a missing region is refused, naming the setting;
+// here either is a caller's bug, refused as an internal error rather than
+// overridden or left to fail at the first token.
 func (c Config) iamConfig(m ckafka.ConfigMap) error {
-	if p := orDefault(c.SecurityProtocol, "SASL_SSL"); p != "SASL_SSL" {
-		return fmt.Errorf("SASL mechanism %s needs security protocol SASL_SSL, not %s", AWSMSKIAM, p)
-	}
-	if c.tokens == nil && c.AWSRegion == "" {
-		return fmt.Errorf("SASL mechanism %s needs the MSK cluster's AWS region (kafka.aws_region)", AWSMSKIAM)
+	if p := orDefault(c.SecurityProtocol, "SASL_SSL"); p != "SASL_SSL" || c.tokens == nil && c.AWSRegion == "" {
+		return backfill.Errorf(backfill.KindInternal, "internal error: SASL mechanism %s with security protocol %s and AWS region %q: the settings' validation lets neither anything but SASL_SSL nor an empty region through", AWSMSKIAM, p, c.AWSRegion)
 	}
 	m["security.protocol"] = "SASL_SSL"
 	m["sasl.mechanisms"] = "OAUTHBEARER"

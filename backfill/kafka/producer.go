@@ -62,6 +62,10 @@ func New(cfg Config, log *slog.Logger) (*Producer, error) {
 	}
 	m, err := cfg.configMap()
 	if err != nil {
+		var kinded *backfill.Error
+		if errors.As(err, &kinded) {
+			return nil, err // the IAM guard's internal error
+		}
 		return nil, backfill.Errorf(backfill.KindConfig, "kafka settings: %v", err)
 	}
 	p, err := ckafka.NewProducer(&m)

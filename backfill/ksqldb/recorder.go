@@ -9,11 +9,14 @@ import (
 	"github.com/ordermin/ordermin-backfill/backfill"
 )
 
+// VerifyMode is what a Recorder keeps and Verify checks.
+type VerifyMode string
+
 // Verification modes.
 const (
-	ModeSample = "sample" // a uniform random sample of the keys (the default)
-	ModeFull   = "full"   // every key
-	ModeNone   = "none"   // no verification
+	ModeSample VerifyMode = "sample" // a uniform random sample of the keys (the default)
+	ModeFull   VerifyMode = "full"   // every key
+	ModeNone   VerifyMode = "none"   // no verification
 )
 
 // DefaultSampleSize is the sample size when none is given.
@@ -33,7 +36,7 @@ const MaxFullKeys = 10_000_000
 // backfill.KeyValue, duplicates folded to their MIN value when Keys is
 // called; in none mode nothing.
 type Recorder struct {
-	mode string
+	mode VerifyMode
 	size int
 
 	mu       sync.Mutex
@@ -46,10 +49,13 @@ type Recorder struct {
 
 var _ backfill.Observer = (*Recorder)(nil)
 
-// NewRecorder returns a recorder for mode (sample, full or none; empty
-// means sample). sampleSize 0 means DefaultSampleSize. seed makes the sample
-// reproducible; 0 picks a random seed.
-func NewRecorder(mode string, sampleSize int, seed uint64) (*Recorder, error) {
+// NewRecorder returns a recorder for mode (empty means sample).
+// sampleSize 0 means DefaultSampleSize. seed makes the sample
+// reproducible; 0 picks a random seed. The settings are validated where
+// they are read (config.Validate): a mode that is not one of the
+// constants or a negative sample size is a caller's bug, an internal
+// error.
+func NewRecorder(mode VerifyMode, sampleSize int, seed uint64) (*Recorder, error) {
 	if mode == "" {
 		mode = ModeSample
 	}
@@ -57,7 +63,7 @@ func NewRecorder(mode string, sampleSize int, seed uint64) (*Recorder, error) {
 	switch mode {
 	case ModeSample:
 		if sampleSize < 0 {
-			return nil, backfill.Errorf(backfill.KindConfig, "verification sample size %d is negative", sampleSize)
+			return nil, backfill.Errorf(backfill.KindInternal, "internal error: verification sample size %d is negative", sampleSize)
 		}
 		if sampleSize == 0 {
 			sampleSize = DefaultSampleSize
@@ -71,13 +77,13 @@ func NewRecorder(mode string, sampleSize int, seed uint64) (*Recorder, error) {
 		r.slot = make(map[int64]int, min(sampleSize, 1<<16))
 	case ModeFull, ModeNone:
 	default:
-		return nil, backfill.Errorf(backfill.KindConfig, "verification mode %q is not one of sample, full, none", mode)
+		return nil, backfill.Errorf(backfill.KindInternal, "internal error: verification mode %q is not one of %s, %s, %s", mode, ModeSample, ModeFull, ModeNone)
 	}
 	return r, nil
 }
 
 // Mode returns the recorder's mode.
-func (r *Recorder) Mode() string { return r.mode }
+func (r *Recorder) Mode() VerifyMode { return r.mode }
 
 // Observed returns how many records the recorder has seen.
 func (r *Recorder) Observed() int64 {

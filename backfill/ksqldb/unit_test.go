@@ -240,10 +240,11 @@ func TestURLCredentialsNeverReachErrors(t *testing.T) {
 }
 
 func TestRecorderModes(t *testing.T) {
-	if _, err := NewRecorder("everything", 0, 1); backfill.KindOf(err) != backfill.KindConfig {
+	// config.Validate refuses both; reaching the recorder is a bug.
+	if _, err := NewRecorder("everything", 0, 1); backfill.KindOf(err) != backfill.KindInternal {
 		t.Errorf("unknown mode: %v", err)
 	}
-	if _, err := NewRecorder(ModeSample, -1, 1); backfill.KindOf(err) != backfill.KindConfig {
+	if _, err := NewRecorder(ModeSample, -1, 1); backfill.KindOf(err) != backfill.KindInternal {
 		t.Errorf("negative sample: %v", err)
 	}
 
@@ -269,7 +270,7 @@ func TestRecorderModes(t *testing.T) {
 }
 
 func TestRecorderIsSafeForConcurrentBatches(t *testing.T) {
-	for _, mode := range []string{ModeFull, ModeSample} {
+	for _, mode := range []VerifyMode{ModeFull, ModeSample} {
 		r, _ := NewRecorder(mode, 50, 3)
 		var wg sync.WaitGroup
 		for g := range int64(8) {
@@ -287,7 +288,7 @@ func TestRecorderIsSafeForConcurrentBatches(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		want := map[string]int{ModeFull: 8000, ModeSample: 50}[mode]
+		want := map[VerifyMode]int{ModeFull: 8000, ModeSample: 50}[mode]
 		if got := r.Keys(); len(got) != want || r.Observed() != 8000 {
 			t.Errorf("%s: %d keys of %d observed; want %d keys", mode, len(got), r.Observed(), want)
 		}

@@ -76,7 +76,7 @@ type verifyRun struct {
 func (c *Client) Verify(ctx context.Context, facts Facts, rec *Recorder, opts VerifyOptions) (backfill.Verification, error) {
 	start := time.Now()
 	opts = opts.withDefaults()
-	v := backfill.Verification{Mode: rec.Mode(), Table: facts.Table, Observed: rec.Observed()}
+	v := backfill.Verification{Mode: string(rec.Mode()), Table: facts.Table, Observed: rec.Observed()}
 	if rec.Mode() == ModeNone {
 		return v, backfill.Errorf(backfill.KindInternal, "Verify called with verification off (ksqldb.verify=none): a bug in the caller")
 	}

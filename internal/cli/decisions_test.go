@@ -16,9 +16,9 @@ func TestModeChoice(t *testing.T) {
 	empty := []backfill.Watermarks{{Partition: 0, Start: 5, End: 5}, {Partition: 1}}
 	held := []backfill.Watermarks{{Partition: 0, Start: 5, End: 5}, {Partition: 1, Start: 0, End: 1}}
 	for _, tc := range []struct {
-		setting string
+		setting config.Mode
 		before  []backfill.Watermarks
-		want    string
+		want    config.Mode
 	}{
 		{config.ModeFull, held, config.ModeFull},    // as set, whatever the topic holds
 		{config.ModeDelta, empty, config.ModeDelta}, // as set

@@ -4,16 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
-	"github.com/ordermin/ordermin-backfill/backfill/bigquery"
-	"github.com/ordermin/ordermin-backfill/backfill/kafka"
 	"github.com/ordermin/ordermin-backfill/backfill/ksqldb"
-	"github.com/ordermin/ordermin-backfill/backfill/schemaregistry"
 	"github.com/ordermin/ordermin-backfill/config"
 )
 
@@ -22,9 +17,14 @@ type job struct {
 	cfg   config.Config
 	log   *slog.Logger
 	rep   *backfill.Report
-	check bool // preflight only
+	check bool     // preflight only
+	open  adapters // the outside systems' constructors; zero: the real ones
 }
 
+// run is one attempt: it fetches the schemas, opens the producer and
+// ksqlDB as the settings need them, runs the preflight (and stops there
+// for check), chooses the mode, runs the pipeline, counts duplicates and
+// verifies, filling j.rep. The producer is closed last, on every path.
 func (j *job) run(ctx context.Context) error {
 	c := j.cfg
 	j.rep.Topic = c.Kafka.Topic
@@ -39,17 +39,17 @@ func (j *job) run(ctx context.Context) error {
 	}
 	// The producer's handle also reads the topic's offsets, which auto and
 	// delta modes need even in a dry run.
-	var producer *kafka.Producer
+	var producer topicProducer
 	if !c.DryRun || j.check || c.Mode != config.ModeFull {
 		if producer, err = j.producer(ctx); err != nil {
 			return err
 		}
 		defer producer.Close()
 	}
-	var ksql *ksqldb.Client
+	var ksql ksqlClient
 	var facts ksqldb.Facts
 	if c.KsqlDB.URL != "" {
-		if ksql, err = ksqldb.New(j.ksqlConfig()); err != nil {
+		if ksql, err = j.open.newKsql(j.ksqlConfig()); err != nil {
 			return backfill.Errorf(backfill.KindConfig, "ksqldb settings: %v", err)
 		}
 	}
@@ -83,10 +83,11 @@ func (j *job) run(ctx context.Context) error {
 
 	pipeline := Pipeline(c)
 	p := &pipeline
-	p.Source, p.Codec, p.Logger = bigquery.New(BigQueryConfig(c), j.log), codec, j.log
+	p.Source, p.Codec, p.Logger = j.open.newSource(BigQueryConfig(c), j.log), codec, j.log
 	j.rep.ShardIndex, j.rep.ShardCount = c.Shard.Index, c.Shard.Count
-	j.rep.Mode = j.chooseMode(before)
-	if j.rep.Mode == config.ModeDelta {
+	mode := j.chooseMode(before)
+	j.rep.Mode = string(mode)
+	if mode == config.ModeDelta {
 		// Only once ksqlDB has aggregated every record the topic held does
 		// a key missing from the table mean it was never sent.
 		if err := j.catchUp(ctx, ksql, facts, "before delta lookups", endOffsets(before)); err != nil {
@@ -98,8 +99,8 @@ func (j *job) run(ctx context.Context) error {
 	}
 	var rec *ksqldb.Recorder
 	if verify {
-		if rec, err = ksqldb.NewRecorder(c.KsqlDB.Verify, c.KsqlDB.SampleSize, uint64(time.Now().UnixNano())); err != nil {
-			return backfill.Errorf(backfill.KindConfig, "ksqldb.verify: %v", err)
+		if rec, err = ksqldb.NewRecorder(recorderMode(c.KsqlDB.Verify), c.KsqlDB.SampleSize, uint64(time.Now().UnixNano())); err != nil {
+			return err
 		}
 		p.Observer = rec
 		if c.KsqlDB.Verify == config.VerifyFull {
@@ -135,48 +136,13 @@ func (j *job) run(ctx context.Context) error {
 		return err
 	}
 	opts := ksqldb.VerifyOptions{BatchKeys: c.KsqlDB.VerifyBatch, MaxExamples: 5, UseQueryStream: true}
-	j.log.Info("verifying with ksqlDB pull queries", "mode", c.KsqlDB.Verify, "keys", rec.Observed())
+	j.log.Info("verifying with ksqlDB pull queries", "mode", string(c.KsqlDB.Verify), "keys", rec.Observed())
 	v, err := ksql.Verify(ctx, facts, rec, opts)
 	j.rep.Verification = &v
 	if err == nil {
 		j.log.Info("ksqlDB verification passed", "checked", v.Checked, "matched", v.Matched, "table_smaller", v.TableSmaller, "seconds", v.Seconds)
 	}
 	return err
-}
-
-// readBack reads the offsets between the end offsets before the run and
-// the highest acknowledged ones that the run did not acknowledge, and
-// counts this run's records among them: batches the broker stored twice
-// (librdkafka#4953). A duplicate leaves table_min_order right, so the run
-// still succeeds, but another query reading the stream (stream_min_order)
-// saw that user's record twice: the log says so loudly, naming the keys.
-func (j *job) readBack(ctx context.Context, producer *kafka.Producer, before []backfill.Watermarks, facts ksqldb.Facts) *backfill.Duplicates {
-	if !j.cfg.Kafka.RunHeader {
-		return &backfill.Duplicates{Status: "skipped", Warning: "kafka.run_header is off: records cannot be told apart, duplicates are not counted"}
-	}
-	w := producer.Written()
-	ends := endOffsets(before)
-	gaps := map[int32][][2]int64{}
-	for _, pw := range w.PartitionWrites() {
-		gaps[pw.Partition] = w.Gaps(pw.Partition, ends[pw.Partition], pw.HighestOffset)
-	}
-	d, err := producer.ReadBack(ctx, gaps, j.rep.RunID, kafka.ReadBackLimits{})
-	if err != nil {
-		d.Error = err.Error()
-		j.log.Warn("the duplicate check did not finish", "error", err.Error(), "records_read", d.Read)
-	}
-	if d.Records > 0 {
-		d.Warning = fmt.Sprintf("the broker stored %d of this run's records twice (librdkafka#4953; keys: %v)", d.Records, d.Keys)
-		if len(facts.StreamReaders) > 0 {
-			d.Warning += fmt.Sprintf("; queries %s read stream %s, so they saw these users' records twice: a first-order announcement may have been sent twice for them",
-				strings.Join(facts.StreamReaders, ", "), facts.Stream)
-			j.log.Error("DUPLICATE RECORDS REACHED OTHER QUERIES: "+d.Warning, "keys", d.Keys, "queries", facts.StreamReaders)
-		} else {
-			j.log.Warn(d.Warning+"; table_min_order is unaffected", "keys", d.Keys)
-		}
-	}
-	j.log.Info("duplicate check", "offsets_unacknowledged", d.Unacknowledged, "duplicates", d.Records, "foreign_records", d.Foreign)
-	return &d
 }
 
 // fullVerifyBound refuses, before anything is read, a result too large to
@@ -196,7 +162,7 @@ func fullVerifyBound(total uint64, known bool) error {
 // backfill; any other gets delta, after the catch-up barrier. The table
 // is never asked: an empty answer cannot tell a new table from one still
 // restoring or a query that has not caught up.
-func (j *job) chooseMode(before []backfill.Watermarks) string {
+func (j *job) chooseMode(before []backfill.Watermarks) config.Mode {
 	if j.cfg.Mode != config.ModeAuto {
 		return j.cfg.Mode
 	}
@@ -208,13 +174,13 @@ func (j *job) chooseMode(before []backfill.Watermarks) string {
 	if held > 0 {
 		mode = config.ModeDelta
 	}
-	j.log.Info("mode=auto chose "+mode, "topic", j.cfg.Kafka.Topic, "records_on_topic", held)
+	j.log.Info("mode=auto chose "+string(mode), "topic", j.cfg.Kafka.Topic, "records_on_topic", held)
 	return mode
 }
 
 // catchUp waits, with the barrier's settings, until ksqlDB's table query
 // has committed target, and records the wait in the report.
-func (j *job) catchUp(ctx context.Context, ksql *ksqldb.Client, facts ksqldb.Facts, stage string, target map[int32]int64) error {
+func (j *job) catchUp(ctx context.Context, ksql ksqlClient, facts ksqldb.Facts, stage string, target map[int32]int64) error {
 	j.log.Info("waiting for ksqlDB's table query to aggregate the topic", "stage", stage, "table", facts.Table, "target_offsets", target)
 	cu, err := ksql.CatchUp(ctx, facts, target, ksqldb.CatchUpOptions{
 		Stage: stage, Stall: j.cfg.KsqlDB.StallTimeout, ProgressEvery: j.cfg.Pipeline.ProgressInterval, Log: j.log,
@@ -237,75 +203,4 @@ func runHeader(on bool, id string) string {
 		return ""
 	}
 	return id
-}
-
-// endOffsets returns each partition's end offset.
-func endOffsets(ws []backfill.Watermarks) map[int32]int64 {
-	out := make(map[int32]int64, len(ws))
-	for _, w := range ws {
-		out[w.Partition] = w.End
-	}
-	return out
-}
-
-// partitionWrites joins what the job wrote with each partition's end
-// offset before it started.
-func partitionWrites(before []backfill.Watermarks, w *backfill.Written) []backfill.PartitionWrite {
-	ends := endOffsets(before)
-	out := w.PartitionWrites()
-	for i := range out {
-		out[i].EndOffsetBefore = -1
-		if e, ok := ends[out[i].Partition]; ok {
-			out[i].EndOffsetBefore = e
-		}
-	}
-	return out
-}
-
-func (j *job) schemas(ctx context.Context) (*backfill.Codec, error) {
-	sr, err := schemaregistry.New(SchemaRegistryConfig(j.cfg))
-	if err != nil {
-		return nil, err
-	}
-	if j.cfg.SchemaRegistry.TLSInsecureSkipVerify {
-		j.log.Warn("schema_registry.tls_insecure_skip_verify is on: the registry's certificate is not checked")
-	}
-	s, err := sr.Fetch(ctx, j.cfg.Kafka.Topic)
-	if err != nil {
-		return nil, err
-	}
-	codec, err := backfill.NewCodec(s)
-	if err != nil {
-		return nil, err
-	}
-	j.log.Info("schemas fetched", "key_subject", s.Key.Subject, "key_version", s.Key.Version, "key_id", s.Key.ID,
-		"value_subject", s.Value.Subject, "value_version", s.Value.Version, "value_id", s.Value.ID, "value_fields", codec.ValueFields())
-	return codec, nil
-}
-
-func (j *job) producer(ctx context.Context) (*kafka.Producer, error) {
-	k := j.cfg.Kafka
-	if k.TLSInsecureSkipVerify {
-		j.log.Warn("kafka.tls_insecure_skip_verify is on: broker certificates are not checked")
-	}
-	p, err := kafka.New(KafkaConfig(j.cfg, j.rep.RunID), j.log)
-	if err != nil {
-		return nil, err
-	}
-	n, err := p.Partitions(ctx)
-	if err != nil {
-		p.Close()
-		return nil, err
-	}
-	j.rep.Partitions = n
-	j.log.Info("kafka topic found", "topic", k.Topic, "partitions", n)
-	return p, nil
-}
-
-func (j *job) ksqlConfig() ksqldb.Config {
-	q := j.cfg.KsqlDB
-	if q.TLSInsecureSkipVerify {
-		j.log.Warn("ksqldb.tls_insecure_skip_verify is on: ksqlDB's certificate is not checked")
-	}
-	return KsqlDBConfig(j.cfg)
 }

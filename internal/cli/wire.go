@@ -26,7 +26,7 @@ func BigQueryConfig(c config.Config) bigquery.Config {
 		Project: b.Project, BillingProject: b.BillingProject, Location: b.Location, Params: params,
 		Query: b.Query, Table: b.Table, OrderColumn: b.OrderColumn, KeyColumn: c.Mapping.KeyColumn,
 		ShardIndex: c.Shard.Index, ShardCount: c.Shard.Count, QueryKey: b.QueryKey,
-		ReadAPI: b.ReadAPI, CredentialsFile: b.CredentialsFile, Endpoint: b.Endpoint, StorageEndpoint: b.StorageEndpoint,
+		ReadAPI: string(b.ReadAPI), CredentialsFile: b.CredentialsFile, Endpoint: b.Endpoint, StorageEndpoint: b.StorageEndpoint,
 		StoragePlaintext: b.StoragePlaintext, DestinationTable: b.DestinationTable, ReadStreams: b.ReadStreams,
 		ReadSessionTimeout: b.ReadSessionTimeout, QueryTimeout: b.QueryTimeout,
 	}
@@ -37,7 +37,7 @@ func BigQueryConfig(c config.Config) bigquery.Config {
 func KafkaConfig(c config.Config, runID string) kafka.Config {
 	k := c.Kafka
 	return kafka.Config{
-		Brokers: k.Brokers, Topic: k.Topic, SecurityProtocol: k.SecurityProtocol, SASLMechanism: k.SASLMechanism,
+		Brokers: k.Brokers, Topic: k.Topic, SecurityProtocol: k.SecurityProtocol, SASLMechanism: string(k.SASLMechanism),
 		SASLUsername: k.SASLUsername, SASLPassword: k.SASLPassword.Reveal(), TLSCAFile: k.TLSCAFile,
 		TLSInsecureSkipVerify: k.TLSInsecureSkipVerify, AWSRegion: k.AWSRegion, Compression: k.Compression, Linger: k.Linger,
 		BatchBytes: k.BatchBytes, MessageTimeout: k.MessageTimeout, QueueMaxMessages: k.QueueMaxMessages,
@@ -53,6 +53,21 @@ func KsqlDBConfig(c config.Config) ksqldb.Config {
 		URL: q.URL, Username: q.Username, Password: q.Password.Reveal(), TLSCAFile: q.TLSCAFile,
 		TLSInsecureSkipVerify: q.TLSInsecureSkipVerify, Timeout: q.Timeout, Retries: q.Retries, Stream: q.Stream, Table: q.Table,
 	}
+}
+
+// recorderMode is the verification recorder's mode for ksqldb.verify.
+// config.Validate has checked the setting; a kind it does not know reaches
+// ksqldb.NewRecorder as is, which refuses it as an internal error.
+func recorderMode(v config.VerifyKind) ksqldb.VerifyMode {
+	switch v {
+	case config.VerifySample:
+		return ksqldb.ModeSample
+	case config.VerifyFull:
+		return ksqldb.ModeFull
+	case config.VerifyNone:
+		return ksqldb.ModeNone
+	}
+	return ksqldb.VerifyMode(v)
 }
 
 // SchemaRegistryConfig is the Schema Registry client's configuration.

@@ -24,6 +24,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ordermin/ordermin-backfill/config"
 	"github.com/ordermin/ordermin-backfill/sandbox/internal/stack"
 )
 
@@ -66,7 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	var results []result
 	for i := range *reps {
-		for _, api := range []string{"storage", "rest"} {
+		for _, api := range []config.ReadAPI{config.ReadAPIStorage, config.ReadAPIREST} {
 			r, err := readAll(ctx, s, api)
 			if err != nil {
 				fmt.Fprintf(stderr, "bench-bigquery: read_api=%s: %v\n", api, err)
@@ -107,7 +108,8 @@ func printResults(w io.Writer, results []result) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%.2f\t%.2f\t%.0f\t\n", r.readAPI, r.path, r.rows, r.openSeconds, r.readSeconds, r.totalSeconds, rps)
 	}
 	tw.Flush()
-	if best["rest"] > 0 {
-		fmt.Fprintf(w, "   best rows/s, read_api=storage vs rest: %.2fx\n", best["storage"]/best["rest"])
+	storage, rest := string(config.ReadAPIStorage), string(config.ReadAPIREST)
+	if best[rest] > 0 {
+		fmt.Fprintf(w, "   best rows/s, read_api=%s vs %s: %.2fx\n", storage, rest, best[storage]/best[rest])
 	}
 }

@@ -15,7 +15,7 @@ import (
 
 // bigQueryConfig is the job's BigQuery configuration for the sandbox,
 // built by internal/cli from config's defaults and the sandbox's settings.
-func bigQueryConfig(s *stack.Stack, readAPI string) bigquery.Config {
+func bigQueryConfig(s *stack.Stack, readAPI config.ReadAPI) bigquery.Config {
 	set := s.Settings()
 	c := config.Default()
 	b := &c.BigQuery
@@ -26,13 +26,13 @@ func bigQueryConfig(s *stack.Stack, readAPI string) bigquery.Config {
 }
 
 func query(s *stack.Stack) string {
-	c := bigQueryConfig(s, "rest")
+	c := bigQueryConfig(s, config.ReadAPIREST)
 	return c.SQL()
 }
 
 // readAll opens the production source and reads every row.
-func readAll(ctx context.Context, s *stack.Stack, readAPI string) (result, error) {
-	res := result{readAPI: readAPI}
+func readAll(ctx context.Context, s *stack.Stack, readAPI config.ReadAPI) (result, error) {
+	res := result{readAPI: string(readAPI)}
 	start := time.Now()
 	r, err := bigquery.New(bigQueryConfig(s, readAPI), nil).Open(ctx)
 	if err != nil {

@@ -216,7 +216,7 @@ func rowsOf(n int, key func(i int) int64, value func(i int) int64) []backfill.Ke
 	return out
 }
 
-func record(t *testing.T, mode string, size int, rows []backfill.KeyValue) *ksqldb.Recorder {
+func record(t *testing.T, mode ksqldb.VerifyMode, size int, rows []backfill.KeyValue) *ksqldb.Recorder {
 	t.Helper()
 	r, err := ksqldb.NewRecorder(mode, size, 7)
 	if err != nil {
@@ -257,7 +257,7 @@ func TestVerifyPassesFullAndSampleWithBigints(t *testing.T) {
 	catchUp(t, c, facts, w.produce(w.schemas, rows, nil))
 
 	for _, tc := range []struct {
-		mode        string
+		mode        ksqldb.VerifyMode
 		size        int
 		queryStream bool
 		checked     int64

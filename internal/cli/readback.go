@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/backfill/kafka"
+	"github.com/ordermin/ordermin-backfill/backfill/ksqldb"
+)
+
+// readBack reads the offsets between the end offsets before the run and
+// the highest acknowledged ones that the run did not acknowledge, and
+// counts this run's records among them: batches the broker stored twice
+// (librdkafka#4953). A duplicate leaves table_min_order right, so the run
+// still succeeds, but another query reading the stream (stream_min_order)
+// saw that user's record twice: the log says so loudly, naming the keys.
+func (j *job) readBack(ctx context.Context, producer topicProducer, before []backfill.Watermarks, facts ksqldb.Facts) *backfill.Duplicates {
+	if !j.cfg.Kafka.RunHeader {
+		return &backfill.Duplicates{Status: "skipped", Warning: "kafka.run_header is off: records cannot be told apart, duplicates are not counted"}
+	}
+	w := producer.Written()
+	ends := endOffsets(before)
+	gaps := map[int32][][2]int64{}
+	for _, pw := range w.PartitionWrites() {
+		gaps[pw.Partition] = w.Gaps(pw.Partition, ends[pw.Partition], pw.HighestOffset)
+	}
+	d, err := producer.ReadBack(ctx, gaps, j.rep.RunID, kafka.ReadBackLimits{})
+	if err != nil {
+		d.Error = err.Error()
+		j.log.Warn("the duplicate check did not finish", "error", err.Error(), "records_read", d.Read)
+	}
+	if d.Records > 0 {
+		d.Warning = fmt.Sprintf("the broker stored %d of this run's records twice (librdkafka#4953; keys: %v)", d.Records, d.Keys)
+		if len(facts.StreamReaders) > 0 {
+			d.Warning += fmt.Sprintf("; queries %s read stream %s, so they saw these users' records twice: a first-order announcement may have been sent twice for them",
+				strings.Join(facts.StreamReaders, ", "), facts.Stream)
+			j.log.Error("DUPLICATE RECORDS REACHED OTHER QUERIES: "+d.Warning, "keys", d.Keys, "queries", facts.StreamReaders)
+		} else {
+			j.log.Warn(d.Warning+"; table_min_order is unaffected", "keys", d.Keys)
+		}
+	}
+	j.log.Info("duplicate check", "offsets_unacknowledged", d.Unacknowledged, "duplicates", d.Records, "foreign_records", d.Foreign)
+	return &d
+}
+
+// endOffsets returns each partition's end offset.
+func endOffsets(ws []backfill.Watermarks) map[int32]int64 {
+	out := make(map[int32]int64, len(ws))
+	for _, w := range ws {
+		out[w.Partition] = w.End
+	}
+	return out
+}
+
+// partitionWrites joins what the job wrote with each partition's end
+// offset before it started.
+func partitionWrites(before []backfill.Watermarks, w *backfill.Written) []backfill.PartitionWrite {
+	ends := endOffsets(before)
+	out := w.PartitionWrites()
+	for i := range out {
+		out[i].EndOffsetBefore = -1
+		if e, ok := ends[out[i].Partition]; ok {
+			out[i].EndOffsetBefore = e
+		}
+	}
+	return out
+}
