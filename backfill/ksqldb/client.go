@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
-	"github.com/ordermin/ordermin-backfill/backfill/internal/tlsconf"
+	"github.com/ordermin/ordermin-backfill/backfill/internal/httpc"
 )
 
 // Config holds the ksqlDB connection settings.
@@ -91,7 +91,7 @@ func New(cfg Config) (*Client, error) {
 	tr.ForceAttemptHTTP2 = false
 	tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	if u.Scheme == "https" {
-		tc, err := tlsconf.Config("ksqldb", cfg.TLSCAFile, cfg.TLSInsecureSkipVerify)
+		tc, err := httpc.Config("ksqldb", cfg.TLSCAFile, cfg.TLSInsecureSkipVerify)
 		if err != nil {
 			return nil, backfill.Errorf(backfill.KindConfig, "%v", err)
 		}

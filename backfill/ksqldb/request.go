@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
-	"github.com/ordermin/ordermin-backfill/backfill/internal/tlsconf"
+	"github.com/ordermin/ordermin-backfill/backfill/internal/httpc"
 )
 
 // Media types of the ksqlDB REST API.
@@ -190,4 +190,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // untrustedCertificate reports whether err is a TLS certificate
 // verification failure.
-func untrustedCertificate(err error) bool { return tlsconf.Untrusted(err) }
+func untrustedCertificate(err error) bool { return httpc.Untrusted(err) }

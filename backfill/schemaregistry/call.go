@@ -11,7 +11,7 @@ import (
 
 	"github.com/riferrei/srclient"
 
-	"github.com/ordermin/ordermin-backfill/backfill/internal/tlsconf"
+	"github.com/ordermin/ordermin-backfill/backfill/internal/httpc"
 )
 
 // Backoff between attempts: exponential from backoffBase, capped, with jitter.
@@ -91,7 +91,7 @@ func once[T any](ctx context.Context, c *Client, f func(*srclient.SchemaRegistry
 	if fl.msg == "" {
 		fl.msg = err.Error()
 	}
-	fl.tlsErr = tlsconf.Untrusted(err)
+	fl.tlsErr = httpc.Untrusted(err)
 	if c.pass != "" {
 		fl.msg = strings.ReplaceAll(fl.msg, c.pass, "[redacted]")
 	}

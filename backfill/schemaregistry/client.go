@@ -18,7 +18,7 @@ import (
 	"github.com/riferrei/srclient"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
-	"github.com/ordermin/ordermin-backfill/backfill/internal/tlsconf"
+	"github.com/ordermin/ordermin-backfill/backfill/internal/httpc"
 )
 
 // Config says where the registry is and which schemas to use.
@@ -111,7 +111,7 @@ func New(cfg Config) (*Client, error) {
 	if c.value, err = parseSelector("schema_registry.value_schema", cfg.ValueSchema); err != nil {
 		return nil, err
 	}
-	tlsCfg, err := tlsconf.Config("schema_registry", cfg.TLSCAFile, cfg.TLSInsecureSkipVerify)
+	tlsCfg, err := httpc.Config("schema_registry", cfg.TLSCAFile, cfg.TLSInsecureSkipVerify)
 	if err != nil {
 		return nil, backfill.Errorf(backfill.KindConfig, "%v", err)
 	}
