@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/backfill/internal/httpc"
 )
 
 // CatchUpOptions tune CatchUp.
@@ -96,7 +97,7 @@ func (c *Client) CatchUp(ctx context.Context, facts Facts, target map[int32]int6
 				orString(facts.QueryID, "?"), orString(res.Group, "?"), QuoteIdentifier(facts.Table), facts.Topic, stalled.Round(time.Second), opts.Stage,
 				res.Lag, describeLag(res.Partitions, 10), orString(facts.QueryID, "<query id>")))
 		}
-		if sleep(ctx, opts.Poll) != nil {
+		if httpc.Sleep(ctx, opts.Poll) != nil {
 			return finish("interrupted", ctxErr(ctx, "waiting for ksqlDB to catch up "+opts.Stage))
 		}
 	}

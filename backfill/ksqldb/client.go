@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
-	"github.com/ordermin/ordermin-backfill/backfill/internal/tlsconf"
+	"github.com/ordermin/ordermin-backfill/backfill/internal/httpc"
 )
 
 // Config holds the ksqlDB connection settings.
@@ -30,10 +30,10 @@ type Config struct {
 	TLSInsecureSkipVerify bool
 	Timeout               time.Duration // per request, including reading the answer; must be positive
 	// Retries is how often a request is retried after 429, 5xx or a
-	// transport failure; 0 means none.
+	// transport failure; 0 means none (see httpc for the policy).
 	Retries int
 	// MinBackoff and MaxBackoff bound the exponential backoff between
-	// retries; defaults 250ms and 10s.
+	// retries; defaults httpc.DefaultBase and httpc.DefaultCap (200ms, 5s).
 	MinBackoff, MaxBackoff time.Duration
 	Stream                 string // the stream the job writes to (required)
 	Table                  string // the table that aggregates it (required)
@@ -45,12 +45,12 @@ func (c Config) String() string {
 	if c.Password != "" {
 		pw = "[redacted]"
 	}
-	return fmt.Sprintf("ksqldb.Config{URL:%s Username:%q Password:%s Stream:%q Table:%q}", redactURL(c.URL), c.Username, pw, c.Stream, c.Table)
+	return fmt.Sprintf("ksqldb.Config{URL:%s Username:%q Password:%s Stream:%q Table:%q}", redactURL(c.URL, c.Password), c.Username, pw, c.Stream, c.Table)
 }
 
 // LogValue keeps the password out of structured logs.
 func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("url", redactURL(c.URL)), slog.String("username", c.Username),
+	return slog.GroupValue(slog.String("url", redactURL(c.URL, c.Password)), slog.String("username", c.Username),
 		slog.String("stream", c.Stream), slog.String("table", c.Table))
 }
 
@@ -60,9 +60,7 @@ type Client struct {
 	user, pass string
 	http       *http.Client
 	timeout    time.Duration
-	retries    int
-	minBackoff time.Duration
-	maxBackoff time.Duration
+	policy     httpc.Policy
 	stream     string
 	table      string
 }
@@ -72,7 +70,7 @@ type Client struct {
 func New(cfg Config) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(cfg.URL, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, backfill.Errorf(backfill.KindConfig, "ksqlDB URL %q is not an http(s) URL", redactURL(cfg.URL))
+		return nil, backfill.Errorf(backfill.KindConfig, "ksqlDB URL %q is not an http(s) URL", redactURL(cfg.URL, cfg.Password))
 	}
 	user, pass := cfg.Username, cfg.Password
 	if u.User != nil {
@@ -91,7 +89,7 @@ func New(cfg Config) (*Client, error) {
 	tr.ForceAttemptHTTP2 = false
 	tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	if u.Scheme == "https" {
-		tc, err := tlsconf.Config("ksqldb", cfg.TLSCAFile, cfg.TLSInsecureSkipVerify)
+		tc, err := httpc.Config("ksqldb", cfg.TLSCAFile, cfg.TLSInsecureSkipVerify)
 		if err != nil {
 			return nil, backfill.Errorf(backfill.KindConfig, "%v", err)
 		}
@@ -100,24 +98,19 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		base: u, user: user, pass: pass,
-		http:       &http.Client{Transport: tr},
-		timeout:    cfg.Timeout,
-		retries:    cfg.Retries,
-		minBackoff: orDuration(cfg.MinBackoff, 250*time.Millisecond),
-		maxBackoff: orDuration(cfg.MaxBackoff, 10*time.Second),
-		stream:     cfg.Stream,
-		table:      cfg.Table,
+		http:    &http.Client{Transport: tr},
+		timeout: cfg.Timeout,
+		policy:  httpc.Policy{Retries: cfg.Retries, Base: cfg.MinBackoff, Cap: cfg.MaxBackoff},
+		stream:  cfg.Stream,
+		table:   cfg.Table,
 	}
 	switch {
 	case c.timeout <= 0:
 		return nil, backfill.Errorf(backfill.KindConfig, "ksqldb.timeout is %s; want a positive duration", c.timeout)
-	case c.retries < 0:
-		return nil, backfill.Errorf(backfill.KindConfig, "ksqldb.retries is %d; want 0 or more", c.retries)
+	case cfg.Retries < 0:
+		return nil, backfill.Errorf(backfill.KindConfig, "ksqldb.retries is %d; want 0 or more", cfg.Retries)
 	case c.stream == "" || c.table == "":
 		return nil, backfill.Errorf(backfill.KindConfig, "ksqldb.stream and ksqldb.table are required")
-	}
-	if c.maxBackoff < c.minBackoff {
-		c.maxBackoff = c.minBackoff
 	}
 	return c, nil
 }
@@ -154,13 +147,15 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
-// retryable reports whether the server asked to be tried again: rate
-// limited, not ready (50302) or another server error.
+// retryable reports whether the server asked to be tried again: the
+// shared policy's statuses (httpc.RetryableStatus: 429, 5xx), and ksqlDB's
+// own codes for the same, which also come inside a 200 answer: a server
+// error (50000, not ready 50302) or the pull-query rate limit.
 func (e *APIError) retryable() bool {
 	if e.Status == http.StatusNotImplemented || e.Status == http.StatusHTTPVersionNotSupported {
 		return false // retrying cannot help; /query-stream falls back to /query on these
 	}
-	return e.Status == http.StatusTooManyRequests || e.Status >= 500 || e.Code >= 50000 || e.rateLimited()
+	return httpc.RetryableStatus(e.Status) || e.Code >= 50000 || e.rateLimited()
 }
 
 // rateLimited reports the pull-query rate limit. From 0.28.2 it is 429 /
@@ -194,15 +189,10 @@ func isNotFound(err error) bool {
 	return strings.Contains(m, "could not find") || strings.Contains(m, "does not exist")
 }
 
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	if u.User != nil {
-		u.User = url.User("redacted")
-	}
-	return u.String()
+// redactURL shows a configured URL without its password, also where the
+// URL does not parse.
+func redactURL(raw, password string) string {
+	return httpc.Redact(httpc.RedactURL(raw), password)
 }
 
 func truncate(s string, n int) string {
@@ -210,13 +200,6 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-func orDuration(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
 }
 
 func orString(s, def string) string {

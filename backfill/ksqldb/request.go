@@ -7,22 +7,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
-	"github.com/ordermin/ordermin-backfill/backfill/internal/tlsconf"
+	"github.com/ordermin/ordermin-backfill/backfill/internal/httpc"
 )
 
 // Media types of the ksqlDB REST API.
 const (
 	mediaKsql      = "application/vnd.ksql.v1+json"
 	mediaDelimited = "application/vnd.ksqlapi.delimited.v1"
-	maxRetryAfter  = time.Minute
 )
 
 // transportError is a failure to reach the server or to read its whole
@@ -38,8 +35,9 @@ type protocolError struct{ err error }
 func (e *protocolError) Error() string { return e.err.Error() }
 func (e *protocolError) Unwrap() error { return e.err }
 
-// call sends one request, retrying 429, 5xx and transport failures with
-// exponential backoff and jitter, and hands a 2xx answer to read. body nil
+// call sends one request, retrying as the shared policy says (httpc:
+// 429, 5xx and transport failures, with exponential backoff, jitter and
+// the server's Retry-After), and hands a 2xx answer to read. body nil
 // sends a GET. The error returned is classified with a backfill kind.
 func (c *Client) call(ctx context.Context, path string, body any, accept string, read func(io.Reader) error) error {
 	method := http.MethodGet
@@ -52,41 +50,47 @@ func (c *Client) call(ctx context.Context, path string, body any, accept string,
 		}
 	}
 	endpoint := method + " " + path
-	for attempt := 0; ; attempt++ {
+	attempts, err := c.policy.Do(ctx, func(int) (time.Duration, bool, error) {
 		if ctx.Err() != nil {
-			return ctxErr(ctx, "calling ksqlDB "+endpoint)
+			return 0, false, ctx.Err()
 		}
 		wait, err := c.once(ctx, method, path, payload, accept, read)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctxErr(ctx, "calling ksqlDB "+endpoint)
-		}
 		var (
-			apiErr   *APIError
-			trErr    *transportError
-			protoErr *protocolError
+			apiErr *APIError
+			trErr  *transportError
 		)
 		switch {
+		case err == nil:
+			return 0, false, nil
 		case errors.As(err, &apiErr):
 			apiErr.Endpoint = endpoint
-			if !apiErr.retryable() || attempt >= c.retries {
-				return classify(apiErr)
-			}
+			apiErr.Message, apiErr.Text = httpc.Redact(apiErr.Message, c.pass), httpc.Redact(apiErr.Text, c.pass)
+			return wait, apiErr.retryable(), err
 		case errors.As(err, &trErr):
-			if attempt >= c.retries {
-				return backfill.Errorf(backfill.KindUnavailable, "ksqlDB %s at %s is unreachable after %d attempts: %v", endpoint, c.base, attempt+1, trErr.err)
-			}
-		case errors.As(err, &protoErr):
-			return backfill.Errorf(backfill.KindContract, "ksqlDB answered %s with something this client does not understand (is it a ksqlDB server?): %v", endpoint, protoErr.err)
-		default:
-			return err
+			return 0, httpc.RetryableError(trErr.err), err
 		}
-		if err := sleep(ctx, c.backoff(attempt, wait)); err != nil {
-			return ctxErr(ctx, "waiting to retry ksqlDB "+endpoint)
-		}
+		return 0, false, err
+	})
+	if err == nil {
+		return nil
 	}
+	if ctx.Err() != nil {
+		return ctxErr(ctx, "calling ksqlDB "+endpoint)
+	}
+	var (
+		apiErr   *APIError
+		trErr    *transportError
+		protoErr *protocolError
+	)
+	switch {
+	case errors.As(err, &apiErr):
+		return classify(apiErr)
+	case errors.As(err, &trErr):
+		return backfill.Errorf(backfill.KindUnavailable, "ksqlDB %s at %s is unreachable after %d attempts: %s", endpoint, c.base, attempts, httpc.Redact(trErr.err.Error(), c.pass))
+	case errors.As(err, &protoErr):
+		return backfill.Errorf(backfill.KindContract, "ksqlDB answered %s with something this client does not understand (is it a ksqlDB server?): %v", endpoint, protoErr.err)
+	}
+	return err
 }
 
 // once sends one request. It returns the server's Retry-After, if any.
@@ -110,9 +114,9 @@ func (c *Client) once(ctx context.Context, method, path string, payload []byte, 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		if untrustedCertificate(err) {
+		if httpc.Untrusted(err) {
 			// Retrying cannot help: the certificate is not trusted.
-			return 0, backfill.Errorf(backfill.KindConfig, "ksqlDB at %s presented a certificate this job does not trust: %v; set ksqldb.tls_ca_file to the CA that signed it", c.base, err)
+			return 0, backfill.Errorf(backfill.KindConfig, "ksqlDB at %s: %s", c.base, httpc.Redact(httpc.ExplainUntrusted("ksqldb", err), c.pass))
 		}
 		return 0, &transportError{err}
 	}
@@ -121,7 +125,7 @@ func (c *Client) once(ctx context.Context, method, path string, payload []byte, 
 		resp.Body.Close()
 	}()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return retryAfter(resp.Header.Get("Retry-After")), decodeAPIError(resp.StatusCode, resp.Body)
+		return httpc.RetryAfter(resp.Header.Get("Retry-After")), decodeAPIError(resp.StatusCode, resp.Body)
 	}
 	if err := read(resp.Body); err != nil {
 		var apiErr *APIError
@@ -151,43 +155,3 @@ func decodeAPIError(status int, r io.Reader) *APIError {
 	}
 	return e
 }
-
-// retryAfter parses a Retry-After header (seconds or an HTTP date).
-func retryAfter(h string) time.Duration {
-	if h == "" {
-		return 0
-	}
-	var d time.Duration
-	if s, err := strconv.Atoi(strings.TrimSpace(h)); err == nil {
-		d = time.Duration(s) * time.Second
-	} else if t, err := http.ParseTime(h); err == nil {
-		d = time.Until(t)
-	}
-	return min(max(d, 0), maxRetryAfter)
-}
-
-// backoff returns the pause before retry number attempt+1: exponential
-// with jitter, at least what the server asked for.
-func (c *Client) backoff(attempt int, serverWait time.Duration) time.Duration {
-	d := c.maxBackoff
-	if attempt < 30 {
-		d = min(c.minBackoff<<attempt, c.maxBackoff)
-	}
-	d = d/2 + rand.N(d/2+1)
-	return max(d, serverWait)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// untrustedCertificate reports whether err is a TLS certificate
-// verification failure.
-func untrustedCertificate(err error) bool { return tlsconf.Untrusted(err) }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/backfill/internal/httpc"
 )
 
 func TestQuoteIdentifier(t *testing.T) {
@@ -173,13 +174,13 @@ func TestRetriesHonourRetryAfterAndClassify(t *testing.T) {
 	if err != nil || si.Info.Version != "0.29.0" || calls.Load() != 3 {
 		t.Fatalf("info = %+v, %v after %d calls; want success on the third", si, err, calls.Load())
 	}
-	if d := retryAfter("7"); d != 7*time.Second {
+	if d := httpc.RetryAfter("7"); d != 7*time.Second {
 		t.Errorf("retryAfter(7) = %s", d)
 	}
-	if d := retryAfter("100000"); d != maxRetryAfter {
+	if d := httpc.RetryAfter("100000"); d != httpc.MaxRetryAfter {
 		t.Errorf("retryAfter is not capped: %s", d)
 	}
-	if d := c.backoff(0, 3*time.Second); d != 3*time.Second {
+	if d := c.policy.Backoff(0, 3*time.Second); d != 3*time.Second {
 		t.Errorf("backoff ignores the server's wait: %s", d)
 	}
 
@@ -376,8 +377,8 @@ func TestRecorderReserveAvoidsGrowth(t *testing.T) {
 // default of its own (config.Default holds the defaults).
 func TestNewRefusesSettingsItCannotUse(t *testing.T) {
 	ok := Config{URL: "http://ksqldb:8088", Timeout: time.Second, Stream: "s", Table: "t"}
-	if c, err := New(ok); err != nil || c.retries != 0 {
-		t.Fatalf("retries 0: %v, %d retries", err, c.retries)
+	if c, err := New(ok); err != nil || c.policy.Retries != 0 {
+		t.Fatalf("retries 0: %v, %d retries", err, c.policy.Retries)
 	}
 	for name, mod := range map[string]func(*Config){
 		"ksqldb.timeout": func(c *Config) { c.Timeout = 0 },

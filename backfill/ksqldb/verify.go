@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/backfill/internal/httpc"
 )
 
 // VerifyOptions tune Verify.
@@ -95,7 +96,7 @@ func (c *Client) Verify(ctx context.Context, facts Facts, rec *Recorder, opts Ve
 	)
 	for pass := 0; pass < 2 && len(todo) > 0; pass++ {
 		if pass > 0 {
-			if sleep(ctx, opts.Recheck) != nil {
+			if httpc.Sleep(ctx, opts.Recheck) != nil {
 				err = ctxErr(ctx, "verifying the ksqlDB table")
 				pending = nil
 				break

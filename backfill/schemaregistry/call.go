@@ -3,71 +3,54 @@ package schemaregistry
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/riferrei/srclient"
 
-	"github.com/ordermin/ordermin-backfill/backfill/internal/tlsconf"
-)
-
-// Backoff between attempts: exponential from backoffBase, capped, with jitter.
-const (
-	backoffBase = 200 * time.Millisecond
-	backoffCap  = 5 * time.Second
+	"github.com/ordermin/ordermin-backfill/backfill/internal/httpc"
 )
 
 // failure is why the last attempt of a call failed.
 type failure struct {
-	status   int    // HTTP status of the answer; 0 when none arrived
-	code     int    // the registry's error_code; 0 when the body had none
-	msg      string // the registry's message or the transport error, password removed
-	tlsErr   bool   // the server's certificate was not trusted
-	attempts int
+	status      int           // HTTP status of the answer; 0 when none arrived
+	code        int           // the registry's error_code; 0 when the body had none
+	msg         string        // the registry's message or the transport error, password removed
+	certificate string        // why the server's certificate was refused (httpc.ExplainUntrusted); empty when it was not
+	retry       bool          // another attempt may succeed (httpc.RetryableStatus, httpc.RetryableError)
+	retryAfter  time.Duration // the server's Retry-After
+	attempts    int
 }
 
 // retryable reports whether another attempt may succeed.
-func (f *failure) retryable() bool {
-	if f.status == 0 {
-		return !f.tlsErr
-	}
-	return f.status == http.StatusTooManyRequests || f.status >= 500
-}
+func (f *failure) retryable() bool { return f.retry }
 
-// backoff returns the pause before retry number attempt+1: the exponential
-// step with jitter in [step/2, step].
-func backoff(attempt int) time.Duration {
-	d := backoffCap
-	if attempt < 10 {
-		d = min(backoffBase<<attempt, backoffCap)
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-// call runs f against a fresh srclient with retries and backoff. It
-// returns promptly when ctx ends; the caller checks ctx.Err() first.
+// call runs f against a fresh srclient, retrying as the shared policy says
+// (httpc: 429, 5xx and transport failures, with exponential backoff,
+// jitter and the server's Retry-After). It returns promptly when ctx ends;
+// the caller checks ctx.Err() first.
 func call[T any](ctx context.Context, c *Client, f func(*srclient.SchemaRegistryClient) (T, error)) (T, *failure) {
-	for attempt := 0; ; attempt++ {
-		v, fl := once(ctx, c, f)
+	var (
+		v  T
+		fl *failure
+	)
+	attempts, _ := c.policy.Do(ctx, func(int) (time.Duration, bool, error) {
+		v, fl = once(ctx, c, f)
 		if fl == nil {
-			return v, nil
+			return 0, false, nil
 		}
-		fl.attempts = attempt + 1
-		if ctx.Err() != nil || !fl.retryable() || attempt >= c.retries {
-			return v, fl
-		}
-		t := time.NewTimer(backoff(attempt))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return v, fl
-		case <-t.C:
-		}
+		return fl.retryAfter, fl.retryable(), errFailed
+	})
+	if fl != nil {
+		fl.attempts = attempts
 	}
+	return v, fl
 }
+
+// errFailed tells httpc.Policy.Do that an attempt failed; the failure
+// itself says why.
+var errFailed = errors.New("schema registry call failed")
 
 // once makes one attempt. srclient has no context support, so each attempt
 // gets its own srclient whose transport ties every request to ctx and
@@ -83,7 +66,8 @@ func once[T any](ctx context.Context, c *Client, f func(*srclient.SchemaRegistry
 	if err == nil {
 		return v, nil
 	}
-	fl := &failure{status: rt.status()}
+	status, retryAfter := rt.last()
+	fl := &failure{status: status, retryAfter: retryAfter}
 	var se srclient.Error
 	if errors.As(err, &se) {
 		fl.code, fl.msg = se.Code, se.Message
@@ -91,22 +75,28 @@ func once[T any](ctx context.Context, c *Client, f func(*srclient.SchemaRegistry
 	if fl.msg == "" {
 		fl.msg = err.Error()
 	}
-	fl.tlsErr = tlsconf.Untrusted(err)
-	if c.pass != "" {
-		fl.msg = strings.ReplaceAll(fl.msg, c.pass, "[redacted]")
+	fl.msg = httpc.Redact(fl.msg, c.pass)
+	switch {
+	case status != 0:
+		fl.retry = httpc.RetryableStatus(status)
+	case httpc.Untrusted(err):
+		fl.certificate = httpc.Redact(httpc.ExplainUntrusted("schema_registry", err), c.pass)
+	default:
+		fl.retry = httpc.RetryableError(err)
 	}
 	return v, fl
 }
 
 // attemptTransport cancels requests when ctx ends and remembers the
-// status of the last answer.
+// status and Retry-After of the last answer.
 type attemptTransport struct {
 	base http.RoundTripper
 	ctx  context.Context
 
-	mu    sync.Mutex
-	last  int
-	stops []func()
+	mu         sync.Mutex
+	status     int
+	retryAfter time.Duration
+	stops      []func()
 }
 
 // RoundTrip sends r bound to both its own context (which carries the
@@ -120,16 +110,18 @@ func (t *attemptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(r.WithContext(ctx))
 	if resp != nil {
 		t.mu.Lock()
-		t.last = resp.StatusCode
+		t.status, t.retryAfter = resp.StatusCode, httpc.RetryAfter(resp.Header.Get("Retry-After"))
 		t.mu.Unlock()
 	}
 	return resp, err
 }
 
-func (t *attemptTransport) status() int {
+// last returns the status and Retry-After of the last answer; 0 and 0 when
+// none arrived.
+func (t *attemptTransport) last() (int, time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.last
+	return t.status, t.retryAfter
 }
 
 // release frees the per-request contexts once srclient has read the bodies.

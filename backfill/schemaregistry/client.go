@@ -18,7 +18,7 @@ import (
 	"github.com/riferrei/srclient"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
-	"github.com/ordermin/ordermin-backfill/backfill/internal/tlsconf"
+	"github.com/ordermin/ordermin-backfill/backfill/internal/httpc"
 )
 
 // Config says where the registry is and which schemas to use.
@@ -28,7 +28,7 @@ type Config struct {
 	TLSCAFile             string // PEM CA bundle added to the system roots
 	TLSInsecureSkipVerify bool
 	Timeout               time.Duration // per request; must be positive
-	Retries               int           // retries on transport errors, 5xx and 429
+	Retries               int           // retries on transport errors, 5xx and 429 (see httpc); 0 means none
 	// KeySchema and ValueSchema select a schema: "latest" (also when empty),
 	// a version number such as "3", or a global id such as "id:42".
 	KeySchema, ValueSchema string
@@ -39,7 +39,7 @@ type Client struct {
 	base       string // registry URL without userinfo or trailing slash
 	user, pass string
 	timeout    time.Duration
-	retries    int
+	policy     httpc.Policy // the shared retry policy, with its default schedule
 	transport  http.RoundTripper
 	key, value selector
 }
@@ -74,7 +74,7 @@ func parseSelector(field, s string) (selector, error) {
 
 // New checks cfg and builds a client. It does not contact the registry.
 func New(cfg Config) (*Client, error) {
-	c := &Client{user: cfg.Username, pass: cfg.Password, timeout: cfg.Timeout, retries: cfg.Retries}
+	c := &Client{user: cfg.Username, pass: cfg.Password, timeout: cfg.Timeout, policy: httpc.Policy{Retries: cfg.Retries}}
 	if strings.TrimSpace(cfg.URL) == "" {
 		return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.url is empty")
 	}
@@ -102,8 +102,8 @@ func New(cfg Config) (*Client, error) {
 	if c.timeout <= 0 {
 		return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.timeout is %s; want a positive duration", c.timeout)
 	}
-	if c.retries < 0 {
-		return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.retries is %d; want 0 or more", c.retries)
+	if cfg.Retries < 0 {
+		return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.retries is %d; want 0 or more", cfg.Retries)
 	}
 	if c.key, err = parseSelector("schema_registry.key_schema", cfg.KeySchema); err != nil {
 		return nil, err
@@ -111,7 +111,7 @@ func New(cfg Config) (*Client, error) {
 	if c.value, err = parseSelector("schema_registry.value_schema", cfg.ValueSchema); err != nil {
 		return nil, err
 	}
-	tlsCfg, err := tlsconf.Config("schema_registry", cfg.TLSCAFile, cfg.TLSInsecureSkipVerify)
+	tlsCfg, err := httpc.Config("schema_registry", cfg.TLSCAFile, cfg.TLSInsecureSkipVerify)
 	if err != nil {
 		return nil, backfill.Errorf(backfill.KindConfig, "%v", err)
 	}

@@ -31,8 +31,8 @@ func (c *Client) explain(ctx context.Context, what, subject string, sel selector
 		detail = fmt.Sprintf("HTTP %d: %s", fl.status, fl.msg)
 	}
 	switch {
-	case fl.tlsErr:
-		return backfill.Errorf(backfill.KindConfig, "schema registry %s: TLS certificate not trusted fetching %s: %s; set schema_registry.tls_ca_file to the CA that signed it", reg, what, detail)
+	case fl.certificate != "":
+		return backfill.Errorf(backfill.KindConfig, "schema registry %s, fetching %s: %s", reg, what, fl.certificate)
 	case fl.status == http.StatusUnauthorized || fl.status == http.StatusForbidden:
 		if c.user == "" {
 			return backfill.Errorf(backfill.KindConfig, "schema registry %s requires authentication (%s): set schema_registry.username and schema_registry.password", reg, detail)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/backfill/internal/httpc"
 )
 
 func TestRetriesTransientFailures(t *testing.T) {
@@ -48,12 +49,12 @@ func TestBackoffBounds(t *testing.T) {
 	for attempt, want := range []time.Duration{200, 400, 800, 1600, 3200, 5000, 5000} {
 		want *= time.Millisecond
 		for range 50 {
-			if d := backoff(attempt); d < want/2 || d > want {
+			if d := (httpc.Policy{}).Backoff(attempt, 0); d < want/2 || d > want {
 				t.Fatalf("backoff(%d) = %v, want in [%v, %v]", attempt, d, want/2, want)
 			}
 		}
 	}
-	if d := backoff(100); d > backoffCap {
+	if d := (httpc.Policy{}).Backoff(100, 0); d > httpc.DefaultCap {
 		t.Errorf("backoff(100) = %v, above the cap", d)
 	}
 }

@@ -1,4 +1,4 @@
-package tlsconf
+package httpc
 
 import (
 	"crypto/ecdsa"

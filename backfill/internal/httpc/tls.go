@@ -1,7 +1,4 @@
-// Package tlsconf builds the TLS client configuration of the HTTP clients
-// (ksqlDB, Schema Registry) from their settings, with one meaning for a
-// CA file in both, and recognises certificate verification failures.
-package tlsconf
+package httpc
 
 import (
 	"crypto/tls"
@@ -44,4 +41,21 @@ func Untrusted(err error) bool {
 	var invalid x509.CertificateInvalidError
 	var verify *tls.CertificateVerificationError
 	return errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &invalid) || errors.As(err, &verify)
+}
+
+// ExplainUntrusted says why the server's certificate was refused and what
+// to change, naming the settings with prefix (e.g. "ksqldb"); err is the
+// failure, which Untrusted reports. It does not retry: no retry makes a
+// certificate trusted. The text holds err's message, which names the URL:
+// redact it if that could hold a password.
+func ExplainUntrusted(prefix string, err error) string {
+	var hostErr x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &hostErr):
+		return fmt.Sprintf("the server's TLS certificate is not valid for the name %q (%v): use in %s.url a name the certificate holds, or have the certificate reissued", hostErr.Host, err, prefix)
+	case errors.As(err, &invalid) && (invalid.Reason == x509.Expired):
+		return fmt.Sprintf("the server's TLS certificate has expired or is not valid yet (%v): have it renewed, or check this machine's clock", err)
+	}
+	return fmt.Sprintf("the server presented a TLS certificate this job does not trust (%v): set %s.tls_ca_file to a PEM file with the CA that signed it (it is trusted in addition to the system's roots)", err, prefix)
 }
