@@ -3,17 +3,27 @@ package backfill
 import (
 	"bytes"
 	"encoding/hex"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
 // The schemas ksqlDB registers for stream_order_insert when CREATE STREAM
 // runs: the bare primitive "long" for the key, a KsqlDataSourceSchema record
-// with a nullable ORDER_ID for the value.
-const (
-	ksqlKeySchema   = `"long"`
-	ksqlValueSchema = `{"type":"record","name":"KsqlDataSourceSchema","namespace":"io.confluent.ksql.avro_schemas","fields":[{"name":"ORDER_ID","type":["null","long"],"default":null}],"connect.name":"io.confluent.ksql.avro_schemas.KsqlDataSourceSchema"}`
-)
+// with a nullable ORDER_ID for the value. They are read from the one copy
+// in backfilltest's testdata: this package's own tests cannot import
+// backfilltest, which imports it.
+var ksqlKeySchema, ksqlValueSchema = ksqlSchema("key.avsc"), ksqlSchema("value.avsc")
+
+// ksqlSchema returns a schema file of backfilltest/testdata/ksql.
+func ksqlSchema(name string) string {
+	b, err := os.ReadFile(filepath.Join("backfilltest", "testdata", "ksql", name))
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
 
 func ksqlSchemas(keyID, valueID int) Schemas {
 	return Schemas{

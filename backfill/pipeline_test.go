@@ -14,7 +14,7 @@ import (
 	"github.com/ordermin/ordermin-backfill/backfill/backfilltest"
 )
 
-const valueSchema = `{"type":"record","name":"KsqlDataSourceSchema","namespace":"io.confluent.ksql.avro_schemas","fields":[{"name":"ORDER_ID","type":["null","long"],"default":null}],"connect.name":"io.confluent.ksql.avro_schemas.KsqlDataSourceSchema"}`
+var valueSchema = backfilltest.KsqlValueSchema
 
 func codec(t testing.TB) *backfill.Codec {
 	t.Helper()

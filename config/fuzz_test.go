@@ -67,6 +67,9 @@ func TestArgumentErrorsDoNotEchoSecrets(t *testing.T) {
 // environment, the YAML file, password files, or user:password@ in the
 // registry and ksqlDB URLs. Load must never panic, and neither its error,
 // its usage output nor the printed configuration may carry a secret.
+// testdata/fuzz/FuzzLoad holds hand-written seeds, among them the input
+// that found the echo of a misplaced secret argument
+// (seed-double-dash-before-secret-flags).
 func FuzzLoad(f *testing.F) {
 	seeds := []struct {
 		args, env, yaml string

@@ -22,7 +22,9 @@ import (
 //
 //	go test -run='^$' -fuzz='^FuzzPullAnswer$' -fuzztime=60s ./backfill/ksqldb/
 //
-// The corpora found so far live in testdata/fuzz/<FuzzName>.
+// testdata/fuzz/<FuzzName> holds hand-written seeds beside the f.Add ones;
+// the corpus a fuzzing run grows stays in the Go build cache. An input that
+// finds a bug is committed there, named for it.
 
 // bodyTransport answers every request with one canned 200 body.
 type bodyTransport struct {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/backfill/backfilltest"
 	"github.com/ordermin/ordermin-backfill/internal/fake/srfake"
 )
 
@@ -15,11 +16,10 @@ const (
 	topic    = "STREAM.ORDER.INSERT"
 	keySubj  = topic + "-key"
 	valSubj  = topic + "-value"
-	keyLong  = `"long"`
-	valueV1  = `{"type":"record","name":"KsqlDataSourceSchema","namespace":"io.confluent.ksql.avro_schemas","fields":[{"name":"ORDER_ID","type":["null","long"],"default":null}],"connect.name":"io.confluent.ksql.avro_schemas.KsqlDataSourceSchema"}`
-	valueV2  = `{"type":"record","name":"KsqlDataSourceSchema","namespace":"io.confluent.ksql.avro_schemas","fields":[{"name":"ORDER_ID","type":["null","long"],"default":null}]}`
 	otherVal = `{"type":"record","name":"Other","fields":[{"name":"X","type":"long"}]}`
 )
+
+var keyLong, valueV1, valueV2 = backfilltest.KsqlKeySchema, backfilltest.KsqlValueSchema, backfilltest.KsqlValueSchemaV2
 
 // ksqlRegistry is a registry as ksqlDB ≤0.28 leaves it: key id 1 (v1),
 // value id 2 (v1) and, after the first INSERT … VALUES, id 3 (v2).

@@ -104,7 +104,7 @@ func (w *world) adapters() adapters {
 }
 
 // testValueSchema is ksqlDB's value schema of the stream: one ORDER_ID.
-const testValueSchema = `{"type":"record","name":"KsqlDataSourceSchema","namespace":"io.confluent.ksql.avro_schemas","fields":[{"name":"ORDER_ID","type":["null","long"],"default":null}]}`
+var testValueSchema = backfilltest.KsqlValueSchemaV2
 
 type stubRegistry struct{ w *world }
 

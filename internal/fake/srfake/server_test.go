@@ -8,9 +8,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ordermin/ordermin-backfill/backfill/backfilltest"
 )
 
-const valueSchema = `{"type":"record","name":"KsqlDataSourceSchema","namespace":"io.confluent.ksql.avro_schemas","fields":[{"name":"ORDER_ID","type":["null","long"],"default":null}],"connect.name":"io.confluent.ksql.avro_schemas.KsqlDataSourceSchema"}`
+// valueSchema is ksqlDB's value schema of the stream.
+var valueSchema = backfilltest.KsqlValueSchema
 
 type reply struct {
 	status int

@@ -18,11 +18,11 @@ import (
 // bare "long" key, a KsqlDataSourceSchema record value), with the ids a
 // registry would give them.
 const (
-	keySchema     = `"long"`
-	valueSchema   = `{"type":"record","name":"KsqlDataSourceSchema","namespace":"io.confluent.ksql.avro_schemas","fields":[{"name":"ORDER_ID","type":["null","long"],"default":null}],"connect.name":"io.confluent.ksql.avro_schemas.KsqlDataSourceSchema"}`
 	keySchemaID   = 1
 	valueSchemaID = 2
 )
+
+var keySchema, valueSchema = backfilltest.KsqlKeySchema, backfilltest.KsqlValueSchema
 
 func newCodec() (*backfill.Codec, error) {
 	return backfill.NewCodec(backfill.Schemas{

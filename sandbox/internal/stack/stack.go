@@ -21,6 +21,7 @@ import (
 	"github.com/goccy/bigquery-emulator/types"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/ordermin/ordermin-backfill/backfill/backfilltest"
 	"github.com/ordermin/ordermin-backfill/internal/fake/srfake"
 	"github.com/ordermin/ordermin-backfill/sandbox/internal/fake/ksqlfake"
 )
@@ -36,9 +37,9 @@ const (
 // The schemas ksqlDB registers for the stream when CREATE STREAM runs: the
 // bare primitive "long" for the key, a KsqlDataSourceSchema record with a
 // nullable ORDER_ID for the value.
-const (
-	KeySchema   = `"long"`
-	ValueSchema = `{"type":"record","name":"KsqlDataSourceSchema","namespace":"io.confluent.ksql.avro_schemas","fields":[{"name":"ORDER_ID","type":["null","long"],"default":null}],"connect.name":"io.confluent.ksql.avro_schemas.KsqlDataSourceSchema"}`
+var (
+	KeySchema   = backfilltest.KsqlKeySchema
+	ValueSchema = backfilltest.KsqlValueSchema
 )
 
 // Options size and shape the sandbox.

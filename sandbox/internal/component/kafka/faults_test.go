@@ -64,24 +64,32 @@ func storedRecords(t *testing.T, c *kfake.Cluster) int64 {
 }
 
 // keysOnce checks that each acknowledged key is in the topic exactly once,
-// on the partition Java's murmur2 picks, and that nothing else is.
+// on the partition Java's murmur2 picks, and that nothing else is. The one
+// exception is librdkafka#4953 (see TestRetriableProduceErrorsAndLeaderMovesDeliverEachRecordOnce):
+// a copy written at a later producer epoch than the first, which is logged.
 func keysOnce(t *testing.T, c *kfake.Cluster, partitions int32, want map[string]bool) {
 	t.Helper()
-	if dups := topicKeys(t, c, partitions, want); dups > 0 {
-		t.Fatalf("the topic holds %d duplicated records", dups)
+	dups, bumped := topicKeys(t, c, partitions, want)
+	if dups > bumped {
+		t.Fatalf("the topic holds %d duplicated records, %d of them not explained by a producer epoch bump", dups, dups-bumped)
+	}
+	if dups > 0 {
+		t.Logf("%d records duplicated by a producer epoch bump (librdkafka issue 4953)", dups)
 	}
 }
 
 // topicKeys consumes every record in the topic and checks that each
 // acknowledged key is there, on the partition Java's murmur2 picks, and
-// that no other key is. It returns how many records repeat a key.
-func topicKeys(t *testing.T, c *kfake.Cluster, partitions int32, want map[string]bool) (duplicates int) {
+// that no other key is. It returns how many records repeat a key, and how
+// many of those were written at a later producer epoch than the key's
+// first copy.
+func topicKeys(t *testing.T, c *kfake.Cluster, partitions int32, want map[string]bool) (duplicates, epochBumped int) {
 	t.Helper()
 	stored := storedRecords(t, c)
 	if stored < int64(len(want)) {
 		t.Fatalf("the topic holds %d records, want %d (losses)", stored, len(want))
 	}
-	seen := map[string]bool{}
+	firstEpoch := map[string]int16{}
 	for _, r := range consume(t, c.ListenAddrs(), int(stored)) {
 		k := string(r.Key)
 		if !want[k] {
@@ -90,15 +98,19 @@ func topicKeys(t *testing.T, c *kfake.Cluster, partitions int32, want map[string
 		if p := murmur2.Partition(r.Key, partitions); r.Partition != p {
 			t.Fatalf("key %x on partition %d, murmur2 wants %d", r.Key, r.Partition, p)
 		}
-		if seen[k] {
+		if e, ok := firstEpoch[k]; ok {
 			duplicates++
+			if r.ProducerEpoch > e {
+				epochBumped++
+			}
+			continue
 		}
-		seen[k] = true
+		firstEpoch[k] = r.ProducerEpoch
 	}
-	if len(seen) != len(want) {
-		t.Fatalf("consumed %d distinct keys, want %d", len(seen), len(want))
+	if len(firstEpoch) != len(want) {
+		t.Fatalf("consumed %d distinct keys, want %d", len(firstEpoch), len(want))
 	}
-	return duplicates
+	return duplicates, epochBumped
 }
 
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
@@ -120,13 +132,14 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 // the records flow. Every record must be acknowledged and be in the topic,
 // once (but see the third round below).
 //
-// The faults run in three rounds. Retriable errors (refusals and appends
-// answered REQUEST_TIMED_OUT) without leader moves, and refusals with
-// leader moves, must each leave every record in the topic exactly once.
+// The faults run in three rounds: retriable errors (refusals and appends
+// answered REQUEST_TIMED_OUT) without leader moves, refusals with leader
+// moves, and both. Each must leave every record in the topic exactly once,
+// with one exception that librdkafka has against a real broker too.
 //
-// The third round combines them, and there librdkafka can duplicate a
-// batch, as it would against a real broker (about 1 run in 6 in session 1,
-// 2 in 60 in a later investigation): a leader move or a refusal leaves a
+// Where appends answered REQUEST_TIMED_OUT meet refusals or leader moves
+// (rounds one and three; most often three), librdkafka can duplicate a
+// batch: a leader move or a refusal leaves a
 // sequence gap on one partition, the next request there is answered
 // OUT_OF_ORDER_SEQUENCE_NUMBER, and librdkafka bumps the producer epoch for
 // the whole producer. A batch on another partition that was written but
@@ -135,13 +148,13 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 // Kafka's producer state does here; it keeps that state across leader
 // moves). This is confluentinc/librdkafka issue 4953 (fix proposed in PR
 // 4972); max.in.flight.requests.per.connection=1 does not avoid it. The
-// round therefore asserts no loss and full accounting, and logs duplicates;
-// the README tells users not to run delta backfills during broker
-// maintenance.
+// rounds therefore allow a duplicate only when it was written at a later
+// producer epoch than its first copy, and log it; the README tells users
+// not to run delta backfills during broker maintenance.
 func TestRetriableProduceErrorsAndLeaderMovesDeliverEachRecordOnce(t *testing.T) {
 	t.Run("retriable errors", func(t *testing.T) { retriableFaults(t, true, false) })
 	t.Run("leader moves", func(t *testing.T) { retriableFaults(t, false, true) })
-	t.Run("both, duplicates allowed", func(t *testing.T) { retriableFaults(t, true, true) })
+	t.Run("both", func(t *testing.T) { retriableFaults(t, true, true) })
 }
 
 func retriableFaults(t *testing.T, timeouts, leaderMoves bool) {
@@ -224,13 +237,6 @@ func retriableFaults(t *testing.T, timeouts, leaderMoves bool) {
 	}
 	t.Logf("%d Produce requests: %d refused NOT_LEADER_OR_FOLLOWER, %d appends answered REQUEST_TIMED_OUT, %d leader moves",
 		requests.Load(), refused.Load(), timedOut.Hits(), moves)
-	if timeouts && leaderMoves {
-		// librdkafka may resend a written batch under a new producer epoch (see above).
-		if dups := topicKeys(t, c, partitions, want); dups > 0 {
-			t.Logf("%d records duplicated by a producer epoch bump (librdkafka issue 4953)", dups)
-		}
-		return
-	}
 	keysOnce(t, c, partitions, want)
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/backfill/backfilltest"
 	"github.com/ordermin/ordermin-backfill/backfill/ksqldb"
 	"github.com/ordermin/ordermin-backfill/internal/fake/srfake"
 	"github.com/ordermin/ordermin-backfill/sandbox/internal/fake/ksqlfake"
@@ -22,12 +23,12 @@ import (
 // The schemas ksqlDB registers for stream_order_insert when CREATE STREAM
 // runs: the bare primitive "long" for the key, a KsqlDataSourceSchema record
 // with a nullable ORDER_ID for the value.
-const (
-	topic           = "STREAM.ORDER.INSERT"
-	ksqlKeySchema   = `"long"`
-	ksqlValueSchema = `{"type":"record","name":"KsqlDataSourceSchema","namespace":"io.confluent.ksql.avro_schemas","fields":[{"name":"ORDER_ID","type":["null","long"],"default":null}],"connect.name":"io.confluent.ksql.avro_schemas.KsqlDataSourceSchema"}`
-	// ksqlDB ≤0.28 registers this second, identical version on the first INSERT … VALUES.
-	ksqlValueSchemaV2 = `{"type":"record","name":"KsqlDataSourceSchema","namespace":"io.confluent.ksql.avro_schemas","fields":[{"name":"ORDER_ID","type":["null","long"],"default":null}]}`
+const topic = "STREAM.ORDER.INSERT"
+
+var (
+	ksqlKeySchema     = backfilltest.KsqlKeySchema
+	ksqlValueSchema   = backfilltest.KsqlValueSchema
+	ksqlValueSchemaV2 = backfilltest.KsqlValueSchemaV2 // ksqlDB ≤0.28 registers it on the first INSERT … VALUES
 )
 
 // world is Kafka (kfake), the registry double seeded with ksqlDB's schemas,

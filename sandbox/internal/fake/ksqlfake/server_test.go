@@ -15,15 +15,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ordermin/ordermin-backfill/backfill/backfilltest"
 	"github.com/ordermin/ordermin-backfill/internal/fake/srfake"
 	"github.com/ordermin/ordermin-backfill/sandbox/internal/murmur2"
 )
 
-const (
-	topic       = "STREAM.ORDER.INSERT"
-	keySchema   = `"long"`
-	valueSchema = `{"type":"record","name":"KsqlDataSourceSchema","namespace":"io.confluent.ksql.avro_schemas","fields":[{"name":"ORDER_ID","type":["null","long"],"default":null}],"connect.name":"io.confluent.ksql.avro_schemas.KsqlDataSourceSchema"}`
-)
+const topic = "STREAM.ORDER.INSERT"
+
+var keySchema, valueSchema = backfilltest.KsqlKeySchema, backfilltest.KsqlValueSchema
 
 // env is a kfake cluster, a registry seeded with ksqlDB's schemas and a
 // producer that picks partitions itself.
