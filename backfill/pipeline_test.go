@@ -2,10 +2,8 @@ package backfill_test
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,35 +30,6 @@ func codec(t testing.TB) *backfill.Codec {
 // by column (backfill.ColumnReader); TestColumnarSourcesBehaveAsRowSources
 // sets it.
 var columnar bool
-
-func pipeline(t testing.TB, src backfill.Source, prod backfill.Producer) *backfill.Pipeline {
-	if s, ok := src.(*backfilltest.Source); ok && columnar {
-		s.Columnar = true
-	}
-	return &backfill.Pipeline{
-		Source: src, Codec: codec(t), Mapping: backfill.Mapping{KeyColumn: "user_id"}, Producer: prod,
-		Workers: 4, BatchSize: 7, FlushTimeout: time.Second, DrainTimeout: 100 * time.Millisecond,
-	}
-}
-
-// collector is an Observer that keeps everything it sees.
-type collector struct {
-	mu   sync.Mutex
-	seen map[int64]int64
-}
-
-func (c *collector) ObserveBatch(kvs []backfill.KeyValue) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, kv := range kvs {
-		c.seen[kv.Key] = kv.Value
-	}
-}
-
-func zigzag(b []byte) int64 {
-	u, _ := binary.Uvarint(b)
-	return int64(u>>1) ^ -int64(u&1)
-}
 
 func TestPipelineProducesEveryRowOnceAndCountsSkips(t *testing.T) {
 	const n = 1000

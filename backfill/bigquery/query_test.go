@@ -212,13 +212,3 @@ func TestAutoFallsBackToRESTAndSaysWhy(t *testing.T) {
 		t.Fatalf("path %s, fallback %v", r.Path(), r)
 	}
 }
-
-func startJobs(t testing.TB, dst *bq.TableReference, rows uint64, schema *bq.TableSchema) *bqjobsfake.Server {
-	t.Helper()
-	s, err := bqjobsfake.Start(dst, rows, schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
-}

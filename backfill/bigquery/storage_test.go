@@ -25,31 +25,6 @@ import (
 
 const testTable = "projects/p/datasets/d/tables/result"
 
-// ordersRecord is n rows of (user_id, min_order_id, shard): user i+1 has
-// order 1000*(i+1), and every 97th user a NULL order.
-func ordersRecord(n int, shards int64) arrow.Record { return ordersRecordWith(n, shards, "shard") }
-
-// ordersRecordWith names the shard column.
-func ordersRecordWith(n int, shards int64, shardColumn string) arrow.Record {
-	fields := []arrow.Field{
-		{Name: "user_id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-		{Name: "min_order_id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-		{Name: shardColumn, Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-	}
-	b := array.NewRecordBuilder(memory.DefaultAllocator, arrow.NewSchema(fields, nil))
-	defer b.Release()
-	for i := range int64(n) {
-		b.Field(0).(*array.Int64Builder).Append(i + 1)
-		if (i+1)%97 == 0 {
-			b.Field(1).AppendNull()
-		} else {
-			b.Field(1).(*array.Int64Builder).Append(1000 * (i + 1))
-		}
-		b.Field(2).(*array.Int64Builder).Append((i + 1) % shards)
-	}
-	return b.NewRecord()
-}
-
 // storageFixture serves an orders table from the double and opens read
 // sessions on it the way Source.openStorage does.
 type storageFixture struct {
@@ -88,54 +63,6 @@ func (f *storageFixture) open(restriction string) (*streamReader, error) {
 	}
 	r.closeFn = closeRC
 	return r, nil
-}
-
-// readAll reads every row, returning order id per user (0 for NULL).
-func readAll(t *testing.T, r backfill.RowReader) (map[int64]int64, error) {
-	t.Helper()
-	got := map[int64]int64{}
-	row := []any{}
-	for {
-		err := r.Next(&row)
-		if errors.Is(err, io.EOF) {
-			return got, nil
-		}
-		if err != nil {
-			return got, err
-		}
-		u := row[0].(int64)
-		if _, dup := got[u]; dup {
-			t.Fatalf("user %d read twice", u)
-		}
-		got[u] = 0
-		if row[1] != nil {
-			got[u] = row[1].(int64)
-		}
-	}
-}
-
-func checkOrders(t *testing.T, got map[int64]int64, users []int64) {
-	t.Helper()
-	if len(got) != len(users) {
-		t.Fatalf("read %d users, want %d", len(got), len(users))
-	}
-	for _, u := range users {
-		want := 1000 * u
-		if u%97 == 0 {
-			want = 0
-		}
-		if v, ok := got[u]; !ok || v != want {
-			t.Fatalf("user %d: order %d (present %v), want %d", u, v, ok, want)
-		}
-	}
-}
-
-func usersUpTo(n int) []int64 {
-	out := make([]int64, n)
-	for i := range out {
-		out[i] = int64(i + 1)
-	}
-	return out
 }
 
 func TestStorageReaderReadsEveryStreamOnce(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -140,22 +139,6 @@ func TestSupportsQueryStream(t *testing.T) {
 			t.Errorf("supportsQueryStream(%q) = %v", v, got)
 		}
 	}
-}
-
-// testClient returns a client of h with fast backoff.
-func testClient(t *testing.T, h http.Handler, mod func(*Config)) *Client {
-	t.Helper()
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	cfg := Config{URL: srv.URL, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Timeout: 5 * time.Second, Retries: 5, Stream: "stream_order_insert", Table: "table_min_order"}
-	if mod != nil {
-		mod(&cfg)
-	}
-	c, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 func TestRetriesHonourRetryAfterAndClassify(t *testing.T) {

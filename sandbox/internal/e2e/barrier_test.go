@@ -12,21 +12,6 @@ import (
 	"github.com/ordermin/ordermin-backfill/sandbox/internal/stack"
 )
 
-// eachKeyOnce reads the whole topic with franz-go and fails unless every
-// user of the stack is in it exactly once.
-func eachKeyOnce(t *testing.T, s *stack.Stack) {
-	t.Helper()
-	keys := consumeKeys(t, s.Kafka.ListenAddrs(), stored(s.Kafka))
-	for user := range s.Expected() {
-		if keys[user] != 1 {
-			t.Fatalf("user %d is in the topic %d times; want exactly once", user, keys[user])
-		}
-	}
-	if len(keys) != len(s.Expected()) {
-		t.Fatalf("%d distinct keys in the topic, %d users", len(keys), len(s.Expected()))
-	}
-}
-
 var lagLine = regexp.MustCompile(`waiting for ksqlDB to aggregate.* lag_records=(\d+)`)
 
 // TestScaleVerificationFollowsALaggingKsqlDB sends 200,000 users through
@@ -171,11 +156,4 @@ func TestAutoNeverTakesANonConsumingQueryForAnEmptyTable(t *testing.T) {
 			t.Errorf("error %q does not say %q", rep.Error, want)
 		}
 	}
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
 }

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
@@ -52,50 +50,6 @@ type bgJob struct {
 	cancel         context.CancelFunc
 }
 
-// jobArgs returns the stack's flags with extra ones replacing or adding
-// settings; a leading "check" or "run" stays the subcommand.
-func jobArgs(s *stack.Stack, extra []string) []string {
-	var args []string
-	if len(extra) > 0 && (extra[0] == "check" || extra[0] == "run") {
-		args, extra = []string{extra[0]}, extra[1:]
-	}
-	overridden := map[string]bool{}
-	for _, e := range extra {
-		name, _, _ := strings.Cut(e, "=")
-		overridden[name] = true
-	}
-	for _, a := range s.Args() {
-		if name, _, _ := strings.Cut(a, "="); !overridden[name] {
-			args = append(args, a)
-		}
-	}
-	return append(args, extra...)
-}
-
-// startJob starts the binary with the stack's settings plus extra flags
-// and returns without waiting for it.
-func startJob(t *testing.T, s *stack.Stack, env []string, extra ...string) *bgJob {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	j := &bgJob{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{}), cancel: cancel}
-	j.cmd = exec.CommandContext(ctx, backfillBin, jobArgs(s, extra)...)
-	j.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
-	j.cmd.Stdout, j.cmd.Stderr = j.stdout, j.stderr
-	if err := j.cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	go func() {
-		j.err = j.cmd.Wait()
-		close(j.done)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-j.done
-	})
-	return j
-}
-
 // wait waits for the job to end and parses its report.
 func (j *bgJob) wait(t *testing.T) result {
 	t.Helper()
@@ -119,48 +73,6 @@ func (j *bgJob) wait(t *testing.T) result {
 	return r
 }
 
-// slowProduce makes the stack's broker take d for every Produce request,
-// so that a run lasts long enough to be interrupted mid-way. It returns
-// the number of Produce requests answered so far and a function that
-// makes the broker fast again.
-func slowProduce(s *stack.Stack, d time.Duration) (requests func() int64, fast func()) {
-	var n atomic.Int64
-	var off atomic.Bool
-	c := s.Kafka
-	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		if off.Load() {
-			c.DropControl()
-			return nil, nil, false
-		}
-		c.KeepControl()
-		time.Sleep(d)
-		n.Add(1)
-		return nil, nil, false
-	})
-	return n.Load, func() { off.Store(true) }
-}
-
-// stored is how many records the cluster's topic holds (high watermarks).
-func stored(c *kfake.Cluster) int64 {
-	var n int64
-	for _, p := range c.PartitionInfos(stack.Topic) {
-		n += p.HighWatermark - p.LogStartOffset
-	}
-	return n
-}
-
-// consumeKeys reads n records of the topic with franz-go and counts each
-// decoded key.
-func consumeKeys(t *testing.T, brokers []string, n int64, opts ...kgo.Opt) map[int64]int {
-	t.Helper()
-	keys := map[int64]int{}
-	eachRecord(t, brokers, n, func(r *kgo.Record) {
-		k, _ := binary.Varint(r.Key[5:])
-		keys[k]++
-	}, opts...)
-	return keys
-}
-
 // accounted checks that the report accounts for every produced record.
 func accounted(t *testing.T, r result) {
 	t.Helper()
@@ -175,22 +87,6 @@ func accounted(t *testing.T, r result) {
 	}
 	if rep.RecordsEncoded+skipped > rep.RowsRead || rep.RecordsProduced > rep.RecordsEncoded {
 		t.Fatalf("report counts more records than rows: %+v", rep)
-	}
-}
-
-func waitUntil(t *testing.T, what string, j *bgJob, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		select {
-		case <-j.done:
-			t.Fatalf("the job ended before %s\nstdout:\n%s\nstderr:\n%s", what, j.stdout.String(), j.stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s\nstderr:\n%s", what, j.stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -76,17 +76,6 @@ func settingOf(env string) (string, bool) {
 	return "", false
 }
 
-// kustomization is the part of a kustomization.yaml the test reads.
-type kustomization struct {
-	APIVersion string   `json:"apiVersion"`
-	Kind       string   `json:"kind"`
-	Resources  []string `json:"resources"`
-	Patches    []struct {
-		Path string `json:"path"`
-	} `json:"patches"`
-	Replacements []replacement `json:"replacements"`
-}
-
 // replacement is a kustomize replacement: one source field copied into
 // target fields.
 type replacement struct {
@@ -153,20 +142,6 @@ func load(t *testing.T) *manifests {
 	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	return m
-}
-
-// mustLoad is load for tests that check invariants: it stops on decoding
-// errors (TestManifestsDecodeStrictly reports them) and on an empty tree.
-func mustLoad(t *testing.T) *manifests {
-	t.Helper()
-	m := load(t)
-	if len(m.errs) > 0 {
-		t.Fatalf("manifests do not load (see TestManifestsDecodeStrictly): %v", errors.Join(m.errs...))
-	}
-	if len(m.jobs()) == 0 {
-		t.Fatal("no Job among the kustomize resources under k8s/")
 	}
 	return m
 }
@@ -440,41 +415,6 @@ func exitAction(p *batchv1.PodFailurePolicy, code int32) batchv1.PodFailurePolic
 		}
 	}
 	return ""
-}
-
-func checkPodFailurePolicy(t *testing.T, p *batchv1.PodFailurePolicy) {
-	t.Helper()
-	if p == nil {
-		t.Error("podFailurePolicy not set")
-		return
-	}
-	for _, code := range fatalExitCodes {
-		if a := exitAction(p, code); a != batchv1.PodFailurePolicyActionFailJob {
-			t.Errorf("exit code %d: action %q, want FailJob (retrying cannot help)", code, a)
-		}
-	}
-	// A verification failure or a stalled ksqlDB (6) is not retried: a
-	// retry would look keys up in a table that may not have caught up.
-	if a := exitAction(p, 6); a != batchv1.PodFailurePolicyActionFailJob && a != batchv1.PodFailurePolicyActionFailIndex {
-		t.Errorf("exit code 6: action %q, want FailJob (or FailIndex in an Indexed Job): investigate before rerunning", a)
-	}
-	for _, code := range retriableExitCodes {
-		if a := exitAction(p, code); a == batchv1.PodFailurePolicyActionFailJob {
-			t.Errorf("exit code %d fails the Job, but a retry may succeed", code)
-		}
-	}
-	ignoresDisruption := false
-	for _, r := range p.Rules {
-		for _, c := range r.OnPodConditions {
-			if r.Action == batchv1.PodFailurePolicyActionIgnore && c.Type == corev1.DisruptionTarget &&
-				(c.Status == "" || c.Status == corev1.ConditionTrue) {
-				ignoresDisruption = true
-			}
-		}
-	}
-	if !ignoresDisruption {
-		t.Error("podFailurePolicy has no Ignore rule on DisruptionTarget: evictions would use up backoffLimit")
-	}
 }
 
 func checkSecurity(t *testing.T, pod corev1.PodSpec, c corev1.Container) {

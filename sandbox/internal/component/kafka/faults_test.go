@@ -2,7 +2,6 @@ package kafka_test
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"strings"
 	"sync"
@@ -23,9 +22,6 @@ import (
 // kfake misbehaves, then read the topic back with franz-go and compare
 // keys: every record the producer counts as acknowledged must be in the
 // topic exactly once, and nothing else may be.
-
-// wireKey is a wire-format long key for record i (schema id 1).
-func wireKey(i int) []byte { return binary.AppendVarint([]byte{0, 0, 0, 0, 1}, int64(i)) }
 
 // manyRequests makes librdkafka send small batches, so that a run of a few
 // thousand records is many Produce requests and faults hit some of them.
@@ -50,17 +46,6 @@ func answerProduce(kreq kmsg.Request, code int16) (kmsg.Response, error, bool) {
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil, true
-}
-
-// storedRecords returns how many records the cluster holds for the topic,
-// summing the partitions' high watermarks (duplicates included).
-func storedRecords(t *testing.T, c *kfake.Cluster) int64 {
-	t.Helper()
-	var n int64
-	for _, p := range c.PartitionInfos(topic) {
-		n += p.HighWatermark - p.LogStartOffset
-	}
-	return n
 }
 
 // keysOnce checks that each acknowledged key is in the topic exactly once,

@@ -8,65 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/ordermin/ordermin-backfill/backfill"
 	"github.com/ordermin/ordermin-backfill/backfill/kafka"
 	"github.com/ordermin/ordermin-backfill/sandbox/internal/murmur2"
 )
-
-const topic = "STREAM.ORDER.INSERT"
-
-func newCluster(t *testing.T, partitions int32) *kfake.Cluster {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
-
-func testConfig(brokers []string) kafka.Config {
-	return kafka.Config{Brokers: brokers, Topic: topic, Linger: 5 * time.Millisecond, MessageTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second}
-}
-
-// startProducer creates a producer for cfg, closed when the test ends,
-// and waits until it has the topic's metadata.
-func startProducer(t *testing.T, cfg kafka.Config) *kafka.Producer {
-	t.Helper()
-	p, err := kafka.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	if _, err := p.Partitions(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// consume reads n records from the topic with franz-go, an independent client.
-func consume(t *testing.T, brokers []string, n int) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var out []*kgo.Record
-	for len(out) < n {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("consumed %d of %d records: %v", len(out), n, err)
-		}
-		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
-	}
-	return out
-}
 
 func TestProduceAccountsEveryRecordAndPartitionsLikeJava(t *testing.T) {
 	const partitions, n = 6, 3000
