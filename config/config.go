@@ -89,18 +89,24 @@ type Kafka struct {
 	RunHeader             bool // add the run's header to every record
 }
 
-// SchemaRegistry holds the registry settings.
-type SchemaRegistry struct {
+// HTTPServer holds how to reach and trust an HTTP server with basic
+// authentication: the Schema Registry's and ksqlDB's settings share it.
+type HTTPServer struct {
 	URL                   string
 	Username              string
 	Password              Secret
-	PasswordFile          string
-	TLSCAFile             string
+	PasswordFile          string // read into Password at load
+	TLSCAFile             string // added to the system roots
 	TLSInsecureSkipVerify bool
-	KeySchema             string // latest, a version number, or id:N
-	ValueSchema           string
-	Timeout               time.Duration
-	Retries               int
+}
+
+// SchemaRegistry holds the registry settings.
+type SchemaRegistry struct {
+	HTTPServer
+	KeySchema   string // latest, a version number, or id:N
+	ValueSchema string
+	Timeout     time.Duration
+	Retries     int
 }
 
 // Mapping binds source columns to the key and value fields.
@@ -111,21 +117,16 @@ type Mapping struct {
 
 // KsqlDB holds the preflight and verification settings.
 type KsqlDB struct {
-	URL                   string
-	Username              string
-	Password              Secret
-	PasswordFile          string
-	TLSCAFile             string
-	TLSInsecureSkipVerify bool
-	Stream                string
-	Table                 string
-	Preflight             bool
-	Verify                VerifyKind // sample, full or none
-	SampleSize            int
-	StallTimeout          time.Duration
-	VerifyBatch           int
-	Timeout               time.Duration
-	Retries               int
+	HTTPServer
+	Stream       string
+	Table        string
+	Preflight    bool
+	Verify       VerifyKind // sample, full or none
+	SampleSize   int
+	StallTimeout time.Duration
+	VerifyBatch  int
+	Timeout      time.Duration
+	Retries      int
 }
 
 // Pipeline tunes the read-encode-produce pipeline.
