@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,7 +54,7 @@ func Env(name string) string {
 }
 
 func settings(c *Config) []setting {
-	return []setting{
+	return slices.Concat([]setting{
 		{"dry_run", "read and encode every row but produce nothing", &c.DryRun},
 		{"mode", "full: produce every row; delta: only rows whose key the table lacks or holds a larger minimum for (reruns); auto: full when the topic has never held a record, else delta", named(&c.Mode)},
 		{"timeout", "bound on the whole run (0: none)", &c.Timeout},
@@ -97,13 +98,7 @@ func settings(c *Config) []setting {
 		{"kafka.connect_timeout", "bound on reaching the brokers at start", &c.Kafka.ConnectTimeout},
 		{"kafka.properties", "extra librdkafka properties key=value (repeatable, or comma-separated; a value may contain commas, e.g. debug=broker,topic)", &c.Kafka.Properties},
 		{"kafka.run_header", "add an ordermin-backfill-run header naming the run to every record, so that the report can count records the broker stored twice (ksqlDB ignores headers on a stream without HEADER columns)", &c.Kafka.RunHeader},
-
-		{"schema_registry.url", "Schema Registry URL (required)", &c.SchemaRegistry.URL},
-		{"schema_registry.username", "Schema Registry basic-auth user", &c.SchemaRegistry.Username},
-		{"schema_registry.password", "Schema Registry basic-auth password (secret; prefer the _file form)", &c.SchemaRegistry.Password},
-		{"schema_registry.password_file", "file holding the Schema Registry password", &c.SchemaRegistry.PasswordFile},
-		{"schema_registry.tls_ca_file", "PEM file of CA certificates trusted for the registry in addition to the system's roots", &c.SchemaRegistry.TLSCAFile},
-		{"schema_registry.tls_insecure_skip_verify", "do not verify the registry's certificate (unsafe)", &c.SchemaRegistry.TLSInsecureSkipVerify},
+	}, c.SchemaRegistry.settings("schema_registry", "Schema Registry", "the registry", "the registry's", "Schema Registry URL (required)"), []setting{
 		{"schema_registry.key_schema", "key schema to write with: latest (the version holding ksqlDB's own bare key schema, else the latest), a version number, or id:N", &c.SchemaRegistry.KeySchema},
 		{"schema_registry.value_schema", "value schema to write with: latest, a version number, or id:N", &c.SchemaRegistry.ValueSchema},
 		{"schema_registry.timeout", "per-request timeout", &c.SchemaRegistry.Timeout},
@@ -111,13 +106,7 @@ func settings(c *Config) []setting {
 
 		{"mapping.key_column", "source column that becomes the record key", &c.Mapping.KeyColumn},
 		{"mapping.value_columns", "FIELD=column pairs binding value fields to source columns (repeatable; default: same name or min_<field>)", &c.Mapping.ValueColumns},
-
-		{"ksqldb.url", "ksqlDB server URL (required unless ksqldb.preflight=false and ksqldb.verify=none)", &c.KsqlDB.URL},
-		{"ksqldb.username", "ksqlDB basic-auth user", &c.KsqlDB.Username},
-		{"ksqldb.password", "ksqlDB basic-auth password (secret; prefer the _file form)", &c.KsqlDB.Password},
-		{"ksqldb.password_file", "file holding the ksqlDB password", &c.KsqlDB.PasswordFile},
-		{"ksqldb.tls_ca_file", "PEM file of CA certificates trusted for ksqlDB in addition to the system's roots", &c.KsqlDB.TLSCAFile},
-		{"ksqldb.tls_insecure_skip_verify", "do not verify ksqlDB's certificate (unsafe)", &c.KsqlDB.TLSInsecureSkipVerify},
+	}, c.KsqlDB.settings("ksqldb", "ksqlDB", "ksqlDB", "ksqlDB's", "ksqlDB server URL (required unless ksqldb.preflight=false and ksqldb.verify=none)"), []setting{
 		{"ksqldb.stream", "stream fed by the topic", &c.KsqlDB.Stream},
 		{"ksqldb.table", "table holding MIN(order id) per key", &c.KsqlDB.Table},
 		{"ksqldb.preflight", "check the stream, table and formats with DESCRIBE before writing", &c.KsqlDB.Preflight},
@@ -139,6 +128,20 @@ func settings(c *Config) []setting {
 
 		{"log.level", "debug, info, warn or error", &c.Log.Level},
 		{"log.format", "json or text", &c.Log.Format},
+	})
+}
+
+// settings returns the six connection settings of an HTTP server under
+// prefix: name is the server's name in the usage texts, subject and
+// possessive how the TLS settings speak of it.
+func (h *HTTPServer) settings(prefix, name, subject, possessive, urlUsage string) []setting {
+	return []setting{
+		{prefix + ".url", urlUsage, &h.URL},
+		{prefix + ".username", name + " basic-auth user", &h.Username},
+		{prefix + ".password", name + " basic-auth password (secret; prefer the _file form)", &h.Password},
+		{prefix + ".password_file", "file holding the " + name + " password", &h.PasswordFile},
+		{prefix + ".tls_ca_file", "PEM file of CA certificates trusted for " + subject + " in addition to the system's roots", &h.TLSCAFile},
+		{prefix + ".tls_insecure_skip_verify", "do not verify " + possessive + " certificate (unsafe)", &h.TLSInsecureSkipVerify},
 	}
 }
 
