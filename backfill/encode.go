@@ -35,7 +35,8 @@ type RecordWriter struct {
 	enc    *Encoder
 	key    []byte
 	value  []byte
-	branch []int // per value field: the union branch to write first, or -1 for a bare primitive
+	branch []int    // per value field: the union branch to write first, or -1 for a bare primitive
+	row    []Vector // Encode's row as a one-row batch
 }
 
 // NewWriter returns a RecordWriter for one goroutine.
@@ -57,41 +58,17 @@ func (e *Encoder) NewWriter() *RecordWriter {
 
 // Encode returns the wire-format key and value for row. A row with a NULL
 // key or a NULL mapped value column returns a skip reason and no bytes.
-// A value whose Go type does not match its column's type is an error.
+// A value whose Go type does not match its column's type is an error. The
+// row is encoded as a one-row columnar batch, by EncodeColumns.
 func (w *RecordWriter) Encode(row []any) (key, value []byte, skip SkipReason, err error) {
-	e := w.enc
-	if len(row) <= e.keyCol {
-		return nil, nil, "", fmt.Errorf("row has %d columns, the key column is number %d", len(row), e.keyCol+1)
+	if len(w.row) < len(row) {
+		w.row = make([]Vector, len(row))
 	}
-	k := row[e.keyCol]
-	if k == nil {
-		return nil, nil, SkipNullKey, nil
+	cols := w.row[:len(row)]
+	for c, x := range row {
+		cols[c].setRow(x)
 	}
-	for i := range e.fields {
-		if f := &e.fields[i]; f.col >= len(row) || row[f.col] == nil {
-			return nil, nil, SkipNullValue, nil
-		}
-	}
-
-	kb, err := appendValue(appendHeader(w.key[:0], e.codec.schemas.Key.ID), e.codec.keyType, k)
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("key column %q: %w", e.keyColumn, err)
-	}
-	w.key = kb
-
-	vb := appendHeader(w.value[:0], e.codec.schemas.Value.ID)
-	for i := range e.fields {
-		f := &e.fields[i]
-		if b := w.branch[i]; b >= 0 {
-			vb = appendLong(vb, int64(b))
-		}
-		if vb, err = appendValue(vb, f.typ, row[f.col]); err != nil {
-			w.value = vb[:0]
-			return nil, nil, "", fmt.Errorf("column %q for field %s: %w", f.column, f.name, err)
-		}
-	}
-	w.value = vb
-	return w.key, w.value, "", nil
+	return w.EncodeColumns(cols, 0)
 }
 
 // appendHeader appends the wire-format header: the magic byte and the
@@ -105,49 +82,12 @@ func appendLong(dst []byte, x int64) []byte {
 	return binary.AppendUvarint(dst, uint64(x<<1)^uint64(x>>63))
 }
 
-// appendValue appends the Avro binary encoding as t of a source value.
-func appendValue(dst []byte, t avro.Type, v any) ([]byte, error) {
-	switch t {
-	case avro.Long:
-		if x, ok := v.(int64); ok {
-			return appendLong(dst, x), nil
-		}
-	case avro.Int:
-		if x, ok := v.(int64); ok {
-			if x < math.MinInt32 || x > math.MaxInt32 {
-				return dst, fmt.Errorf("value %d does not fit Avro int", x)
-			}
-			return appendLong(dst, x), nil
-		}
-	case avro.String:
-		if x, ok := v.(string); ok {
-			return append(appendLong(dst, int64(len(x))), x...), nil
-		}
-	case avro.Double:
-		if x, ok := v.(float64); ok {
-			return binary.LittleEndian.AppendUint64(dst, math.Float64bits(x)), nil
-		}
-	case avro.Float:
-		if x, ok := v.(float64); ok {
-			return binary.LittleEndian.AppendUint32(dst, math.Float32bits(float32(x))), nil
-		}
-	case avro.Boolean:
-		if x, ok := v.(bool); ok {
-			if x {
-				return append(dst, 1), nil
-			}
-			return append(dst, 0), nil
-		}
-	}
-	return dst, fmt.Errorf("got %T value %v, want a value for Avro %s", v, v, t)
-}
-
-// EncodeColumns is Encode for row i of a columnar batch (see
-// ColumnReader): the same bytes, skips and errors, without boxing values.
+// EncodeColumns returns the wire-format key and value for row i of a
+// columnar batch (see ColumnReader), with Encode's skips and errors.
 func (w *RecordWriter) EncodeColumns(cols []Vector, i int) (key, value []byte, skip SkipReason, err error) {
 	e := w.enc
 	if len(cols) <= e.keyCol {
-		return nil, nil, "", fmt.Errorf("batch has %d columns, the key column is number %d", len(cols), e.keyCol+1)
+		return nil, nil, "", fmt.Errorf("the source has %d columns, the key column is number %d", len(cols), e.keyCol+1)
 	}
 	kv := &cols[e.keyCol]
 	if kv.isNull(i) {
@@ -181,7 +121,7 @@ func (w *RecordWriter) EncodeColumns(cols []Vector, i int) (key, value []byte, s
 }
 
 // appendVector appends the Avro binary encoding as t of row i of a
-// column, as appendValue does for a boxed value.
+// column.
 func appendVector(dst []byte, t avro.Type, v *Vector, i int) ([]byte, error) {
 	switch {
 	case t == avro.Long && i < len(v.Int64):
@@ -204,5 +144,5 @@ func appendVector(dst []byte, t avro.Type, v *Vector, i int) ([]byte, error) {
 		}
 		return append(dst, 0), nil
 	}
-	return dst, fmt.Errorf("row %d of the column holds no value for Avro %s", i, t)
+	return dst, fmt.Errorf("got %s, want a value for Avro %s", v.describe(i), t)
 }

@@ -1,6 +1,9 @@
 package backfill
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // ColumnType is a source column's type, named as BigQuery names it.
 type ColumnType string
@@ -62,6 +65,39 @@ type Vector struct {
 
 // isNull reports whether row i is SQL NULL.
 func (v *Vector) isNull(i int) bool { return len(v.Null) > i && v.Null[i] }
+
+// setRow makes v a one-row column holding x: an int64, float64, string or
+// bool, or nil for NULL. Another type leaves the row without a value.
+func (v *Vector) setRow(x any) {
+	v.Int64, v.Float64, v.String, v.Bool, v.Null = v.Int64[:0], v.Float64[:0], v.String[:0], v.Bool[:0], v.Null[:0]
+	switch x := x.(type) {
+	case nil:
+		v.Null = append(v.Null, true)
+	case int64:
+		v.Int64 = append(v.Int64, x)
+	case float64:
+		v.Float64 = append(v.Float64, x)
+	case string:
+		v.String = append(v.String, x)
+	case bool:
+		v.Bool = append(v.Bool, x)
+	}
+}
+
+// describe names row i's value, for errors.
+func (v *Vector) describe(i int) string {
+	switch {
+	case i < len(v.Int64):
+		return fmt.Sprintf("int64 value %d", v.Int64[i])
+	case i < len(v.Float64):
+		return fmt.Sprintf("float64 value %v", v.Float64[i])
+	case i < len(v.String):
+		return fmt.Sprintf("string value %q", v.String[i])
+	case i < len(v.Bool):
+		return fmt.Sprintf("bool value %v", v.Bool[i])
+	}
+	return "no int64, float64, string or bool value"
+}
 
 // A ColumnReader is a RowReader that can also hand over rows a batch at a
 // time, column by column, without boxing each value into an any. The
