@@ -35,6 +35,11 @@ func TestMSKIAMSettings(t *testing.T) {
 		{append(iam[:len(iam):len(iam)], "--kafka-aws-region=eu-west-1", "--kafka-security-protocol=SASL_PLAINTEXT"), "needs SASL_SSL"},
 		{append(iam[:len(iam):len(iam)], "--kafka-aws-region=eu-west-1", "--kafka-security-protocol=SSL"), "needs SASL_SSL"},
 		{append([]string{"--kafka-security-protocol=SASL_SSL", "--kafka-sasl-mechanism=AWS_IAM"}, required...), "AWS_MSK_IAM"},
+		// kafka.properties would otherwise replace what IAM needs, and send
+		// the token in the clear or under another mechanism.
+		{append(iam[:len(iam):len(iam)], "--kafka-aws-region=eu-west-1", "--kafka-properties=security.protocol=SASL_PLAINTEXT"), "kafka.properties"},
+		{append(iam[:len(iam):len(iam)], "--kafka-aws-region=eu-west-1", "--kafka-properties=sasl.mechanisms=PLAIN"), "kafka.properties"},
+		{append(iam[:len(iam):len(iam)], "--kafka-aws-region=eu-west-1", "--kafka-properties=sasl.oauthbearer.method=oidc"), "kafka.properties"},
 	} {
 		if _, err := Load(tc.args, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Load(%v) = %v; want an error mentioning %q", tc.args, err, tc.want)

@@ -82,7 +82,7 @@ func settings(c *Config) []setting {
 		{"kafka.brokers", "bootstrap brokers host:port (comma-separated or repeated; required unless dry_run)", &c.Kafka.Brokers},
 		{"kafka.topic", "topic behind the ksqlDB stream", &c.Kafka.Topic},
 		{"kafka.security_protocol", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", &c.Kafka.SecurityProtocol},
-		{"kafka.sasl_mechanism", "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM (needs SASL_SSL; AWS credentials from the default chain, e.g. EKS IRSA)", named(&c.Kafka.SASLMechanism)},
+		{"kafka.sasl_mechanism", "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM (needs SASL_SSL; AWS credentials from the default chain, e.g. EKS IRSA; kafka.properties may then set neither security.protocol nor sasl.*)", named(&c.Kafka.SASLMechanism)},
 		{"kafka.sasl_username", "SASL username", &c.Kafka.SASLUsername},
 		{"kafka.sasl_password", "SASL password (secret; prefer kafka.sasl_password_file)", &c.Kafka.SASLPassword},
 		{"kafka.sasl_password_file", "file holding the SASL password", &c.Kafka.SASLPasswordFile},

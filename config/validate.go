@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -66,6 +67,11 @@ func (c *Config) Validate() error {
 		}
 		if k.AWSRegion == "" {
 			bad("kafka.aws_region", "required with kafka.sasl_mechanism AWS_MSK_IAM (or set AWS_REGION)")
+		}
+		for _, name := range slices.Sorted(maps.Keys(k.Properties)) {
+			if iamOwned(name) {
+				bad("kafka.properties", "%s is set by kafka.sasl_mechanism AWS_MSK_IAM (SASL_SSL, OAUTHBEARER with tokens the job signs); remove it", name)
+			}
 		}
 	} else if k.SASLMechanism != "" {
 		oneOf("kafka.sasl_mechanism", string(k.SASLMechanism))
@@ -206,4 +212,10 @@ func Redact(raw string) string {
 		return "[unparseable URL]"
 	}
 	return u.Redacted()
+}
+
+// iamOwned reports whether the librdkafka property name is one that
+// AWS_MSK_IAM sets: the security protocol and every SASL property.
+func iamOwned(name string) bool {
+	return name == "security.protocol" || strings.HasPrefix(name, "sasl.")
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	ckafka "github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
 )
 
 // Config holds the producer settings.
@@ -101,6 +103,10 @@ func (c Config) configMap() (ckafka.ConfigMap, error) {
 		m["ssl.endpoint.identification.algorithm"] = "none"
 	}
 	for k, v := range c.Properties {
+		if c.SASLMechanism == AWSMSKIAM && (k == "security.protocol" || strings.HasPrefix(k, "sasl.")) {
+			// config.Validate refuses it, naming the setting.
+			return nil, backfill.Errorf(backfill.KindInternal, "internal error: kafka property %s would replace what SASL mechanism %s sets", k, AWSMSKIAM)
+		}
 		if _, forced := forcedProperties[k]; forced && v != forcedProperties[k] {
 			return nil, fmt.Errorf("kafka property %s=%s is not allowed: the backfill needs %s=%s", k, v, k, forcedProperties[k])
 		}

@@ -127,11 +127,20 @@ func TestIAMConfigMap(t *testing.T) {
 	for _, bad := range []Config{
 		func() Config { c := cfg; c.SecurityProtocol = "SASL_PLAINTEXT"; return c }(),
 		func() Config { c := cfg; c.AWSRegion = ""; return c }(),
+		func() Config {
+			c := cfg
+			c.Properties = map[string]string{"security.protocol": "SASL_PLAINTEXT"}
+			return c
+		}(),
+		func() Config { c := cfg; c.Properties = map[string]string{"sasl.mechanisms": "PLAIN"}; return c }(),
 	} {
-		// config.Validate refuses both, naming the setting; reaching the
+		// config.Validate refuses each, naming the setting; reaching the
 		// adapter is a bug.
-		if _, err := New(bad, nil); backfill.KindOf(err) != backfill.KindInternal {
-			t.Errorf("New(%s, region %q) = %v, want an internal error", bad.SecurityProtocol, bad.AWSRegion, err)
+		if p, err := New(bad, nil); err == nil || backfill.KindOf(err) != backfill.KindInternal {
+			if p != nil {
+				p.Close()
+			}
+			t.Errorf("New(%s, region %q, properties %v) = %v, want an internal error", bad.SecurityProtocol, bad.AWSRegion, bad.Properties, err)
 		}
 	}
 }

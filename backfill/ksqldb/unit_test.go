@@ -225,10 +225,10 @@ func TestURLCredentialsNeverReachErrors(t *testing.T) {
 
 func TestRecorderModes(t *testing.T) {
 	// config.Validate refuses both; reaching the recorder is a bug.
-	if _, err := NewRecorder("everything", 0, 1); backfill.KindOf(err) != backfill.KindInternal {
+	if _, err := NewRecorder("everything", 0, 1); err == nil || backfill.KindOf(err) != backfill.KindInternal {
 		t.Errorf("unknown mode: %v", err)
 	}
-	if _, err := NewRecorder(ModeSample, -1, 1); backfill.KindOf(err) != backfill.KindInternal {
+	if _, err := NewRecorder(ModeSample, -1, 1); err == nil || backfill.KindOf(err) != backfill.KindInternal {
 		t.Errorf("negative sample: %v", err)
 	}
 

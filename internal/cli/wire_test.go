@@ -34,7 +34,7 @@ func TestTypedSettingsReachTheAdapters(t *testing.T) {
 			t.Errorf("ksqldb.verify=%s: recorder %v, %v; want mode %s", set, rec, err, want)
 		}
 	}
-	if _, err := ksqldb.NewRecorder(recorderMode("some"), 10, 1); backfill.KindOf(err) != backfill.KindInternal {
+	if _, err := ksqldb.NewRecorder(recorderMode("some"), 10, 1); err == nil || backfill.KindOf(err) != backfill.KindInternal {
 		t.Errorf("a kind config.Validate refuses: %v, want an internal error", err)
 	}
 }
