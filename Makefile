@@ -51,6 +51,7 @@ DEV_CGO := CGO_CFLAGS="-O0 -g0" CGO_CXXFLAGS="-O0 -g0 -fno-exceptions"
 # a symbol table or DWARF takes 6 of its 14 seconds off a cold first run. Panics
 # still print function names and lines (they come from the pclntab).
 SANDBOX_LDFLAGS := -ldflags="-s -w"
+COLD_BUILD_NOTE := sandbox: building; the first run compiles the BigQuery emulator's C++ (about 6 minutes on 2 cores, see docs/performance.md), later runs take seconds
 
 STATICCHECK ?= $(shell go env GOPATH)/bin/staticcheck
 # The sandbox module (sandbox/, its own go.mod) holds the test rigs: the
@@ -109,10 +110,12 @@ KSQL_FLAGS = $(if $(KSQL_VERSION),-ksql-version=$(KSQL_VERSION))
 
 ## demo: run the job end to end on the embedded sandbox stack (sandbox flags in ARGS, e.g. ARGS="-users=20000 -ksql-rate=5000"; KSQL_VERSION=0.23.1 answers as that ksqlDB).
 demo: deps-clang
+	@echo "$(COLD_BUILD_NOTE)"
 	$(SANDBOX) $(DEV_CGO) $(GO) run $(SANDBOX_LDFLAGS) ./cmd/sandbox $(KSQL_FLAGS) $(ARGS)
 
 ## serve: keep the sandbox stack running for the real binary, kcat and curl.
 serve: deps-clang
+	@echo "$(COLD_BUILD_NOTE)"
 	$(SANDBOX) $(DEV_CGO) $(GO) run $(SANDBOX_LDFLAGS) ./cmd/sandbox serve $(KSQL_FLAGS) $(ARGS)
 
 ## bench: rows/s, CPU s and peak RSS of the produce limit, the job pipeline and a seed-like baseline

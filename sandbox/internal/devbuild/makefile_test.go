@@ -1,0 +1,109 @@
+package devbuild
+
+import (
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// cgoFlags matches the flags DEV_CGO puts in front of a go command.
+var cgoFlags = regexp.MustCompile(`CGO_CFLAGS="[^"]*" CGO_CXXFLAGS="[^"]*"`)
+
+// dryRun returns the commands make would run for targets, one per line.
+func dryRun(t *testing.T, targets ...string) []string {
+	t.Helper()
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	cmd := exec.Command("make", append([]string{"-n", "-C", "../../.."}, targets...)...)
+	// A make that runs this test (make test) must not pass its own flags on.
+	cmd.Env = append(os.Environ(), "MAKEFLAGS=", "MAKELEVEL=", "MFLAGS=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n %s: %v\n%s", strings.Join(targets, " "), err, out)
+	}
+	return strings.Split(string(out), "\n")
+}
+
+// emulatorBuilds names the commands, run in the sandbox module, that compile
+// packages linking the emulator.
+var emulatorBuilds = []string{"vet", "staticcheck", "test-e2e", "demo", "serve", "bench-bigquery"}
+
+// emulatorBuild says which of emulatorBuilds a command line of make -n is, or "".
+func emulatorBuild(line string) string {
+	if !strings.HasPrefix(line, "cd sandbox &&") {
+		return ""
+	}
+	switch {
+	case strings.Contains(line, "./cmd/sandbox serve"):
+		return "serve"
+	case strings.Contains(line, "./cmd/sandbox"):
+		return "demo"
+	case strings.Contains(line, "./cmd/bench-bigquery"):
+		return "bench-bigquery"
+	case strings.Contains(line, "./internal/e2e/"):
+		return "test-e2e"
+	case strings.Contains(line, "go vet ./..."):
+		return "vet"
+	case strings.Contains(line, "staticcheck ./..."):
+		return "staticcheck"
+	}
+	return ""
+}
+
+func TestEveryEmulatorBuildPassesTheSameCgoFlags(t *testing.T) {
+	seen := map[string]string{}
+	for _, line := range dryRun(t, "lint", "test-e2e", "demo", "serve", "bench") {
+		name := emulatorBuild(line)
+		if name == "" {
+			continue
+		}
+		flags := cgoFlags.FindString(line)
+		if flags == "" {
+			t.Errorf("%s builds the emulator without DEV_CGO's flags:\n%s", name, line)
+		}
+		seen[name] = flags
+	}
+	var first string
+	for _, name := range emulatorBuilds {
+		flags, ok := seen[name]
+		if !ok {
+			t.Errorf("no %s command in make -n's output; this check no longer recognises it", name)
+			continue
+		}
+		if first == "" {
+			first = flags
+		} else if flags != first {
+			t.Errorf("%s builds with %s, the others with %s: the emulator's C++ would compile once per set of flags", name, flags, first)
+		}
+	}
+	if !strings.Contains(first, "-O0") {
+		t.Errorf("DEV_CGO is %q; the emulator's C++ is meant to build unoptimised", first)
+	}
+}
+
+func TestDemoAndServeLinkTheSameSandboxBinary(t *testing.T) {
+	lines := dryRun(t, "demo", "serve")
+	var runs []string
+	for _, line := range lines {
+		if strings.Contains(line, "go run") && strings.Contains(line, "./cmd/sandbox") {
+			runs = append(runs, line[:strings.Index(line, "./cmd/sandbox")])
+		}
+	}
+	if len(runs) != 2 {
+		t.Fatalf("want the go run of demo and of serve, found %d:\n%s", len(runs), strings.Join(lines, "\n"))
+	}
+	if runs[0] != runs[1] {
+		t.Errorf("demo and serve build the sandbox differently, so each links and caches its own:\n%s\n%s", runs[0], runs[1])
+	}
+}
+
+func TestTheReleaseBuildKeepsGoDefaults(t *testing.T) {
+	for _, line := range dryRun(t, "build") {
+		if strings.Contains(line, "go build") && (strings.Contains(line, "CGO_CFLAGS") || strings.Contains(line, "CGO_CXXFLAGS")) {
+			t.Errorf("the release build passes development C flags:\n%s", line)
+		}
+	}
+}
