@@ -27,28 +27,27 @@ func dryRun(t *testing.T, targets ...string) []string {
 	return strings.Split(string(out), "\n")
 }
 
-// emulatorBuilds names the commands, run in the sandbox module, that compile
-// packages linking the emulator.
-var emulatorBuilds = []string{"vet", "staticcheck", "test-e2e", "demo", "serve", "bench-bigquery"}
+// emulatorBuilds are the commands, run in the sandbox module, that compile
+// packages linking the emulator, each with the text that marks its line in
+// make -n's output (the first that matches wins: serve before demo).
+var emulatorBuilds = []struct{ name, marker string }{
+	{"serve", "./cmd/sandbox serve"},
+	{"demo", "./cmd/sandbox"},
+	{"bench-bigquery", "./cmd/bench-bigquery"},
+	{"test-e2e", "./internal/e2e/"},
+	{"vet", "go vet ./..."},
+	{"staticcheck", "staticcheck ./..."},
+}
 
-// emulatorBuild says which of emulatorBuilds a command line of make -n is, or "".
+// emulatorBuild says which of emulatorBuilds a line of make -n is, or "".
 func emulatorBuild(line string) string {
 	if !strings.HasPrefix(line, "cd sandbox &&") {
 		return ""
 	}
-	switch {
-	case strings.Contains(line, "./cmd/sandbox serve"):
-		return "serve"
-	case strings.Contains(line, "./cmd/sandbox"):
-		return "demo"
-	case strings.Contains(line, "./cmd/bench-bigquery"):
-		return "bench-bigquery"
-	case strings.Contains(line, "./internal/e2e/"):
-		return "test-e2e"
-	case strings.Contains(line, "go vet ./..."):
-		return "vet"
-	case strings.Contains(line, "staticcheck ./..."):
-		return "staticcheck"
+	for _, b := range emulatorBuilds {
+		if strings.Contains(line, b.marker) {
+			return b.name
+		}
 	}
 	return ""
 }
@@ -67,7 +66,8 @@ func TestEveryEmulatorBuildPassesTheSameCgoFlags(t *testing.T) {
 		seen[name] = flags
 	}
 	var first string
-	for _, name := range emulatorBuilds {
+	for _, b := range emulatorBuilds {
+		name := b.name
 		flags, ok := seen[name]
 		if !ok {
 			t.Errorf("no %s command in make -n's output; this check no longer recognises it", name)
