@@ -1,5 +1,7 @@
 // Package devbuild holds checks of the Makefile's development targets: every
-// command that builds the BigQuery emulator passes the same C and C++ flags,
-// so its C++ (go-zetasql) compiles once per machine, and the release build
-// passes none of them. It has no code of its own.
+// command that builds the BigQuery emulator passes the same C, C++ and Go
+// flags, so its code (go-zetasql's C++ above all) compiles once per machine;
+// the Go packages built without inlining are the emulator's alone, none of
+// the job's; and the release build passes none of these flags. It has no
+// code of its own.
 package devbuild

@@ -8,8 +8,8 @@ import (
 	"testing"
 )
 
-// cgoFlags matches the flags DEV_CGO puts in front of a go command.
-var cgoFlags = regexp.MustCompile(`CGO_CFLAGS="[^"]*" CGO_CXXFLAGS="[^"]*"`)
+// devFlags matches the environment DEV_CGO puts in front of a go command.
+var devFlags = regexp.MustCompile(`CGO_CFLAGS="[^"]*" CGO_CXXFLAGS="[^"]*" GOFLAGS="[^"]*"`)
 
 // dryRun returns the commands make would run for targets, one per line.
 func dryRun(t *testing.T, targets ...string) []string {
@@ -59,7 +59,7 @@ func TestEveryEmulatorBuildPassesTheSameCgoFlags(t *testing.T) {
 		if name == "" {
 			continue
 		}
-		flags := cgoFlags.FindString(line)
+		flags := devFlags.FindString(line)
 		if flags == "" {
 			t.Errorf("%s builds the emulator without DEV_CGO's flags:\n%s", name, line)
 		}
@@ -80,6 +80,9 @@ func TestEveryEmulatorBuildPassesTheSameCgoFlags(t *testing.T) {
 	}
 	if !strings.Contains(first, "-O0") {
 		t.Errorf("DEV_CGO is %q; the emulator's C++ is meant to build unoptimised", first)
+	}
+	if !strings.Contains(first, "github.com/goccy/go-zetasql/...=-l") {
+		t.Errorf("DEV_CGO is %q; the emulator's Go packages are meant to build without inlining", first)
 	}
 }
 
@@ -106,7 +109,7 @@ func TestTheReleaseBuildKeepsGoDefaults(t *testing.T) {
 			continue
 		}
 		builds++
-		if strings.Contains(line, "CGO_CFLAGS") || strings.Contains(line, "CGO_CXXFLAGS") {
+		if strings.Contains(line, "CGO_CFLAGS") || strings.Contains(line, "CGO_CXXFLAGS") || strings.Contains(line, "GOFLAGS") {
 			t.Errorf("the release build passes development C flags:\n%s", line)
 		}
 	}
