@@ -64,7 +64,7 @@ DEV_CGO := CGO_CFLAGS="-O0 -g0" CGO_CXXFLAGS="-O0 -g0 -fno-exceptions" \
 # gold (when installed) another 3. Panics still print function names and lines
 # (they come from the pclntab).
 SANDBOX_LDFLAGS := -ldflags="-s -w$(if $(shell command -v ld.gold 2>/dev/null), -extldflags=-fuse-ld=gold)"
-COLD_BUILD_NOTE := sandbox: building; the first run compiles the BigQuery emulator's C++ (5 to 6 minutes on 2 cores, see docs/performance.md), later runs take seconds
+COLD_BUILD_NOTE := sandbox: building; the first run compiles the BigQuery emulator's C++ (4 to 6 minutes on 2 cores, see docs/performance.md), later runs take seconds
 
 STATICCHECK ?= $(shell go env GOPATH)/bin/staticcheck
 # The sandbox module (sandbox/, its own go.mod) holds the test rigs: the
