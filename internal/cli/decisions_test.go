@@ -13,18 +13,22 @@ import (
 )
 
 func TestModeChoice(t *testing.T) {
-	empty := []backfill.Watermarks{{Partition: 0, Start: 5, End: 5}, {Partition: 1}}
+	never := []backfill.Watermarks{{Partition: 0}, {Partition: 1}}
+	// Retention (or kafka-delete-records) removed every record, keeping the
+	// end offsets: the table may still hold every user.
+	trimmed := []backfill.Watermarks{{Partition: 0, Start: 5, End: 5}, {Partition: 1}}
 	held := []backfill.Watermarks{{Partition: 0, Start: 5, End: 5}, {Partition: 1, Start: 0, End: 1}}
 	for _, tc := range []struct {
 		setting config.Mode
 		before  []backfill.Watermarks
 		want    config.Mode
 	}{
-		{config.ModeFull, held, config.ModeFull},    // as set, whatever the topic holds
-		{config.ModeDelta, empty, config.ModeDelta}, // as set
-		{config.ModeAuto, empty, config.ModeFull},   // a topic that never held a record (or was trimmed empty)
-		{config.ModeAuto, nil, config.ModeFull},     // no producer: dry run
-		{config.ModeAuto, held, config.ModeDelta},   // a rerun: only what the table lacks
+		{config.ModeFull, held, config.ModeFull},     // as set, whatever the topic holds
+		{config.ModeDelta, never, config.ModeDelta},  // as set
+		{config.ModeAuto, never, config.ModeFull},    // a topic that never held a record
+		{config.ModeAuto, trimmed, config.ModeDelta}, // emptied by retention: ksqlDB may hold every user
+		{config.ModeAuto, nil, config.ModeFull},      // no producer: dry run
+		{config.ModeAuto, held, config.ModeDelta},    // a rerun: only what the table lacks
 	} {
 		c := config.Default()
 		c.Mode = tc.setting

@@ -157,24 +157,27 @@ func fullVerifyBound(total uint64, known bool) error {
 		total, total*16>>20, ksqldb.MaxFullKeys, ksqldb.MaxFullKeys)
 }
 
-// chooseMode resolves mode=auto from the topic's offsets: a topic that has
-// never held a record (or whose records retention removed) gets a full
-// backfill; any other gets delta, after the catch-up barrier. The table
-// is never asked: an empty answer cannot tell a new table from one still
-// restoring or a query that has not caught up.
+// chooseMode resolves mode=auto from the topic's offsets: full only when
+// every partition's end offset is 0, that is when the topic has never held
+// a record; any other topic gets delta, after the catch-up barrier. What
+// the topic still holds does not count: retention (or
+// kafka-delete-records) can empty it while the table keeps every user.
+// The table is never asked: an empty answer cannot tell a new table from
+// one still restoring or a query that has not caught up.
 func (j *job) chooseMode(before []backfill.Watermarks) config.Mode {
 	if j.cfg.Mode != config.ModeAuto {
 		return j.cfg.Mode
 	}
-	var held int64
+	var ever, held int64
 	for _, w := range before {
+		ever += w.End
 		held += w.End - w.Start
 	}
 	mode := config.ModeFull
-	if held > 0 {
+	if ever > 0 {
 		mode = config.ModeDelta
 	}
-	j.log.Info("mode=auto chose "+string(mode), "topic", j.cfg.Kafka.Topic, "records_on_topic", held)
+	j.log.Info("mode=auto chose "+string(mode), "topic", j.cfg.Kafka.Topic, "records_ever_written", ever, "records_on_topic", held)
 	return mode
 }
 

@@ -23,10 +23,9 @@ func testConfig() config.Config {
 	return c
 }
 
-// Topics before the run: one that never held a record (or whose records
-// retention removed), and one that did.
+// Topics before the run: one that never held a record, and one that did.
 var (
-	emptyTopic = []backfill.Watermarks{{Partition: 0, Start: 7, End: 7}, {Partition: 1}}
+	emptyTopic = []backfill.Watermarks{{Partition: 0}, {Partition: 1}}
 	heldTopic  = []backfill.Watermarks{{Partition: 0, Start: 0, End: 5}, {Partition: 1, Start: 3, End: 3}}
 )
 
