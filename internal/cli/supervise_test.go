@@ -91,13 +91,45 @@ func TestSuperviseReportsACrashAsAnInternalError(t *testing.T) {
 }
 
 // SIGTERM to the supervisor reaches the job, which drains and reports.
+// The supervisor is cancelled once the job says it is ready, not after a
+// fixed delay: a loaded machine can take longer to start the child.
 func TestSuperviseForwardsTermination(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(300*time.Millisecond, cancel)
-	code, rep, _, _ := supervise(t, ctx, "drain")
+	defer cancel()
+	var stdout bytes.Buffer
+	stderr := &onLine{want: "ready", do: cancel}
+	code := Supervise(ctx, os.Args[0], []string{"run"}, []string{helperEnv + "=drain"}, &stdout, stderr)
+	var rep backfill.Report
+	_ = json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &rep)
 	if code != 130 || rep.Status != "interrupted" {
-		t.Errorf("exit %d, report %+v", code, rep)
+		t.Errorf("exit %d, report %+v\nstderr: %s", code, rep, tail(stderr.String()))
 	}
+}
+
+// onLine is a writer that calls do once when a write contains want.
+type onLine struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	want string
+	do   func()
+	done bool
+}
+
+func (w *onLine) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if !w.done && strings.Contains(w.buf.String(), w.want) {
+		w.done = true
+		w.do()
+	}
+	return len(p), nil
+}
+
+func (w *onLine) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
 
 func tail(s string) string {
