@@ -80,17 +80,24 @@ type Verification struct {
 	Status string `json:"status,omitempty"` // passed, failed or skipped
 	Table  string `json:"table,omitempty"`  // the table checked, as ksqlDB names it
 	// Endpoint is the pull-query endpoint used: /query or /query-stream.
-	Endpoint     string   `json:"endpoint,omitempty"`
-	Observed     int64    `json:"records_observed"` // records the recorder saw
-	Checked      int64    `json:"keys_checked"`
-	Matched      int64    `json:"keys_matched"`
-	TableSmaller int64    `json:"keys_table_smaller"` // a warning: CDC saw an earlier order
-	Missing      int64    `json:"keys_missing"`
-	Larger       int64    `json:"keys_table_larger"`
-	Rounds       int      `json:"rounds"` // passes over the keys still failing
-	Examples     []string `json:"examples,omitempty"`
-	Warnings     []string `json:"warnings,omitempty"`
-	Seconds      float64  `json:"seconds"`
+	Endpoint string `json:"endpoint,omitempty"`
+	Observed int64  `json:"records_observed"` // records the recorder saw
+	Checked  int64  `json:"keys_checked"`
+	// DuplicateKeys counts keys carried by more than one record sent, and
+	// DuplicateRecords the records beyond the first of each: over every
+	// record with verify=full, over the sampled keys with verify=sample.
+	// Either above 0 fails the run: each extra record announces a first
+	// order again.
+	DuplicateKeys    int64    `json:"keys_sent_more_than_once"`
+	DuplicateRecords int64    `json:"duplicate_records"`
+	Matched          int64    `json:"keys_matched"`
+	TableSmaller     int64    `json:"keys_table_smaller"` // a warning: CDC saw an earlier order
+	Missing          int64    `json:"keys_missing"`
+	Larger           int64    `json:"keys_table_larger"`
+	Rounds           int      `json:"rounds"` // passes over the keys still failing
+	Examples         []string `json:"examples,omitempty"`
+	Warnings         []string `json:"warnings,omitempty"`
+	Seconds          float64  `json:"seconds"`
 }
 
 // Finish fills the status, exit code, error and rates from err.

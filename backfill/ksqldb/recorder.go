@@ -31,21 +31,37 @@ const MaxFullKeys = 10_000_000
 // Recorder remembers what was sent, for Verify. It implements
 // backfill.Observer and is safe for concurrent use.
 //
-// In sample mode it keeps a reservoir sample (algorithm R) of N keys over
-// all observed records; in full mode every record as a 16-byte
-// backfill.KeyValue, duplicates folded to their MIN value when Keys is
-// called; in none mode nothing.
+// In sample mode it keeps a bottom-k sample of N keys: the N keys with
+// the smallest seeded hash, a uniform sample of the distinct keys
+// observed. A key in the final sample was in it from its first record on,
+// so the recorder has seen every copy of every sampled key: its smallest
+// value and how many records carried it. In full mode it keeps every
+// record as a 16-byte backfill.KeyValue, duplicates folded to their MIN
+// value when Keys is called; in none mode nothing.
 type Recorder struct {
 	mode VerifyMode
 	size int
+	seed uint64
 
 	mu       sync.Mutex
 	observed int64
-	offered  int64 // sample mode: distinct keys offered to the reservoir
-	rng      *rand.Rand
-	kv       []backfill.KeyValue // sample reservoir or every record
-	slot     map[int64]int       // sample mode: key -> reservoir index
+	kv       []backfill.KeyValue // full mode: every record
+	sample   sampleHeap          // sample mode: a max-heap on hash
+	slot     map[int64]int       // sample mode: key -> heap index
+	dups     Duplicates          // full mode: found by Keys
 }
+
+// Duplicates counts keys that were sent more than once: over every
+// record in full mode, over the sampled keys in sample mode.
+type Duplicates struct {
+	Keys    int64   // keys carried by more than one record
+	Records int64   // records beyond the first of each such key
+	Sample  bool    // counted over the sample only
+	First   []int64 // some of those keys, smallest first
+}
+
+// maxDuplicateExamples bounds Duplicates.First.
+const maxDuplicateExamples = 10
 
 var _ backfill.Observer = (*Recorder)(nil)
 
@@ -71,9 +87,8 @@ func NewRecorder(mode VerifyMode, sampleSize int, seed uint64) (*Recorder, error
 		if seed == 0 {
 			seed = rand.Uint64()
 		}
-		r.size = sampleSize
-		r.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-		r.kv = make([]backfill.KeyValue, 0, min(sampleSize, 1<<16))
+		r.size, r.seed = sampleSize, seed
+		r.sample = make(sampleHeap, 0, min(sampleSize, 1<<16))
 		r.slot = make(map[int64]int, min(sampleSize, 1<<16))
 	case ModeFull, ModeNone:
 	default:
@@ -115,52 +130,101 @@ func (r *Recorder) ObserveBatch(records []backfill.KeyValue) {
 		r.kv = append(r.kv, records...)
 	case ModeSample:
 		for _, rec := range records {
-			r.sample(rec)
+			r.offer(rec)
 		}
 	}
 }
 
-// sample offers rec to the reservoir; a key already in it keeps its
-// smaller value.
-func (r *Recorder) sample(rec backfill.KeyValue) {
+// offer adds rec to the sample when its key's hash is among the size
+// smallest seen; a key already in it keeps its smaller value and counts
+// one more record.
+func (r *Recorder) offer(rec backfill.KeyValue) {
+	h := mix(uint64(rec.Key) ^ r.seed)
+	full := len(r.sample) == r.size
+	if full && h > r.sample[0].hash {
+		return // neither in the sample nor entering it
+	}
 	if i, ok := r.slot[rec.Key]; ok {
-		r.kv[i].Value = min(r.kv[i].Value, rec.Value)
+		e := &r.sample[i]
+		e.kv.Value = min(e.kv.Value, rec.Value)
+		e.records++
 		return
 	}
-	n := len(r.slot) // keys in the reservoir
-	if n < r.size {
-		r.slot[rec.Key] = n
-		r.kv = append(r.kv, rec)
-		r.offered++
+	e := sampled{kv: rec, hash: h, records: 1}
+	if !full {
+		r.slot[rec.Key] = len(r.sample)
+		r.sample = append(r.sample, e)
+		r.sample.up(len(r.sample)-1, r.slot)
 		return
 	}
-	r.offered++
-	if j := r.rng.Int64N(r.offered); j < int64(r.size) {
-		delete(r.slot, r.kv[j].Key)
-		r.kv[j] = rec
-		r.slot[rec.Key] = int(j)
-	}
+	delete(r.slot, r.sample[0].kv.Key)
+	r.sample[0] = e
+	r.slot[rec.Key] = 0
+	r.sample.down(0, r.slot)
 }
 
 // Keys returns the records to verify: unique keys sorted ascending, each
 // with the smallest value sent for it. In full mode the recorder's storage
-// is compacted in place.
+// is compacted in place and the keys sent more than once are counted for
+// Duplicates; call Keys once, after the last ObserveBatch.
 func (r *Recorder) Keys() []backfill.KeyValue {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.mode == ModeNone {
+	switch r.mode {
+	case ModeNone:
 		return nil
+	case ModeSample:
+		out := make([]backfill.KeyValue, len(r.sample))
+		for i, e := range r.sample {
+			out[i] = e.kv
+		}
+		slices.SortFunc(out, func(a, b backfill.KeyValue) int { return cmp.Compare(a.Key, b.Key) })
+		return out
 	}
 	out := r.kv
-	if r.mode == ModeSample {
-		out = slices.Clone(r.kv)
-	}
 	slices.SortFunc(out, func(a, b backfill.KeyValue) int {
 		return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.Value, b.Value))
 	})
-	out = slices.CompactFunc(out, func(a, b backfill.KeyValue) bool { return a.Key == b.Key })
-	if r.mode == ModeFull {
-		r.kv = out
+	for i := 0; i < len(out); {
+		j := i + 1
+		for j < len(out) && out[j].Key == out[i].Key {
+			j++
+		}
+		if j-i > 1 {
+			r.dups.Keys++
+			r.dups.Records += int64(j - i - 1)
+			if len(r.dups.First) < maxDuplicateExamples {
+				r.dups.First = append(r.dups.First, out[i].Key)
+			}
+		}
+		i = j
 	}
+	out = slices.CompactFunc(out, func(a, b backfill.KeyValue) bool { return a.Key == b.Key })
+	r.kv = out
 	return out
+}
+
+// Duplicates returns the keys sent more than once: in full mode as Keys
+// found them, in sample mode among the sampled keys.
+func (r *Recorder) Duplicates() Duplicates {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mode != ModeSample {
+		d := r.dups
+		d.First = slices.Clone(d.First)
+		return d
+	}
+	d := Duplicates{Sample: true}
+	for _, e := range r.sample {
+		if e.records > 1 {
+			d.Keys++
+			d.Records += e.records - 1
+			d.First = append(d.First, e.kv.Key)
+		}
+	}
+	slices.Sort(d.First)
+	if len(d.First) > maxDuplicateExamples {
+		d.First = d.First[:maxDuplicateExamples]
+	}
+	return d
 }

@@ -86,6 +86,8 @@ func (c *Client) Verify(ctx context.Context, facts Facts, rec *Recorder, opts Ve
 	}
 	keys := rec.Keys()
 	v.Checked = int64(len(keys))
+	dups := rec.Duplicates()
+	v.DuplicateKeys, v.DuplicateRecords = dups.Keys, dups.Records
 	p := &verifyRun{f: &facts, opts: opts}
 	p.stream.Store(opts.UseQueryStream && supportsQueryStream(facts.ServerVersion))
 
@@ -141,6 +143,15 @@ func (c *Client) Verify(ctx context.Context, facts Facts, rec *Recorder, opts Ve
 	}
 	v.Seconds = time.Since(start).Seconds()
 	switch {
+	case dups.Keys > 0:
+		v.Status = "failed"
+		for _, k := range dups.First {
+			if len(v.Examples) >= opts.MaxExamples {
+				break
+			}
+			v.Examples = append(v.Examples, fmt.Sprintf("%s=%d: sent more than once", facts.TableKeyColumn, k))
+		}
+		return v, duplicatesError(dups, v, facts, err)
 	case err != nil:
 		v.Status = "failed"
 		return v, err
@@ -238,4 +249,31 @@ func notServed(err error) bool {
 		return true
 	}
 	return false
+}
+
+// duplicatesError says that the run sent some keys more than once, which
+// the table's MIN hides but stream_min_order announces again; verr is
+// the pull queries' own failure, if any.
+func duplicatesError(d Duplicates, v backfill.Verification, facts Facts, verr error) error {
+	scope := fmt.Sprintf("%d records were sent for %d distinct keys", v.Observed, v.Checked)
+	if d.Sample {
+		scope = fmt.Sprintf("of %d keys sampled from %d records sent", v.Checked, v.Observed)
+	}
+	also := ""
+	if verr != nil {
+		also = "; the pull queries also failed: " + verr.Error()
+	}
+	return backfill.Errorf(backfill.KindContract,
+		"the run sent keys more than once: %s, %d keys were carried by more than one record (%d extra records; keys: %s): "+
+			"every extra record makes a first-order announcement (stream_min_order) again for its user, although %s keeps the MIN; "+
+			"the source must yield one row per key: check bigquery.query, and that no other run or shard wrote the same result table%s",
+		scope, d.Keys, d.Records, joinKeys(d.First), QuoteIdentifier(facts.Table), also)
+}
+
+func joinKeys(keys []int64) string {
+	s := make([]string, len(keys))
+	for i, k := range keys {
+		s[i] = fmt.Sprint(k)
+	}
+	return strings.Join(s, ", ")
 }
