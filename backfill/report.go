@@ -156,9 +156,12 @@ type PartitionLag struct {
 // found: records of this run stored twice by the broker (librdkafka#4953),
 // and records others wrote meanwhile.
 type Duplicates struct {
-	// Status is checked, incomplete (a limit or an error cut the
-	// read-back short), or skipped (no run header).
+	// Status is checked (every unacknowledged offset was read), partial
+	// (Reason says what was not: offsets below the log start, past an
+	// open transaction's last stable offset, or beyond a limit), or
+	// skipped (no run header, or the run was interrupted).
 	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
 	// Unacknowledged counts the offsets between the end offset before the
 	// run and the highest acknowledged one that the run did not acknowledge.
 	Unacknowledged int64   `json:"offsets_unacknowledged"`

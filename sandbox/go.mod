@@ -16,9 +16,11 @@ require (
 	github.com/apache/arrow/go/v15 v15.0.2
 	github.com/confluentinc/confluent-kafka-go/v2 v2.11.1
 	github.com/goccy/bigquery-emulator v0.6.6
+	github.com/goccy/go-zetasql v0.5.5
 	github.com/hamba/avro/v2 v2.31.0
 	github.com/ordermin/ordermin-backfill v0.0.0-00010101000000-000000000000
 	github.com/twmb/franz-go v1.22.2
+	github.com/twmb/franz-go/pkg/kadm v1.18.0
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
 	github.com/twmb/franz-go/pkg/kmsg v1.15.0
 	google.golang.org/api v0.304.0
@@ -81,7 +83,6 @@ require (
 	github.com/go-viper/mapstructure/v2 v2.4.0 // indirect
 	github.com/goccy/go-json v0.10.2 // indirect
 	github.com/goccy/go-yaml v1.11.0 // indirect
-	github.com/goccy/go-zetasql v0.5.5 // indirect
 	github.com/goccy/go-zetasqlite v0.19.3 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/golang/snappy v1.0.0 // indirect

@@ -118,11 +118,14 @@ func (j *job) run(ctx context.Context) error {
 	if producer != nil && !c.DryRun {
 		p.Producer = producer
 	}
-	if err := p.Run(ctx, j.rep); err != nil {
-		return err
-	}
-	if p.Producer != nil {
+	err = p.Run(ctx, j.rep)
+	if p.Producer != nil && (err == nil || j.rep.RecordsProduced > 0) {
+		// After a failed produce too: what was acknowledged may have been
+		// stored twice.
 		j.rep.Duplicates = j.readBack(ctx, producer, before, facts)
+	}
+	if err != nil {
+		return err
 	}
 	if !verify {
 		if !c.DryRun {

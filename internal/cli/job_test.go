@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -266,7 +268,7 @@ func TestFailuresStopTheRunAndCloseTheProducerOnce(t *testing.T) {
 		{fail: "kafka.EndOffsets", kind: backfill.KindUnavailable, last: "kafka.EndOffsets", closed: true},
 		{fail: "ksqldb.CatchUp(before delta lookups)", mode: config.ModeDelta, kind: backfill.KindUnavailable, last: "ksqldb.CatchUp(before delta lookups)", closed: true},
 		{fail: "source.Open", err: backfill.Errorf(backfill.KindSource, "query failed"), kind: backfill.KindSource, last: "source.Open", closed: true},
-		{fail: "kafka.Flush", kind: backfill.KindProduce, last: "kafka.Flush", closed: true},
+		{fail: "kafka.Flush", kind: backfill.KindProduce, last: "kafka.ReadBack", closed: true}, // the duplicate check runs after a failed produce
 		{fail: "ksqldb.CatchUp(before verification)", kind: backfill.KindUnavailable, last: "ksqldb.CatchUp(before verification)", closed: true},
 		{fail: "ksqldb.Verify", err: verifyFailed, kind: backfill.KindVerify, last: "ksqldb.Verify", closed: true},
 	} {
@@ -296,17 +298,33 @@ func TestFailuresStopTheRunAndCloseTheProducerOnce(t *testing.T) {
 	}
 }
 
-// A failed delivery stops the run before the duplicate check and the
-// verification.
-func TestFailedDeliveryStopsBeforeReadBackAndVerification(t *testing.T) {
+// A failed delivery stops the run before the verification, but the
+// duplicate check still runs: records were acknowledged, and some may have
+// been stored twice.
+func TestFailedDeliveryStillChecksDuplicatesButNotTheTable(t *testing.T) {
 	w := &world{rows: 4, failDelivery: "broker gone"}
 	rep, err := w.run(t, testConfig(), false)
 	if backfill.KindOf(err) != backfill.KindProduce || rep.RecordsFailed == 0 {
 		t.Fatalf("kind %v, %d failed: %v", backfill.KindOf(err), rep.RecordsFailed, err)
 	}
-	want := seq(opened, []string{"kafka.EndOffsets", "bigquery.New", "source.Open", "kafka.Flush", "kafka.Close"})
+	want := seq(opened, []string{"kafka.EndOffsets", "bigquery.New", "source.Open", "kafka.Flush", "kafka.ReadBack", "kafka.Close"})
 	if got := w.called(); !slices.Equal(got, want) {
 		t.Errorf("calls\n %v\nwant\n %v", got, want)
+	}
+	if rep.Duplicates == nil || rep.Duplicates.Status != "checked" || rep.Verification != nil {
+		t.Errorf("duplicates %+v, verification %+v; want a checked duplicate report and no verification", rep.Duplicates, rep.Verification)
+	}
+}
+
+// An interrupted run does not read back: the duplicate report says it
+// was skipped and why.
+func TestInterruptedRunSkipsTheDuplicateCheck(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	j := &job{cfg: testConfig(), log: slog.New(slog.DiscardHandler), rep: &backfill.Report{}}
+	d := j.readBack(ctx, &stubTopic{}, nil, ksqldb.Facts{})
+	if d.Status != "skipped" || !strings.Contains(d.Reason, "interrupted") {
+		t.Errorf("duplicates %+v after an interruption", d)
 	}
 }
 

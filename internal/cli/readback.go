@@ -18,7 +18,10 @@ import (
 // saw that user's record twice: the log says so loudly, naming the keys.
 func (j *job) readBack(ctx context.Context, producer topicProducer, before []backfill.Watermarks, facts ksqldb.Facts) *backfill.Duplicates {
 	if !j.cfg.Kafka.RunHeader {
-		return &backfill.Duplicates{Status: "skipped", Warning: "kafka.run_header is off: records cannot be told apart, duplicates are not counted"}
+		return &backfill.Duplicates{Status: "skipped", Reason: "kafka.run_header is off: records cannot be told apart, duplicates are not counted"}
+	}
+	if ctx.Err() != nil {
+		return &backfill.Duplicates{Status: "skipped", Reason: "the run was interrupted before the duplicate check; a rerun in auto mode resumes with what ksqlDB lacks"}
 	}
 	w := producer.Written()
 	ends := endOffsets(before)
@@ -30,6 +33,8 @@ func (j *job) readBack(ctx context.Context, producer topicProducer, before []bac
 	if err != nil {
 		d.Error = err.Error()
 		j.log.Warn("the duplicate check did not finish", "error", err.Error(), "records_read", d.Read)
+	} else if d.Status == "partial" {
+		j.log.Warn("the duplicate check could not read every unacknowledged offset", "reason", d.Reason, "records_read", d.Read)
 	}
 	if d.Records > 0 {
 		d.Warning = fmt.Sprintf("the broker stored %d of this run's records twice (librdkafka#4953; keys: %v)", d.Records, d.Keys)

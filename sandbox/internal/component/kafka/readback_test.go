@@ -78,7 +78,7 @@ func TestReadBackTellsDuplicatesFromForeignRecords(t *testing.T) {
 		t.Fatalf("empty read-back %+v %v", d, err)
 	}
 	// A limit cuts it short, and says so.
-	if d, err := p.ReadBack(ctx, gaps, "run-1", kafka.ReadBackLimits{MaxRecords: 2}); err == nil || d.Status != "incomplete" {
+	if d, err := p.ReadBack(ctx, gaps, "run-1", kafka.ReadBackLimits{MaxRecords: 2}); err != nil || d.Status != "partial" || d.Reason == "" {
 		t.Fatalf("limited read-back %+v %v", d, err)
 	}
 }
