@@ -151,7 +151,7 @@ func matrixSequences() []matrixSequence {
 			o.check(t, true)
 		}},
 		{name: "three shards on storage", run: shards("--bigquery-read-api=storage")},
-		{name: "three shards on auto, storage unreachable", run: shards("--bigquery-read-api=auto", "--bigquery-storage-endpoint=127.0.0.1:1")},
+		{name: "three shards on auto, storage unreachable", run: shards("--bigquery-read-api=auto", "--bigquery-storage-endpoint=127.0.0.1:1", "--bigquery-read-session-timeout=3s")},
 		{name: "three shards on rest", run: shards("--bigquery-read-api=rest")},
 		{name: "custom query with repeated keys", run: func(t *testing.T, s *stack.Stack, o *oracle) {
 			r := runJob(t, s, "--bigquery-query=SELECT user_id, order_id AS min_order_id FROM "+bq()+" -- every order, no GROUP BY")

@@ -269,7 +269,7 @@ func (s *Stack) startBigQuery(ctx context.Context) error {
 		bq.Close()
 		return err
 	}
-	bq.Handler = truncateOnWrite(bq.Handler)
+	bq.Handler = jobIDs(truncateOnWrite(bq.Handler))
 	s.bq, s.bqDone = bq, make(chan error, 1)
 	go func() { s.bqDone <- bq.Serve(context.Background(), httpAddr, grpcAddr) }()
 	s.BigQueryURL, s.StorageAddr = "http://"+httpAddr, grpcAddr
