@@ -77,7 +77,7 @@ E2E         := ./internal/e2e/
 EMULATOR_PKGS := -e /internal/e2e -e /internal/stack -e /cmd/sandbox -e /cmd/bench-bigquery
 SANDBOX_UNIT_PKGS = $(shell $(SANDBOX) $(GO) list ./... | grep -v $(EMULATOR_PKGS))
 
-.PHONY: deps-clang deps-test deps lint test test-unit test-e2e demo serve bench bench-quick
+.PHONY: deps-clang deps-test deps lint test test-unit test-e2e test-scale demo serve bench bench-quick
 
 # apt_install installs the Debian packages named by its argument that are
 # missing (checked by command name), without recommended packages.
@@ -113,6 +113,10 @@ test: lint build check-version test-unit test-e2e
 test-unit: deps-test
 	$(GO) test -race -count=1 ./...
 	$(SANDBOX) $(GO) test -race -count=1 $(SANDBOX_UNIT_PKGS)
+
+## test-scale: the exactly-once matrix's interrupted-and-rerun sequence at 200,000 users (minutes; not part of test).
+test-scale: deps-test
+	$(SANDBOX) BACKFILL_E2E_SCALE=1 $(DEV_CGO) $(GO) test -count=1 -timeout 30m -run 'TestScaleInterruptedRerun' -v $(E2E)
 
 ## test-e2e: the real binary against the sandbox stack (no -race: it would rebuild the emulator's C++).
 test-e2e: deps-test

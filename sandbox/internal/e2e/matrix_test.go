@@ -272,3 +272,29 @@ func writeTransactional(t *testing.T, s *stack.Stack, user, order int64) {
 		t.Fatal(err)
 	}
 }
+
+// TestScaleInterruptedRerun is the matrix's interrupted-and-rerun sequence
+// at 200,000 users behind a lagging ksqlDB (10 s between fetching a record
+// and aggregating it). It runs under `make test-scale`
+// (BACKFILL_E2E_SCALE=1), not in `make test`.
+func TestScaleInterruptedRerun(t *testing.T) {
+	if os.Getenv("BACKFILL_E2E_SCALE") == "" {
+		t.Skip("200,000 users: run with make test-scale (BACKFILL_E2E_SCALE=1)")
+	}
+	const users = 200_000
+	s := startStack(t, stack.Options{Users: users, OrdersPerUser: 2, Partitions: 6, KsqlLag: 10 * time.Second})
+	o := newOracle(t, s)
+	requests, fast := slowProduce(s, 50*time.Millisecond)
+	j := startJob(t, s, nil, "--ksqldb-verify=sample", "--kafka-properties=batch.num.messages=1000")
+	waitUntil(t, "a quarter of the users on the topic", j, func() bool { return requests() > 0 && stored(s.Kafka) >= users/4 })
+	first := interrupted(t, j)
+	o.check(t, false)
+	fast()
+	again := runJob(t, s, "--ksqldb-verify=sample")
+	ok(t, again, "delta")
+	o.check(t, true)
+	if first.report.RecordsAcked+again.report.RecordsAcked != users {
+		t.Fatalf("the runs acknowledged %d + %d records for %d users", first.report.RecordsAcked, again.report.RecordsAcked, users)
+	}
+	t.Logf("interrupted after %d records; the rerun sent %d (delta %+v)", first.report.RecordsAcked, again.report.RecordsAcked, again.report.Delta)
+}
