@@ -63,6 +63,7 @@ func (s *Server) handleKsql(w http.ResponseWriter, r *http.Request) {
 	}
 	name := resolve(d.source)
 	var desc map[string]any
+	warnings := []any{}
 	switch {
 	case name == s.cfg.Stream:
 		desc = s.describeStream(d.extended)
@@ -72,12 +73,20 @@ func (s *Server) handleKsql(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusInternalServerError, "generic_error", 50000, "Error from Kafka: "+err.Error(), "")
 			return
 		}
+		if msg, failed := s.offsetsFault(); failed && d.extended {
+			if !s.prof.OffsetErrorsAsWarnings {
+				writeError(w, http.StatusInternalServerError, "statement_error", 50000, msg, req.KSQL)
+				return
+			}
+			desc["queryOffsetSummaries"] = []any{}
+			warnings = append(warnings, map[string]any{"message": "Error from Kafka: " + msg})
+		}
 	default:
 		statementError(w, fmt.Sprintf("Could not find STREAM/TABLE '%s' in the Metastore", name), req.KSQL)
 		return
 	}
 	writeJSON(w, http.StatusOK, []any{map[string]any{
-		"@type": "sourceDescription", "statementText": req.KSQL, "sourceDescription": desc, "warnings": []any{},
+		"@type": "sourceDescription", "statementText": req.KSQL, "sourceDescription": desc, "warnings": warnings,
 	}})
 }
 
@@ -93,6 +102,13 @@ func quote(name string) string { return "`" + strings.ReplaceAll(name, "`", "``"
 
 // tableQueryID is the id of the persistent query writing the table.
 func (s *Server) tableQueryID() string { return "CTAS_" + strings.ToUpper(s.cfg.Table) + "_1" }
+
+// queryGroup is the table query's consumer group, its application id:
+// _confluent-ksql-<service id><ksql.persistent.prefix><query id>
+// (QueryApplicationId.build, v0.15.0-ksqldb to v0.29.0).
+func (s *Server) queryGroup() string {
+	return "_confluent-ksql-" + serviceID + s.cfg.PersistentPrefix + s.tableQueryID()
+}
 
 // tableQuery is the persistent query writing the table, as DESCRIBE lists it.
 func (s *Server) tableQuery() map[string]any {
@@ -189,7 +205,7 @@ func (s *Server) queryOffsetSummary(ctx context.Context) (map[string]any, error)
 		}
 		topics = append(topics, map[string]any{"kafkaTopic": s.cfg.Topic, "offsets": offsets})
 	}
-	return map[string]any{"groupId": "_confluent-ksql-" + serviceID + "query_" + s.tableQueryID(), "topicSummaries": topics}, nil
+	return map[string]any{"groupId": s.queryGroup(), "topicSummaries": topics}, nil
 }
 
 // pullQuery parses and runs a pull query; on failure it has answered.

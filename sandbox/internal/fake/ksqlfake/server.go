@@ -119,6 +119,18 @@ type Config struct {
 	TLS bool
 	// Username and Password, when set, are required as basic auth.
 	Username, Password string
+
+	// PersistentPrefix is ksql.persistent.prefix (default query_): the
+	// table query's consumer group is _confluent-ksql-<service id> +
+	// prefix + query id (QueryApplicationId.build, v0.15.0-ksqldb to
+	// v0.29.0).
+	PersistentPrefix string
+	// GroupACLDenied models a server principal without DESCRIBE on the
+	// table query's consumer group: listing its offsets fails with
+	// KsqlGroupAuthorizationException "Authorization denied to Describe on
+	// group: [<group>]" (KafkaConsumerGroupClientImpl.listConsumerGroupOffsets,
+	// v0.15.0-ksqldb, v0.22.0-ksqldb), answered as Profile.OffsetErrorsAsWarnings says.
+	GroupACLDenied bool
 }
 
 func (c *Config) defaults() error {
@@ -140,6 +152,7 @@ func (c *Config) defaults() error {
 	def(&c.QueryState, "RUNNING")
 	def(&c.OffsetReset, "latest")
 	def(&c.Version, "0.29.0")
+	def(&c.PersistentPrefix, "query_")
 	if c.Profile == nil {
 		p, err := ProfileFor(c.Version)
 		if err != nil {
@@ -197,6 +210,7 @@ type Server struct {
 	rateN     int                       // pull queries still to answer 429
 	failN     int                       // requests still to fail with failCode
 	failCode  int                       // HTTP status for FailNext
+	offsetsN  int                       // DESCRIBE … EXTENDED answers still to fail reading offsets
 	queries   atomic.Int64
 }
 
@@ -351,6 +365,33 @@ func (s *Server) FailNext(n, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failN, s.failCode = n, status
+}
+
+// FailOffsets makes the next n DESCRIBE … EXTENDED of the table fail to
+// read the query's committed offsets from Kafka, as a broker outage does
+// (KafkaConsumerGroupClientImpl.listConsumerGroupOffsets throws
+// KafkaResponseGetFailedException "Failed to list Kafka consumer groups
+// offsets", v0.15.0-ksqldb to v0.29.0); the release answers as
+// Profile.OffsetErrorsAsWarnings says.
+func (s *Server) FailOffsets(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.offsetsN = n
+}
+
+// offsetsFault returns the message of the exception reading the query's
+// offsets throws now, if any.
+func (s *Server) offsetsFault() (string, bool) {
+	if s.cfg.GroupACLDenied {
+		return "Authorization denied to Describe on group: [" + s.queryGroup() + "]", true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.offsetsN > 0 {
+		s.offsetsN--
+		return "Failed to list Kafka consumer groups offsets", true
+	}
+	return "", false
 }
 
 // fed reports whether the table's query reads the stream and runs.
