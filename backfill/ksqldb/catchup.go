@@ -51,12 +51,13 @@ func (c *Client) CatchUp(ctx context.Context, facts Facts, target map[int32]int6
 	best, bestAt := int64(-1), start
 	lastLog, lastLogLag := start, int64(-1)
 	var lastErr error
+	uncommitted := false // the query's group lists no offset on the topic at all
 	for {
 		qp, err := c.Progress(ctx, facts)
 		now := time.Now()
 		switch {
 		case err == nil:
-			lastErr = nil
+			lastErr, uncommitted = nil, len(qp.Committed) == 0
 			res.Group = qp.Group
 			res.Lag, res.Partitions = lagOf(target, qp.Committed)
 			if res.Lag == 0 {
@@ -91,11 +92,16 @@ func (c *Client) CatchUp(ctx context.Context, facts Facts, target map[int32]int6
 				return finish("unreachable", backfill.Errorf(backfill.KindUnavailable,
 					"ksqlDB could not be read for %s while waiting %s for table %s: %w", stalled.Round(time.Second), opts.Stage, QuoteIdentifier(facts.Table), lastErr))
 			}
+			hint := ""
+			if uncommitted {
+				hint = fmt.Sprintf("; the group has committed no offset on the topic at all: either the query has not read it (auto.offset.reset=latest skips what was written before the query started) "+
+					"or the server runs shared runtimes (%s=true), whose queries commit under the runtime's group, never under this one", settingSharedRuntime)
+			}
 			return finish("stalled", backfill.Errorf(backfill.KindVerify,
-				"ksqlDB's query %s (consumer group %s), which feeds table %s from topic %q, made no progress for %s while the job waited %s: %d records behind (%s); "+
+				"ksqlDB's query %s (consumer group %s), which feeds table %s from topic %q, made no progress for %s while the job waited %s: %d records behind (%s)%s; "+
 					"check the query's state (SHOW QUERIES; EXPLAIN %s;) and the ksqlDB server's logs, or raise ksqldb.stall_timeout if ksqlDB is only slow",
 				orString(facts.QueryID, "?"), orString(res.Group, "?"), QuoteIdentifier(facts.Table), facts.Topic, stalled.Round(time.Second), opts.Stage,
-				res.Lag, describeLag(res.Partitions, 10), orString(facts.QueryID, "<query id>")))
+				res.Lag, describeLag(res.Partitions, 10), hint, orString(facts.QueryID, "<query id>")))
 		}
 		if httpc.Sleep(ctx, opts.Poll) != nil {
 			return finish("interrupted", ctxErr(ctx, "waiting for ksqlDB to catch up "+opts.Stage))

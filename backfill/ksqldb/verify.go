@@ -87,7 +87,7 @@ func (c *Client) Verify(ctx context.Context, facts Facts, rec *Recorder, opts Ve
 	keys := rec.Keys()
 	v.Checked = int64(len(keys))
 	p := &verifyRun{f: &facts, opts: opts}
-	p.stream.Store(opts.UseQueryStream && supportsQueryStream(facts.ServerVersion))
+	p.stream.Store(opts.UseQueryStream && supportsQueryStream(facts.ServerVersion) && !facts.StandbyReads)
 
 	todo := keys
 	var (

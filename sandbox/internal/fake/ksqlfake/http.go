@@ -42,7 +42,7 @@ func (s *Server) handleInfo(w http.ResponseWriter) {
 	}})
 }
 
-// handleKsql answers POST /ksql; only DESCRIBE is supported.
+// handleKsql answers POST /ksql: DESCRIBE and SHOW PROPERTIES.
 func (s *Server) handleKsql(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		KSQL string `json:"ksql"`
@@ -54,6 +54,10 @@ func (s *Server) handleKsql(w http.ResponseWriter, r *http.Request) {
 	st, err := parse(req.KSQL)
 	if err != nil {
 		statementError(w, err.Error(), req.KSQL)
+		return
+	}
+	if _, ok := st.(*showPropsStmt); ok {
+		s.handleShowProperties(w, req.KSQL)
 		return
 	}
 	d, ok := st.(*describeStmt)
@@ -190,7 +194,7 @@ func (s *Server) describeTable(ctx context.Context, ext bool) (map[string]any, e
 func (s *Server) queryOffsetSummary(ctx context.Context) (map[string]any, error) {
 	topics := []any{}
 	committed := s.Committed()
-	if len(committed) > 0 {
+	if len(committed) > 0 && !s.cfg.SharedRuntime {
 		starts, err := s.listOffsets(ctx, -2)
 		if err != nil {
 			return nil, err
@@ -209,7 +213,7 @@ func (s *Server) queryOffsetSummary(ctx context.Context) (map[string]any, error)
 }
 
 // pullQuery parses and runs a pull query; on failure it has answered.
-func (s *Server) pullQuery(w http.ResponseWriter, r *http.Request, stmt string) ([][2]any, bool) {
+func (s *Server) pullQuery(w http.ResponseWriter, r *http.Request, stmt string, props map[string]any) ([][2]any, bool) {
 	st, err := parse(stmt)
 	if err != nil {
 		statementError(w, err.Error(), stmt)
@@ -237,11 +241,17 @@ func (s *Server) pullQuery(w http.ResponseWriter, r *http.Request, stmt string) 
 			statementError(w, msgTableScan, stmt)
 			return nil, false
 		}
+		if s.servedByStandby(props) {
+			return nil, true
+		}
 		return s.scan(q.limit), true
 	}
 	if col := resolve(q.column); col != s.cfg.KeyColumn {
 		statementError(w, fmt.Sprintf("WHERE clause on column %s is not a key lookup: the key column of %s is %s", col, s.cfg.Table, s.cfg.KeyColumn), stmt)
 		return nil, false
+	}
+	if s.servedByStandby(props) {
+		return nil, true // the standby's store has replicated nothing
 	}
 	rows, err := s.lookup(r.Context(), q.keys)
 	if err != nil {
@@ -265,13 +275,14 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		KSQL string `json:"ksql"`
+		KSQL  string         `json:"ksql"`
+		Props map[string]any `json:"streamsProperties"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.KSQL == "" {
 		writeError(w, http.StatusBadRequest, "generic_error", 40000, "Invalid request body: a JSON object with ksql is required", "")
 		return
 	}
-	rows, ok := s.pullQuery(w, r, req.KSQL)
+	rows, ok := s.pullQuery(w, r, req.KSQL, req.Props)
 	if !ok {
 		return
 	}
@@ -298,13 +309,14 @@ func (s *Server) handleQueryStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		SQL string `json:"sql"`
+		SQL   string         `json:"sql"`
+		Props map[string]any `json:"properties"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.SQL == "" {
 		writeError(w, http.StatusBadRequest, "generic_error", 40000, "Invalid request body: a JSON object with sql is required", "")
 		return
 	}
-	rows, ok := s.pullQuery(w, r, req.SQL)
+	rows, ok := s.pullQuery(w, r, req.SQL, req.Props)
 	if !ok {
 		return
 	}

@@ -24,7 +24,7 @@
 // shape of the pull-query rate limit, DESCRIBE's partitions and GET /info.
 // With Config.TLS it serves https and offers HTTP/2 by ALPN.
 //
-// Endpoints: GET /info, POST /ksql (DESCRIBE only), POST /query and POST
+// Endpoints: GET /info, POST /ksql (DESCRIBE and SHOW PROPERTIES), POST /query and POST
 // /query-stream (SELECT * FROM <table> WHERE <key> IN (…), and table scans
 // where the release allows them); anything
 // else is a statement_error 40001. Errors use ksqlDB's JSON shapes and
@@ -131,6 +131,28 @@ type Config struct {
 	// group: [<group>]" (KafkaConsumerGroupClientImpl.listConsumerGroupOffsets,
 	// v0.15.0-ksqldb, v0.22.0-ksqldb), answered as Profile.OffsetErrorsAsWarnings says.
 	GroupACLDenied bool
+	// SharedRuntime is ksql.runtime.feature.shared.enabled=true (0.24 on,
+	// default false, KsqlConfig.java v0.24.0 to v7.4.0): queries run in a
+	// shared Kafka Streams runtime and commit under its application id
+	// (QueryApplicationId.buildSharedRuntimeId), while DESCRIBE … EXTENDED
+	// still reads the per-query group (QueryApplicationId.build in
+	// ListSourceExecutor.queryOffsetSummaries), which then has no topics.
+	SharedRuntime bool
+	// LaggingStandby is ksql.query.pull.enable.standby.reads=true (default
+	// false) with a standby of the table's store that has replicated
+	// nothing since New, serving the pull queries, as HARouting does when
+	// the active host fails the liveness filter: without
+	// ksql.query.pull.enable.standby.reads the ActiveHostFilter admits the
+	// active only (KsqlRestApplication.initializeRoutingFilterFactory,
+	// v0.15.0-ksqldb, v0.29.0). A request whose
+	// ksql.query.pull.max.allowed.offset.lag (streamsProperties on /query,
+	// properties on /query-stream; PullQueryConfigRoutingOptions) is below
+	// the standby's lag is served by the active instead, if LagReporting.
+	LaggingStandby bool
+	// LagReporting is ksql.lag.reporting.enable=true (default false,
+	// KsqlRestConfig.java): without it MaximumLagFilter.create returns no
+	// filter and a request's max.allowed.offset.lag is ignored.
+	LagReporting bool
 }
 
 func (c *Config) defaults() error {
