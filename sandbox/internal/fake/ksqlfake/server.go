@@ -222,18 +222,21 @@ type Server struct {
 	fetched, processed, dropped atomic.Int64
 
 	mu        sync.Mutex
-	pending   []pendingRecord           // fetched, not yet processed (oldest first)
-	paused    bool                      // the query processes nothing
-	position  map[int32]int64           // per partition: the offset after the last processed record
-	committed map[int32]int64           // per partition: the last committed position
-	table     []map[int64]cell          // per partition: key -> MIN
-	schemas   map[schemaRef]avro.Schema // parsed writer schemas registered under their subject
-	requests  map[string]int            // by path
-	rateN     int                       // pull queries still to answer 429
-	failN     int                       // requests still to fail with failCode
-	failCode  int                       // HTTP status for FailNext
-	offsetsN  int                       // DESCRIBE … EXTENDED answers still to fail reading offsets
-	queries   atomic.Int64
+	pending   []pendingRecord // fetched, not yet processed (oldest first)
+	paused    bool            // the query processes nothing
+	position  map[int32]int64 // per partition: the offset after the last processed record
+	committed map[int32]int64 // per partition: the last committed position
+	// commitNeeded marks the partitions a record was processed on since
+	// their last commit.
+	commitNeeded map[int32]bool
+	table        []map[int64]cell          // per partition: key -> MIN
+	schemas      map[schemaRef]avro.Schema // parsed writer schemas registered under their subject
+	requests     map[string]int            // by path
+	rateN        int                       // pull queries still to answer 429
+	failN        int                       // requests still to fail with failCode
+	failCode     int                       // HTTP status for FailNext
+	offsetsN     int                       // DESCRIBE … EXTENDED answers still to fail reading offsets
+	queries      atomic.Int64
 }
 
 type pendingRecord struct {
@@ -242,6 +245,7 @@ type pendingRecord struct {
 	key       int64
 	value     cell
 	decoded   bool // false: dropped when processed, as ksqlDB drops what it cannot deserialize
+	control   bool // a transaction marker: it moves the position only
 	visibleAt time.Time
 }
 
@@ -258,15 +262,16 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("ksqldb fake: %w", err)
 	}
 	s := &Server{
-		cfg:        cfg,
-		prof:       *cfg.Profile,
-		schemas:    map[schemaRef]avro.Schema{},
-		requests:   map[string]int{},
-		stopped:    make(chan struct{}),
-		processing: make(chan struct{}),
-		paused:     cfg.Paused,
-		position:   map[int32]int64{},
-		committed:  map[int32]int64{},
+		cfg:          cfg,
+		prof:         *cfg.Profile,
+		schemas:      map[schemaRef]avro.Schema{},
+		requests:     map[string]int{},
+		stopped:      make(chan struct{}),
+		processing:   make(chan struct{}),
+		paused:       cfg.Paused,
+		position:     map[int32]int64{},
+		committed:    map[int32]int64{},
+		commitNeeded: map[int32]bool{},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
