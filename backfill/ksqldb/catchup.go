@@ -21,6 +21,14 @@ type CatchUpOptions struct {
 	Stall         time.Duration
 	ProgressEvery time.Duration // how often the lag is logged; 0 never
 	Log           *slog.Logger
+	// OnlyMarkers, when set, reports whether the stream's topic holds on
+	// partition, from offset from up to to, only transaction markers
+	// (kafka.Producer.OnlyMarkers). An end offset counts markers, and
+	// Kafka Streams before 3.1 (ksqlDB <= 0.22, CP <= 7.0) does not commit
+	// past a trailing one until the next record, so a partition behind by
+	// markers only is caught up. It is asked when the lag did not shrink
+	// since the previous poll, once per partition and committed offset.
+	OnlyMarkers func(ctx context.Context, partition int32, from, to int64) (bool, error)
 }
 
 // CatchUp waits until the persistent query writing the table has
@@ -52,6 +60,8 @@ func (c *Client) CatchUp(ctx context.Context, facts Facts, target map[int32]int6
 	lastLog, lastLogLag := start, int64(-1)
 	var lastErr error
 	uncommitted := false // the query's group lists no offset on the topic at all
+	markers := newMarkerCheck(opts.OnlyMarkers, log, opts.Stage)
+	prevLag := int64(-1)
 	for {
 		qp, err := c.Progress(ctx, facts)
 		now := time.Now()
@@ -60,6 +70,10 @@ func (c *Client) CatchUp(ctx context.Context, facts Facts, target map[int32]int6
 			lastErr, uncommitted = nil, len(qp.Committed) == 0
 			res.Group = qp.Group
 			res.Lag, res.Partitions = lagOf(target, qp.Committed)
+			if res.Lag > 0 && res.Lag == prevLag {
+				res.Lag, res.Partitions = markers.drop(ctx, res.Partitions)
+			}
+			prevLag = res.Lag
 			if res.Lag == 0 {
 				log.Info("ksqlDB has caught up", "stage", opts.Stage, "table", facts.Table, "query_group", qp.Group, "seconds", now.Sub(start).Seconds())
 				return finish("caught_up", nil)
