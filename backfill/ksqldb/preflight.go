@@ -150,6 +150,11 @@ func (c *Client) Preflight(ctx context.Context, want Expectation) (Facts, error)
 		problems = append(problems, err.Error())
 	} else {
 		c.checkTable(&f, s, t, add)
+		if f.QueryID != "" {
+			if err := c.checkRepartition(ctx, &f, add); err != nil {
+				return f, err
+			}
+		}
 	}
 	if len(problems) > 0 {
 		return f, backfill.Errorf(backfill.KindContract, "ksqlDB preflight found %d mismatch(es): %s", len(problems), strings.Join(problems, "; "))

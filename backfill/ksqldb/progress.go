@@ -65,6 +65,9 @@ func (c *Client) Progress(ctx context.Context, facts Facts) (QueryProgress, erro
 		if !queryGroup(s.GroupID, facts.QueryID) {
 			continue
 		}
+		if rt, ok := repartitionTopic(s); ok {
+			return qp, backfill.Errorf(backfill.KindContract, "%s", repartitionProblem(&facts, rt))
+		}
 		qp.Group = s.GroupID
 		qp.Committed = map[int32]int64{}
 		for _, ts := range s.TopicSummaries {

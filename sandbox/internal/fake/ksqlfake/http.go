@@ -42,7 +42,7 @@ func (s *Server) handleInfo(w http.ResponseWriter) {
 	}})
 }
 
-// handleKsql answers POST /ksql: DESCRIBE and SHOW PROPERTIES.
+// handleKsql answers POST /ksql: DESCRIBE, SHOW PROPERTIES and EXPLAIN.
 func (s *Server) handleKsql(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		KSQL string `json:"ksql"`
@@ -56,8 +56,12 @@ func (s *Server) handleKsql(w http.ResponseWriter, r *http.Request) {
 		statementError(w, err.Error(), req.KSQL)
 		return
 	}
-	if _, ok := st.(*showPropsStmt); ok {
+	switch x := st.(type) {
+	case *showPropsStmt:
 		s.handleShowProperties(w, req.KSQL)
+		return
+	case *explainStmt:
+		s.handleExplain(w, resolve(x.query), req.KSQL)
 		return
 	}
 	d, ok := st.(*describeStmt)
@@ -117,9 +121,13 @@ func (s *Server) queryGroup() string {
 // tableQuery is the persistent query writing the table, as DESCRIBE lists it.
 func (s *Server) tableQuery() map[string]any {
 	c := s.cfg
+	groupBy := quote(c.KeyColumn)
+	if c.Repartition {
+		groupBy = "CAST(" + quote(c.KeyColumn) + " AS BIGINT)" // not the key column itself: repartitions
+	}
 	return map[string]any{
 		"queryString": fmt.Sprintf("CREATE TABLE %s WITH (KAFKA_TOPIC='%s', KEY_FORMAT='AVRO', VALUE_FORMAT='AVRO') AS SELECT %s, MIN(%s) %s FROM %s GROUP BY %s EMIT CHANGES;",
-			quote(c.Table), c.TableTopic, quote(c.KeyColumn), quote(c.ValueColumn), quote(c.MinColumn), quote(c.TableSource), quote(c.KeyColumn)),
+			quote(c.Table), c.TableTopic, quote(c.KeyColumn), quote(c.ValueColumn), quote(c.MinColumn), quote(c.TableSource), groupBy),
 		"sinks":           []string{c.Table},
 		"sinkKafkaTopics": []string{c.TableTopic},
 		"id":              s.tableQueryID(),
@@ -208,6 +216,9 @@ func (s *Server) queryOffsetSummary(ctx context.Context) (map[string]any, error)
 			offsets[p] = map[string]any{"partition": p, "logStartOffset": starts[p], "logEndOffset": ends[p], "consumerOffset": committed[p]}
 		}
 		topics = append(topics, map[string]any{"kafkaTopic": s.cfg.Topic, "offsets": offsets})
+		if r := s.repartitionSummary(); r != nil {
+			topics = append(topics, r)
+		}
 	}
 	return map[string]any{"groupId": s.queryGroup(), "topicSummaries": topics}, nil
 }
@@ -364,4 +375,23 @@ func (s *Server) rateLimited(w http.ResponseWriter, path string) {
 	default:
 		writeError(w, http.StatusBadRequest, "generic_error", 40000, msgRateLimit, "")
 	}
+}
+
+// handleExplain answers EXPLAIN <query id> with a queryDescription entity
+// (ksqldb-rest-model QueryDescription: id, statementText, sources, sinks,
+// topology, …) for the table's query.
+func (s *Server) handleExplain(w http.ResponseWriter, id, stmt string) {
+	if s.cfg.NoTable || id != s.tableQueryID() {
+		statementError(w, fmt.Sprintf("Query with id:%s does not exist, use SHOW QUERIES to view the full set of running queries.", id), stmt)
+		return
+	}
+	q := s.tableQuery()
+	writeJSON(w, http.StatusOK, []any{map[string]any{
+		"@type": "queryDescription", "statementText": stmt, "warnings": []any{},
+		"queryDescription": map[string]any{
+			"id": id, "statementText": q["queryString"], "windowType": nil, "fields": []any{},
+			"sources": []string{s.cfg.TableSource}, "sinks": []string{s.cfg.Table}, "topology": s.topology(),
+			"executionPlan": "", "overriddenProperties": map[string]any{}, "queryType": "PERSISTENT", "state": s.cfg.QueryState,
+		},
+	}})
 }

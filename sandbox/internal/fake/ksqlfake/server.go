@@ -24,7 +24,7 @@
 // shape of the pull-query rate limit, DESCRIBE's partitions and GET /info.
 // With Config.TLS it serves https and offers HTTP/2 by ALPN.
 //
-// Endpoints: GET /info, POST /ksql (DESCRIBE and SHOW PROPERTIES), POST /query and POST
+// Endpoints: GET /info, POST /ksql (DESCRIBE, SHOW PROPERTIES and EXPLAIN), POST /query and POST
 // /query-stream (SELECT * FROM <table> WHERE <key> IN (…), and table scans
 // where the release allows them); anything
 // else is a statement_error 40001. Errors use ksqlDB's JSON shapes and
@@ -153,6 +153,15 @@ type Config struct {
 	// KsqlRestConfig.java): without it MaximumLagFilter.create returns no
 	// filter and a request's max.allowed.offset.lag is ignored.
 	LagReporting bool
+	// Repartition models a table query grouping by something other than
+	// the stream's key column: SchemaKStream.groupBy repartitions unless
+	// the GROUP BY is the key (repartitionNeeded, v0.15.0-ksqldb, v0.29.0),
+	// so the records go through <application id>-Aggregate-GroupBy-repartition
+	// and reach the table RepartitionLag after the query may commit their
+	// source offsets. EXPLAIN's topology names the topic, and DESCRIBE …
+	// EXTENDED lists it once the group has committed on it.
+	Repartition    bool
+	RepartitionLag time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -229,6 +238,7 @@ type Server struct {
 	// commitNeeded marks the partitions a record was processed on since
 	// their last commit.
 	commitNeeded map[int32]bool
+	repart       repartitionState
 	table        []map[int64]cell          // per partition: key -> MIN
 	schemas      map[schemaRef]avro.Schema // parsed writer schemas registered under their subject
 	requests     map[string]int            // by path
@@ -272,6 +282,7 @@ func New(cfg Config) (*Server, error) {
 		position:     map[int32]int64{},
 		committed:    map[int32]int64{},
 		commitNeeded: map[int32]bool{},
+		repart:       newRepartitionState(),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel

@@ -140,8 +140,11 @@ type pullStmt struct {
 // showPropsStmt is SHOW PROPERTIES; (or LIST PROPERTIES;).
 type showPropsStmt struct{}
 
-// parse returns a *describeStmt, a *showPropsStmt or a *pullStmt; any
-// other statement is an error.
+// explainStmt is EXPLAIN <query id>;
+type explainStmt struct{ query token }
+
+// parse returns a *describeStmt, a *showPropsStmt, an *explainStmt or a
+// *pullStmt; any other statement is an error.
 func parse(stmt string) (any, error) {
 	toks, err := lex(stmt)
 	if err != nil {
@@ -154,6 +157,12 @@ func parse(stmt string) (any, error) {
 			break
 		}
 		return &showPropsStmt{}, p.end()
+	case p.keyword("EXPLAIN"):
+		e := &explainStmt{}
+		if e.query, err = p.expect('i'); err != nil {
+			return nil, err
+		}
+		return e, p.end()
 	case p.keyword("DESCRIBE"):
 		d := &describeStmt{}
 		if d.source, err = p.expect('i'); err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -277,8 +278,10 @@ func (s *Server) process(ctx context.Context) {
 			limit = min(limit, int(budget))
 		}
 		budget -= float64(s.applyVisible(now, limit))
+		s.aggregateRepartitioned(now)
 		last = now
 		if now.Sub(lastCommit) >= s.cfg.CommitInterval {
+			maps.Copy(s.repart.committed, s.repart.position)
 			for p, pos := range s.position {
 				if s.commitNeeded[p] || !s.prof.CommitOnlyAfterRecord {
 					s.committed[p] = pos
@@ -307,15 +310,11 @@ func (s *Server) applyVisible(now time.Time, limit int) int {
 			s.dropped.Add(1)
 			continue
 		}
-		part := s.table[p.partition]
-		old, ok := part[p.key]
-		switch {
-		case !ok, old.null && !p.value.null:
-			part[p.key] = p.value
-		case !p.value.null && p.value.value < old.value:
-			part[p.key] = p.value
+		if s.cfg.Repartition {
+			s.repartition(p, now)
+			continue
 		}
-		s.processed.Add(1)
+		s.aggregate(p)
 	}
 	s.pending = s.pending[n:]
 	return n
@@ -443,4 +442,17 @@ func (s *Server) scan(limit int64) [][2]any {
 		}
 	}
 	return rows
+}
+
+// aggregate applies one decoded record to the table. The caller holds s.mu.
+func (s *Server) aggregate(p pendingRecord) {
+	part := s.table[p.partition]
+	old, ok := part[p.key]
+	switch {
+	case !ok, old.null && !p.value.null:
+		part[p.key] = p.value
+	case !p.value.null && p.value.value < old.value:
+		part[p.key] = p.value
+	}
+	s.processed.Add(1)
 }
