@@ -37,19 +37,11 @@ func (c *Client) serverSettings(ctx context.Context) (map[string]string, error) 
 		}
 		for _, e := range entities {
 			var list []struct{ Name, Value string }
-			if json.Unmarshal(e.Properties, &list) == nil {
-				for _, p := range list {
-					out[p.Name] = p.Value
-				}
-				continue
+			if len(e.Properties) == 0 || json.Unmarshal(e.Properties, &list) != nil {
+				continue // not a PropertiesList, or one this client cannot read: the settings stay unknown
 			}
-			var byName map[string]any // the map form of servers before 0.10
-			if json.Unmarshal(e.Properties, &byName) == nil {
-				for k, v := range byName {
-					if s, ok := v.(string); ok {
-						out[k] = s
-					}
-				}
+			for _, p := range list {
+				out[p.Name] = p.Value
 			}
 		}
 		return nil
