@@ -21,6 +21,14 @@ type CatchUpOptions struct {
 	Stall         time.Duration
 	ProgressEvery time.Duration // how often the lag is logged; 0 never
 	Log           *slog.Logger
+	// OnlyMarkers, when set, reports whether the stream's topic holds on
+	// partition, from offset from up to to, only transaction markers
+	// (kafka.Producer.OnlyMarkers). An end offset counts markers, and
+	// Kafka Streams before 3.1 (ksqlDB <= 0.22, CP <= 7.0) does not commit
+	// past a trailing one until the next record, so a partition behind by
+	// markers only is caught up. It is asked when the lag did not shrink
+	// since the previous poll, once per partition and committed offset.
+	OnlyMarkers func(ctx context.Context, partition int32, from, to int64) (bool, error)
 }
 
 // CatchUp waits until the persistent query writing the table has
@@ -51,14 +59,21 @@ func (c *Client) CatchUp(ctx context.Context, facts Facts, target map[int32]int6
 	best, bestAt := int64(-1), start
 	lastLog, lastLogLag := start, int64(-1)
 	var lastErr error
+	uncommitted := false // the query's group lists no offset on the topic at all
+	markers := newMarkerCheck(opts.OnlyMarkers, log, opts.Stage)
+	prevLag := int64(-1)
 	for {
 		qp, err := c.Progress(ctx, facts)
 		now := time.Now()
 		switch {
 		case err == nil:
-			lastErr = nil
+			lastErr, uncommitted = nil, len(qp.Committed) == 0
 			res.Group = qp.Group
 			res.Lag, res.Partitions = lagOf(target, qp.Committed)
+			if res.Lag > 0 && res.Lag == prevLag {
+				res.Lag, res.Partitions = markers.drop(ctx, res.Partitions)
+			}
+			prevLag = res.Lag
 			if res.Lag == 0 {
 				log.Info("ksqlDB has caught up", "stage", opts.Stage, "table", facts.Table, "query_group", qp.Group, "seconds", now.Sub(start).Seconds())
 				return finish("caught_up", nil)
@@ -91,11 +106,16 @@ func (c *Client) CatchUp(ctx context.Context, facts Facts, target map[int32]int6
 				return finish("unreachable", backfill.Errorf(backfill.KindUnavailable,
 					"ksqlDB could not be read for %s while waiting %s for table %s: %w", stalled.Round(time.Second), opts.Stage, QuoteIdentifier(facts.Table), lastErr))
 			}
+			hint := ""
+			if uncommitted {
+				hint = fmt.Sprintf("; the group has committed no offset on the topic at all: either the query has not read it (auto.offset.reset=latest skips what was written before the query started) "+
+					"or the server runs shared runtimes (%s=true), whose queries commit under the runtime's group, never under this one", settingSharedRuntime)
+			}
 			return finish("stalled", backfill.Errorf(backfill.KindVerify,
-				"ksqlDB's query %s (consumer group %s), which feeds table %s from topic %q, made no progress for %s while the job waited %s: %d records behind (%s); "+
+				"ksqlDB's query %s (consumer group %s), which feeds table %s from topic %q, made no progress for %s while the job waited %s: %d records behind (%s)%s; "+
 					"check the query's state (SHOW QUERIES; EXPLAIN %s;) and the ksqlDB server's logs, or raise ksqldb.stall_timeout if ksqlDB is only slow",
 				orString(facts.QueryID, "?"), orString(res.Group, "?"), QuoteIdentifier(facts.Table), facts.Topic, stalled.Round(time.Second), opts.Stage,
-				res.Lag, describeLag(res.Partitions, 10), orString(facts.QueryID, "<query id>")))
+				res.Lag, describeLag(res.Partitions, 10), hint, orString(facts.QueryID, "<query id>")))
 		}
 		if httpc.Sleep(ctx, opts.Poll) != nil {
 			return finish("interrupted", ctxErr(ctx, "waiting for ksqlDB to catch up "+opts.Stage))

@@ -155,6 +155,9 @@ func (e *APIError) retryable() bool {
 	if e.Status == http.StatusNotImplemented || e.Status == http.StatusHTTPVersionNotSupported {
 		return false // retrying cannot help; /query-stream falls back to /query on these
 	}
+	if _, denied := deniedGroup(e.Message); denied {
+		return false // a missing ACL, answered 500 from 0.16 on
+	}
 	return httpc.RetryableStatus(e.Status) || e.Code >= 50000 || e.rateLimited()
 }
 
@@ -168,6 +171,9 @@ func (e *APIError) rateLimited() bool {
 
 // classify gives an exhausted or final API error its kind.
 func classify(e *APIError) error {
+	if group, denied := deniedGroup(e.Message); denied {
+		return groupACLError(group, e.Error())
+	}
 	switch {
 	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden || e.Code/100 == 401 || e.Code/100 == 403:
 		return backfill.Errorf(backfill.KindConfig, "%w: ksqlDB refused the credentials; check the ksqlDB username and password and the user's permissions", e)

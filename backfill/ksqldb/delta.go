@@ -26,7 +26,7 @@ var _ backfill.Filter = (*Delta)(nil)
 // (from Preflight), looking keys up batchKeys at a time.
 func (c *Client) NewDelta(facts Facts, batchKeys int) *Delta {
 	d := &Delta{c: c, facts: facts, batchKeys: max(batchKeys, 1)}
-	d.stream.Store(supportsQueryStream(facts.ServerVersion))
+	d.stream.Store(supportsQueryStream(facts.ServerVersion) && !facts.StandbyReads)
 	return d
 }
 

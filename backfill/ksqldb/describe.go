@@ -27,6 +27,9 @@ type sourceDescription struct {
 	WriteQueries []runningQuery `json:"writeQueries"`
 	// QueryOffsetSummaries is filled by DESCRIBE … EXTENDED (see Progress).
 	QueryOffsetSummaries json.RawMessage `json:"queryOffsetSummaries"`
+	// warnings are the answer's warnings, e.g. 0.15's "Error from Kafka:
+	// …" when it could not read the offsets.
+	warnings []string
 }
 
 type sourceField struct {

@@ -49,6 +49,13 @@ type Facts struct {
 	// Partitions is the topic's partition count: from ksqlDB when it
 	// reports one, else from the expectation; 0 when neither knows.
 	Partitions int
+	// StandbyReads: the server lets standbys answer pull queries
+	// (ksql.query.pull.enable.standby.reads=true), so every pull query
+	// bounds their lag (ksql.query.pull.max.allowed.offset.lag=0) and goes
+	// to /query, whose properties the server converts to the setting's type.
+	StandbyReads bool
+	// SettingsUnknown: the server refused SHOW PROPERTIES.
+	SettingsUnknown bool
 }
 
 // Preflight checks, before anything is written, that the stream reads the
@@ -71,6 +78,9 @@ func (c *Client) Preflight(ctx context.Context, want Expectation) (Facts, error)
 	}
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if err := c.checkSettings(ctx, &f, add); err != nil {
+		return f, err
+	}
 	sq := QuoteIdentifier(s.Name)
 	f.Stream, f.Topic, f.KeyFormat, f.ValueFormat = s.Name, s.Topic, s.KeyFormat, s.ValueFormat
 
@@ -140,6 +150,11 @@ func (c *Client) Preflight(ctx context.Context, want Expectation) (Facts, error)
 		problems = append(problems, err.Error())
 	} else {
 		c.checkTable(&f, s, t, add)
+		if f.QueryID != "" {
+			if err := c.checkRepartition(ctx, &f, add); err != nil {
+				return f, err
+			}
+		}
 	}
 	if len(problems) > 0 {
 		return f, backfill.Errorf(backfill.KindContract, "ksqlDB preflight found %d mismatch(es): %s", len(problems), strings.Join(problems, "; "))

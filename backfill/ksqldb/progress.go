@@ -13,7 +13,7 @@ import (
 // QueryProgress is how far the table's persistent query has read the
 // stream's topic, as ksqlDB reports it from the query's consumer group.
 type QueryProgress struct {
-	Group string // the query's consumer group, _confluent-ksql-<service id>query_<query id>
+	Group string // the query's consumer group, _confluent-ksql-<service id><ksql.persistent.prefix><query id>
 	// Committed is the committed offset per partition of the stream's
 	// topic: every record below it is in the table. A partition the query
 	// has not committed on is absent and counts as 0.
@@ -56,11 +56,17 @@ func (c *Client) Progress(ctx context.Context, facts Facts) (QueryProgress, erro
 				QuoteIdentifier(facts.Table), err, truncate(string(d.QueryOffsetSummaries), 300))
 		}
 	}
+	if len(summaries) == 0 && len(d.warnings) > 0 {
+		return qp, offsetsWarning(facts, d.warnings)
+	}
 	var groups []string
 	for _, s := range summaries {
 		groups = append(groups, s.GroupID)
-		if facts.QueryID != "" && !strings.HasSuffix(s.GroupID, "query_"+facts.QueryID) {
+		if !queryGroup(s.GroupID, facts.QueryID) {
 			continue
+		}
+		if rt, ok := repartitionTopic(s); ok {
+			return qp, backfill.Errorf(backfill.KindContract, "%s", repartitionProblem(&facts, rt))
 		}
 		qp.Group = s.GroupID
 		qp.Committed = map[int32]int64{}
@@ -95,13 +101,19 @@ func (c *Client) describeStatement(ctx context.Context, stmt string) (*sourceDes
 		}
 		for _, raw := range entities {
 			var e struct {
-				Desc *sourceDescription `json:"sourceDescription"`
+				Desc     *sourceDescription `json:"sourceDescription"`
+				Warnings []struct {
+					Message string `json:"message"`
+				} `json:"warnings"`
 			}
 			if err := json.Unmarshal(raw, &e); err != nil {
 				return err
 			}
 			if e.Desc != nil {
 				out = e.Desc
+				for _, w := range e.Warnings {
+					out.warnings = append(out.warnings, w.Message)
+				}
 				return nil
 			}
 			var apiErr APIError
@@ -113,4 +125,30 @@ func (c *Client) describeStatement(ctx context.Context, stmt string) (*sourceDes
 		return fmt.Errorf("the answer to %s holds no sourceDescription: %s", stmt, truncate(string(all), 300))
 	})
 	return out, err
+}
+
+// queryGroup reports whether group is query id's consumer group:
+// _confluent-ksql-<service id> + ksql.persistent.prefix + query id
+// (QueryApplicationId.build, v0.15.0-ksqldb to v0.29.0). The prefix is
+// query_ by default but configurable, so only the query id is matched.
+func queryGroup(group, id string) bool {
+	if id == "" {
+		return true
+	}
+	return strings.HasPrefix(group, "_confluent-ksql-") && strings.HasSuffix(group, id)
+}
+
+// offsetsWarning explains an answer without offsets but with warnings:
+// 0.15 answers a Kafka failure reading the query's offsets so
+// (ListSourceExecutor.describeSource, v0.15.0-ksqldb, catches
+// KafkaException). A missing group ACL is named; anything else is
+// Kafka being unavailable to ksqlDB, which may pass.
+func offsetsWarning(facts Facts, warnings []string) error {
+	all := strings.Join(warnings, "; ")
+	if group, denied := deniedGroup(all); denied {
+		return groupACLError(group, "DESCRIBE "+QuoteIdentifier(facts.Table)+" EXTENDED warned: "+truncate(all, 300))
+	}
+	return backfill.Errorf(backfill.KindUnavailable,
+		"ksqlDB could not read the committed offsets of the query feeding table %s from Kafka: DESCRIBE … EXTENDED answered no offsets and warned %q; "+
+			"check the ksqlDB server's connection to Kafka", QuoteIdentifier(facts.Table), truncate(all, 300))
 }

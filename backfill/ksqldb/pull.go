@@ -62,14 +62,24 @@ func (c *Client) pull(ctx context.Context, f *Facts, keys []int64, useStream boo
 		rows[k] = cell{value: v, null: null}
 		return nil
 	}
+	props := map[string]any{}
+	if f.StandbyReads {
+		// No standby lagging by even one offset may answer (MaximumLagFilter,
+		// which needs ksql.lag.reporting.enable=true). /query converts the
+		// value to the setting's type (KsqlRequest.getConfigOverrides);
+		// /query-stream passes its properties on as parsed from JSON
+		// (QueryStreamHandler.getRequest, v0.29.0) to a cast to Long.
+		props[settingMaxLag] = 0
+		useStream = false
+	}
 	var err error
 	if useStream {
-		err = c.call(ctx, "/query-stream", map[string]any{"sql": stmt, "properties": map[string]any{}}, mediaDelimited, func(r io.Reader) error {
+		err = c.call(ctx, "/query-stream", map[string]any{"sql": stmt, "properties": props}, mediaDelimited, func(r io.Reader) error {
 			clear(rows)
 			return readQueryStream(r, add)
 		})
 	} else {
-		err = c.call(ctx, "/query", ksqlRequest{KSQL: stmt, Properties: map[string]any{}}, mediaKsql, func(r io.Reader) error {
+		err = c.call(ctx, "/query", ksqlRequest{KSQL: stmt, Properties: props}, mediaKsql, func(r io.Reader) error {
 			clear(rows)
 			return readQuery(r, add)
 		})

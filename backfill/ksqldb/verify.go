@@ -89,7 +89,7 @@ func (c *Client) Verify(ctx context.Context, facts Facts, rec *Recorder, opts Ve
 	dups := rec.Duplicates()
 	v.DuplicateKeys, v.DuplicateRecords = dups.Keys, dups.Records
 	p := &verifyRun{f: &facts, opts: opts}
-	p.stream.Store(opts.UseQueryStream && supportsQueryStream(facts.ServerVersion))
+	p.stream.Store(opts.UseQueryStream && supportsQueryStream(facts.ServerVersion) && !facts.StandbyReads)
 
 	todo := keys
 	var (

@@ -26,6 +26,7 @@ type topicProducer interface {
 	EndOffsets(ctx context.Context, partitions int) ([]backfill.Watermarks, error)
 	Written() *backfill.Written
 	ReadBack(ctx context.Context, gaps map[int32][][2]int64, runID string, lim kafka.ReadBackLimits) (backfill.Duplicates, error)
+	OnlyMarkers(ctx context.Context, partition int32, from, to int64) (bool, error)
 	Close()
 }
 

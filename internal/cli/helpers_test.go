@@ -29,6 +29,7 @@ type world struct {
 	mu       sync.Mutex
 	calls    []string
 	targets  map[string]map[int32]int64 // catch-up stage -> target offsets
+	markers  map[string]bool            // catch-up stage -> the barrier can ask the topic for transaction markers
 	want     ksqldb.Expectation         // what the preflight was asked
 	gaps     map[int32][][2]int64       // what ReadBack was asked to read
 	verified *ksqldb.Recorder           // what Verify was given
@@ -165,6 +166,10 @@ func (p *stubTopic) ReadBack(_ context.Context, gaps map[int32][][2]int64, _ str
 	return backfill.Duplicates{Status: "checked"}, p.w.call("kafka.ReadBack")
 }
 
+func (p *stubTopic) OnlyMarkers(context.Context, int32, int64, int64) (bool, error) {
+	return false, nil
+}
+
 func (p *stubTopic) Close() {
 	p.closed.Add(1)
 	_ = p.w.call("kafka.Close")
@@ -188,6 +193,10 @@ func (k stubKsql) CatchUp(_ context.Context, facts ksqldb.Facts, target map[int3
 		k.w.targets = map[string]map[int32]int64{}
 	}
 	k.w.targets[opts.Stage] = target
+	if k.w.markers == nil {
+		k.w.markers = map[string]bool{}
+	}
+	k.w.markers[opts.Stage] = opts.OnlyMarkers != nil
 	k.w.mu.Unlock()
 	err := k.w.call("ksqldb.CatchUp(" + opts.Stage + ")")
 	cu := backfill.CatchUp{Stage: opts.Stage, Table: facts.Table, Status: "caught_up"}

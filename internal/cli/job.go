@@ -90,7 +90,7 @@ func (j *job) run(ctx context.Context) error {
 	if mode == config.ModeDelta {
 		// Only once ksqlDB has aggregated every record the topic held does
 		// a key missing from the table mean it was never sent.
-		if err := j.catchUp(ctx, ksql, facts, "before delta lookups", endOffsets(before)); err != nil {
+		if err := j.catchUp(ctx, ksql, producer, facts, "before delta lookups", endOffsets(before)); err != nil {
 			return err
 		}
 		delta := ksql.NewDelta(facts, c.KsqlDB.VerifyBatch)
@@ -135,7 +135,7 @@ func (j *job) run(ctx context.Context) error {
 	}
 	// Verify once ksqlDB has committed past the last record the job wrote
 	// on every partition: then a key missing from the table is missing.
-	if err := j.catchUp(ctx, ksql, facts, "before verification", producer.Written().Next()); err != nil {
+	if err := j.catchUp(ctx, ksql, producer, facts, "before verification", producer.Written().Next()); err != nil {
 		return err
 	}
 	opts := ksqldb.VerifyOptions{BatchKeys: c.KsqlDB.VerifyBatch, MaxExamples: 5, UseQueryStream: true}
@@ -185,11 +185,15 @@ func (j *job) chooseMode(before []backfill.Watermarks) config.Mode {
 }
 
 // catchUp waits, with the barrier's settings, until ksqlDB's table query
-// has committed target, and records the wait in the report.
-func (j *job) catchUp(ctx context.Context, ksql ksqlClient, facts ksqldb.Facts, stage string, target map[int32]int64) error {
+// has committed target, and records the wait in the report. A partition
+// whose remaining lag the topic shows to be transaction markers only is
+// caught up: an end offset counts markers that Kafka Streams before 3.1
+// does not commit past.
+func (j *job) catchUp(ctx context.Context, ksql ksqlClient, topic topicProducer, facts ksqldb.Facts, stage string, target map[int32]int64) error {
 	j.log.Info("waiting for ksqlDB's table query to aggregate the topic", "stage", stage, "table", facts.Table, "target_offsets", target)
 	cu, err := ksql.CatchUp(ctx, facts, target, ksqldb.CatchUpOptions{
 		Stage: stage, Stall: j.cfg.KsqlDB.StallTimeout, ProgressEvery: j.cfg.Pipeline.ProgressInterval, Log: j.log,
+		OnlyMarkers: topic.OnlyMarkers,
 	})
 	j.rep.CatchUps = append(j.rep.CatchUps, cu)
 	return err

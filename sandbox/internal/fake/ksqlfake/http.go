@@ -42,7 +42,7 @@ func (s *Server) handleInfo(w http.ResponseWriter) {
 	}})
 }
 
-// handleKsql answers POST /ksql; only DESCRIBE is supported.
+// handleKsql answers POST /ksql: DESCRIBE, SHOW PROPERTIES and EXPLAIN.
 func (s *Server) handleKsql(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		KSQL string `json:"ksql"`
@@ -56,6 +56,14 @@ func (s *Server) handleKsql(w http.ResponseWriter, r *http.Request) {
 		statementError(w, err.Error(), req.KSQL)
 		return
 	}
+	switch x := st.(type) {
+	case *showPropsStmt:
+		s.handleShowProperties(w, req.KSQL)
+		return
+	case *explainStmt:
+		s.handleExplain(w, resolve(x.query), req.KSQL)
+		return
+	}
 	d, ok := st.(*describeStmt)
 	if !ok {
 		statementError(w, "this double answers only DESCRIBE on /ksql; pull queries go to /query", req.KSQL)
@@ -63,6 +71,7 @@ func (s *Server) handleKsql(w http.ResponseWriter, r *http.Request) {
 	}
 	name := resolve(d.source)
 	var desc map[string]any
+	warnings := []any{}
 	switch {
 	case name == s.cfg.Stream:
 		desc = s.describeStream(d.extended)
@@ -72,12 +81,20 @@ func (s *Server) handleKsql(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusInternalServerError, "generic_error", 50000, "Error from Kafka: "+err.Error(), "")
 			return
 		}
+		if msg, failed := s.offsetsFault(); failed && d.extended {
+			if !s.prof.OffsetErrorsAsWarnings {
+				writeError(w, http.StatusInternalServerError, "statement_error", 50000, msg, req.KSQL)
+				return
+			}
+			desc["queryOffsetSummaries"] = []any{}
+			warnings = append(warnings, map[string]any{"message": "Error from Kafka: " + msg})
+		}
 	default:
 		statementError(w, fmt.Sprintf("Could not find STREAM/TABLE '%s' in the Metastore", name), req.KSQL)
 		return
 	}
 	writeJSON(w, http.StatusOK, []any{map[string]any{
-		"@type": "sourceDescription", "statementText": req.KSQL, "sourceDescription": desc, "warnings": []any{},
+		"@type": "sourceDescription", "statementText": req.KSQL, "sourceDescription": desc, "warnings": warnings,
 	}})
 }
 
@@ -94,12 +111,23 @@ func quote(name string) string { return "`" + strings.ReplaceAll(name, "`", "``"
 // tableQueryID is the id of the persistent query writing the table.
 func (s *Server) tableQueryID() string { return "CTAS_" + strings.ToUpper(s.cfg.Table) + "_1" }
 
+// queryGroup is the table query's consumer group, its application id:
+// _confluent-ksql-<service id><ksql.persistent.prefix><query id>
+// (QueryApplicationId.build, v0.15.0-ksqldb to v0.29.0).
+func (s *Server) queryGroup() string {
+	return "_confluent-ksql-" + serviceID + s.cfg.PersistentPrefix + s.tableQueryID()
+}
+
 // tableQuery is the persistent query writing the table, as DESCRIBE lists it.
 func (s *Server) tableQuery() map[string]any {
 	c := s.cfg
+	groupBy := quote(c.KeyColumn)
+	if c.Repartition {
+		groupBy = "CAST(" + quote(c.KeyColumn) + " AS BIGINT)" // not the key column itself: repartitions
+	}
 	return map[string]any{
 		"queryString": fmt.Sprintf("CREATE TABLE %s WITH (KAFKA_TOPIC='%s', KEY_FORMAT='AVRO', VALUE_FORMAT='AVRO') AS SELECT %s, MIN(%s) %s FROM %s GROUP BY %s EMIT CHANGES;",
-			quote(c.Table), c.TableTopic, quote(c.KeyColumn), quote(c.ValueColumn), quote(c.MinColumn), quote(c.TableSource), quote(c.KeyColumn)),
+			quote(c.Table), c.TableTopic, quote(c.KeyColumn), quote(c.ValueColumn), quote(c.MinColumn), quote(c.TableSource), groupBy),
 		"sinks":           []string{c.Table},
 		"sinkKafkaTopics": []string{c.TableTopic},
 		"id":              s.tableQueryID(),
@@ -174,7 +202,7 @@ func (s *Server) describeTable(ctx context.Context, ext bool) (map[string]any, e
 func (s *Server) queryOffsetSummary(ctx context.Context) (map[string]any, error) {
 	topics := []any{}
 	committed := s.Committed()
-	if len(committed) > 0 {
+	if len(committed) > 0 && !s.cfg.SharedRuntime {
 		starts, err := s.listOffsets(ctx, -2)
 		if err != nil {
 			return nil, err
@@ -188,12 +216,15 @@ func (s *Server) queryOffsetSummary(ctx context.Context) (map[string]any, error)
 			offsets[p] = map[string]any{"partition": p, "logStartOffset": starts[p], "logEndOffset": ends[p], "consumerOffset": committed[p]}
 		}
 		topics = append(topics, map[string]any{"kafkaTopic": s.cfg.Topic, "offsets": offsets})
+		if r := s.repartitionSummary(); r != nil {
+			topics = append(topics, r)
+		}
 	}
-	return map[string]any{"groupId": "_confluent-ksql-" + serviceID + "query_" + s.tableQueryID(), "topicSummaries": topics}, nil
+	return map[string]any{"groupId": s.queryGroup(), "topicSummaries": topics}, nil
 }
 
 // pullQuery parses and runs a pull query; on failure it has answered.
-func (s *Server) pullQuery(w http.ResponseWriter, r *http.Request, stmt string) ([][2]any, bool) {
+func (s *Server) pullQuery(w http.ResponseWriter, r *http.Request, stmt string, props map[string]any) ([][2]any, bool) {
 	st, err := parse(stmt)
 	if err != nil {
 		statementError(w, err.Error(), stmt)
@@ -221,11 +252,17 @@ func (s *Server) pullQuery(w http.ResponseWriter, r *http.Request, stmt string) 
 			statementError(w, msgTableScan, stmt)
 			return nil, false
 		}
+		if s.servedByStandby(props) {
+			return nil, true
+		}
 		return s.scan(q.limit), true
 	}
 	if col := resolve(q.column); col != s.cfg.KeyColumn {
 		statementError(w, fmt.Sprintf("WHERE clause on column %s is not a key lookup: the key column of %s is %s", col, s.cfg.Table, s.cfg.KeyColumn), stmt)
 		return nil, false
+	}
+	if s.servedByStandby(props) {
+		return nil, true // the standby's store has replicated nothing
 	}
 	rows, err := s.lookup(r.Context(), q.keys)
 	if err != nil {
@@ -249,13 +286,14 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		KSQL string `json:"ksql"`
+		KSQL  string         `json:"ksql"`
+		Props map[string]any `json:"streamsProperties"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.KSQL == "" {
 		writeError(w, http.StatusBadRequest, "generic_error", 40000, "Invalid request body: a JSON object with ksql is required", "")
 		return
 	}
-	rows, ok := s.pullQuery(w, r, req.KSQL)
+	rows, ok := s.pullQuery(w, r, req.KSQL, req.Props)
 	if !ok {
 		return
 	}
@@ -282,13 +320,14 @@ func (s *Server) handleQueryStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		SQL string `json:"sql"`
+		SQL   string         `json:"sql"`
+		Props map[string]any `json:"properties"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.SQL == "" {
 		writeError(w, http.StatusBadRequest, "generic_error", 40000, "Invalid request body: a JSON object with sql is required", "")
 		return
 	}
-	rows, ok := s.pullQuery(w, r, req.SQL)
+	rows, ok := s.pullQuery(w, r, req.SQL, req.Props)
 	if !ok {
 		return
 	}
@@ -336,4 +375,23 @@ func (s *Server) rateLimited(w http.ResponseWriter, path string) {
 	default:
 		writeError(w, http.StatusBadRequest, "generic_error", 40000, msgRateLimit, "")
 	}
+}
+
+// handleExplain answers EXPLAIN <query id> with a queryDescription entity
+// (ksqldb-rest-model QueryDescription: id, statementText, sources, sinks,
+// topology, …) for the table's query.
+func (s *Server) handleExplain(w http.ResponseWriter, id, stmt string) {
+	if s.cfg.NoTable || id != s.tableQueryID() {
+		statementError(w, fmt.Sprintf("Query with id:%s does not exist, use SHOW QUERIES to view the full set of running queries.", id), stmt)
+		return
+	}
+	q := s.tableQuery()
+	writeJSON(w, http.StatusOK, []any{map[string]any{
+		"@type": "queryDescription", "statementText": stmt, "warnings": []any{},
+		"queryDescription": map[string]any{
+			"id": id, "statementText": q["queryString"], "windowType": nil, "fields": []any{},
+			"sources": []string{s.cfg.TableSource}, "sinks": []string{s.cfg.Table}, "topology": s.topology(),
+			"executionPlan": "", "overriddenProperties": map[string]any{}, "queryType": "PERSISTENT", "state": s.cfg.QueryState,
+		},
+	}})
 }

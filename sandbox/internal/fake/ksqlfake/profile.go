@@ -50,6 +50,27 @@ type Profile struct {
 	// (rest/server/execution/ListSourceExecutor.java v0.15.0-ksqldb); from
 	// 0.16 (#6827) always.
 	DescribePartitions bool
+	// OffsetErrorsAsWarnings: when Kafka fails while DESCRIBE … EXTENDED
+	// reads the table query's committed offsets (a KafkaException, e.g. a
+	// GroupAuthorizationException, or KafkaResponseGetFailedException),
+	// 0.15 answers 200 with queryOffsetSummaries [] and a warning "Error
+	// from Kafka: …" (rest/server/execution/ListSourceExecutor.java
+	// describeSource, v0.15.0-ksqldb: queryOffsetSummaries is built inside
+	// the try). From 0.16 the call sits outside the try
+	// (v0.16.0-rc938-ksqldb, v0.22.0-ksqldb, v7.4.0), so the exception
+	// reaches KsqlResource.handleKsqlStatements, whose catch-all answers
+	// 500 / 50000 with its message (Errors.serverErrorForStatement; only a
+	// TopicAuthorizationException is special-cased, Errors.generateResponse).
+	OffsetErrorsAsWarnings bool
+	// CommitOnlyAfterRecord: Kafka Streams commits a task's position only
+	// when processing a record set commitNeeded, so a position that moved
+	// past a transaction marker alone is not committed until the next
+	// record (StreamTask.commitNeeded, apache/kafka before 3.1; fixed by
+	// apache/kafka#11151, which also commits when consumer.position() moved
+	// beyond the consumed offset). ksqlDB 0.15–0.22 and CP 6.2/7.0 build on
+	// Kafka Streams 2.7–3.0 (the io.confluent:common parent in pom.xml at
+	// v0.15.0-ksqldb, v7.0.0).
+	CommitOnlyAfterRecord bool
 }
 
 // Profiles the end-to-end tests run: the oldest release the job supports,
@@ -68,13 +89,15 @@ func ProfileFor(version string) (Profile, error) {
 	case major == 0 && minor >= 15:
 		at := func(m, pt int) bool { return minor > m || (minor == m && patch >= pt) }
 		p = Profile{
-			QueryRefusedOverHTTP2: at(16, 0) && !at(24, 0),
-			QueryStreamHTTP1:      at(24, 0),
-			PullLimit:             at(24, 0),
-			TableScans:            at(22, 0),
-			RateLimitQuery:        400,
-			RateLimitQueryStream:  500,
-			DescribePartitions:    at(16, 0),
+			QueryRefusedOverHTTP2:  at(16, 0) && !at(24, 0),
+			QueryStreamHTTP1:       at(24, 0),
+			PullLimit:              at(24, 0),
+			TableScans:             at(22, 0),
+			RateLimitQuery:         400,
+			RateLimitQueryStream:   500,
+			DescribePartitions:     at(16, 0),
+			OffsetErrorsAsWarnings: !at(16, 0),
+			CommitOnlyAfterRecord:  !at(23, 0),
 		}
 		switch {
 		case at(28, 2):
@@ -84,8 +107,9 @@ func ProfileFor(version string) (Profile, error) {
 		}
 	case major == 6 && minor == 2: // ksqlDB 0.17
 		p, _ = ProfileFor("0.17.0")
+		p.CommitOnlyAfterRecord = true
 	case major == 7 && minor == 0: // like 0.21/0.22, table scans off
-		p = Profile{QueryRefusedOverHTTP2: true, RateLimitQuery: 400, RateLimitQueryStream: 500, DescribePartitions: true}
+		p = Profile{QueryRefusedOverHTTP2: true, RateLimitQuery: 400, RateLimitQueryStream: 500, DescribePartitions: true, CommitOnlyAfterRecord: true}
 	case major == 7 && minor == 1: // HTTP/1.1 /query-stream and LIMIT, but /query not migrated
 		p = Profile{QueryRefusedOverHTTP2: true, QueryStreamHTTP1: true, PullLimit: true, TableScans: true,
 			RateLimitQuery: 400, RateLimitQueryStream: 500, DescribePartitions: true}

@@ -22,16 +22,16 @@ func TestProfileFor(t *testing.T) {
 		version string
 		want    Profile
 	}{
-		{"0.15.0", Profile{RateLimitQuery: old, RateLimitQueryStream: generic}},
-		{"0.17.0", Profile{QueryRefusedOverHTTP2: true, RateLimitQuery: old, RateLimitQueryStream: generic, DescribePartitions: true}},
-		{"0.22.0", Profile{QueryRefusedOverHTTP2: true, TableScans: true, RateLimitQuery: old, RateLimitQueryStream: generic, DescribePartitions: true}},
+		{"0.15.0", Profile{RateLimitQuery: old, RateLimitQueryStream: generic, OffsetErrorsAsWarnings: true, CommitOnlyAfterRecord: true}},
+		{"0.17.0", Profile{QueryRefusedOverHTTP2: true, RateLimitQuery: old, RateLimitQueryStream: generic, DescribePartitions: true, CommitOnlyAfterRecord: true}},
+		{"0.22.0", Profile{QueryRefusedOverHTTP2: true, TableScans: true, RateLimitQuery: old, RateLimitQueryStream: generic, DescribePartitions: true, CommitOnlyAfterRecord: true}},
 		{"0.23.1", Profile{QueryRefusedOverHTTP2: true, TableScans: true, RateLimitQuery: old, RateLimitQueryStream: generic, DescribePartitions: true}},
 		{"0.24.0", Profile{QueryStreamHTTP1: true, PullLimit: true, TableScans: true, RateLimitQuery: generic, RateLimitQueryStream: generic, DescribePartitions: true}},
 		{"0.28.1", Profile{QueryStreamHTTP1: true, PullLimit: true, TableScans: true, RateLimitQuery: generic, RateLimitQueryStream: generic, DescribePartitions: true}},
 		{"0.28.2", Profile{QueryStreamHTTP1: true, PullLimit: true, TableScans: true, RateLimitQuery: limited, RateLimitQueryStream: limited, DescribePartitions: true}},
 		{"0.29.0-rc3", Profile{QueryStreamHTTP1: true, PullLimit: true, TableScans: true, RateLimitQuery: limited, RateLimitQueryStream: limited, DescribePartitions: true}},
-		{"6.2.1", Profile{QueryRefusedOverHTTP2: true, RateLimitQuery: old, RateLimitQueryStream: generic, DescribePartitions: true}},
-		{"7.0.0", Profile{QueryRefusedOverHTTP2: true, RateLimitQuery: old, RateLimitQueryStream: generic, DescribePartitions: true}},
+		{"6.2.1", Profile{QueryRefusedOverHTTP2: true, RateLimitQuery: old, RateLimitQueryStream: generic, DescribePartitions: true, CommitOnlyAfterRecord: true}},
+		{"7.0.0", Profile{QueryRefusedOverHTTP2: true, RateLimitQuery: old, RateLimitQueryStream: generic, DescribePartitions: true, CommitOnlyAfterRecord: true}},
 		{"7.1.0", Profile{QueryRefusedOverHTTP2: true, QueryStreamHTTP1: true, PullLimit: true, TableScans: true, RateLimitQuery: old, RateLimitQueryStream: generic, DescribePartitions: true}},
 		{"7.2.0", Profile{QueryStreamHTTP1: true, PullLimit: true, TableScans: true, RateLimitQuery: generic, RateLimitQueryStream: generic, DescribePartitions: true}},
 		{"7.4.0", Profile{QueryStreamHTTP1: true, PullLimit: true, TableScans: true, RateLimitQuery: limited, RateLimitQueryStream: limited, DescribePartitions: true}},

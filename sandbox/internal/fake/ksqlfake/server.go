@@ -24,7 +24,7 @@
 // shape of the pull-query rate limit, DESCRIBE's partitions and GET /info.
 // With Config.TLS it serves https and offers HTTP/2 by ALPN.
 //
-// Endpoints: GET /info, POST /ksql (DESCRIBE only), POST /query and POST
+// Endpoints: GET /info, POST /ksql (DESCRIBE, SHOW PROPERTIES and EXPLAIN), POST /query and POST
 // /query-stream (SELECT * FROM <table> WHERE <key> IN (…), and table scans
 // where the release allows them); anything
 // else is a statement_error 40001. Errors use ksqlDB's JSON shapes and
@@ -119,6 +119,49 @@ type Config struct {
 	TLS bool
 	// Username and Password, when set, are required as basic auth.
 	Username, Password string
+
+	// PersistentPrefix is ksql.persistent.prefix (default query_): the
+	// table query's consumer group is _confluent-ksql-<service id> +
+	// prefix + query id (QueryApplicationId.build, v0.15.0-ksqldb to
+	// v0.29.0).
+	PersistentPrefix string
+	// GroupACLDenied models a server principal without DESCRIBE on the
+	// table query's consumer group: listing its offsets fails with
+	// KsqlGroupAuthorizationException "Authorization denied to Describe on
+	// group: [<group>]" (KafkaConsumerGroupClientImpl.listConsumerGroupOffsets,
+	// v0.15.0-ksqldb, v0.22.0-ksqldb), answered as Profile.OffsetErrorsAsWarnings says.
+	GroupACLDenied bool
+	// SharedRuntime is ksql.runtime.feature.shared.enabled=true (0.24 on,
+	// default false, KsqlConfig.java v0.24.0 to v7.4.0): queries run in a
+	// shared Kafka Streams runtime and commit under its application id
+	// (QueryApplicationId.buildSharedRuntimeId), while DESCRIBE … EXTENDED
+	// still reads the per-query group (QueryApplicationId.build in
+	// ListSourceExecutor.queryOffsetSummaries), which then has no topics.
+	SharedRuntime bool
+	// LaggingStandby is ksql.query.pull.enable.standby.reads=true (default
+	// false) with a standby of the table's store that has replicated
+	// nothing since New, serving the pull queries, as HARouting does when
+	// the active host fails the liveness filter: without
+	// ksql.query.pull.enable.standby.reads the ActiveHostFilter admits the
+	// active only (KsqlRestApplication.initializeRoutingFilterFactory,
+	// v0.15.0-ksqldb, v0.29.0). A request whose
+	// ksql.query.pull.max.allowed.offset.lag (streamsProperties on /query,
+	// properties on /query-stream; PullQueryConfigRoutingOptions) is below
+	// the standby's lag is served by the active instead, if LagReporting.
+	LaggingStandby bool
+	// LagReporting is ksql.lag.reporting.enable=true (default false,
+	// KsqlRestConfig.java): without it MaximumLagFilter.create returns no
+	// filter and a request's max.allowed.offset.lag is ignored.
+	LagReporting bool
+	// Repartition models a table query grouping by something other than
+	// the stream's key column: SchemaKStream.groupBy repartitions unless
+	// the GROUP BY is the key (repartitionNeeded, v0.15.0-ksqldb, v0.29.0),
+	// so the records go through <application id>-Aggregate-GroupBy-repartition
+	// and reach the table RepartitionLag after the query may commit their
+	// source offsets. EXPLAIN's topology names the topic, and DESCRIBE …
+	// EXTENDED lists it once the group has committed on it.
+	Repartition    bool
+	RepartitionLag time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -140,6 +183,7 @@ func (c *Config) defaults() error {
 	def(&c.QueryState, "RUNNING")
 	def(&c.OffsetReset, "latest")
 	def(&c.Version, "0.29.0")
+	def(&c.PersistentPrefix, "query_")
 	if c.Profile == nil {
 		p, err := ProfileFor(c.Version)
 		if err != nil {
@@ -187,17 +231,22 @@ type Server struct {
 	fetched, processed, dropped atomic.Int64
 
 	mu        sync.Mutex
-	pending   []pendingRecord           // fetched, not yet processed (oldest first)
-	paused    bool                      // the query processes nothing
-	position  map[int32]int64           // per partition: the offset after the last processed record
-	committed map[int32]int64           // per partition: the last committed position
-	table     []map[int64]cell          // per partition: key -> MIN
-	schemas   map[schemaRef]avro.Schema // parsed writer schemas registered under their subject
-	requests  map[string]int            // by path
-	rateN     int                       // pull queries still to answer 429
-	failN     int                       // requests still to fail with failCode
-	failCode  int                       // HTTP status for FailNext
-	queries   atomic.Int64
+	pending   []pendingRecord // fetched, not yet processed (oldest first)
+	paused    bool            // the query processes nothing
+	position  map[int32]int64 // per partition: the offset after the last processed record
+	committed map[int32]int64 // per partition: the last committed position
+	// commitNeeded marks the partitions a record was processed on since
+	// their last commit.
+	commitNeeded map[int32]bool
+	repart       repartitionState
+	table        []map[int64]cell          // per partition: key -> MIN
+	schemas      map[schemaRef]avro.Schema // parsed writer schemas registered under their subject
+	requests     map[string]int            // by path
+	rateN        int                       // pull queries still to answer 429
+	failN        int                       // requests still to fail with failCode
+	failCode     int                       // HTTP status for FailNext
+	offsetsN     int                       // DESCRIBE … EXTENDED answers still to fail reading offsets
+	queries      atomic.Int64
 }
 
 type pendingRecord struct {
@@ -206,6 +255,7 @@ type pendingRecord struct {
 	key       int64
 	value     cell
 	decoded   bool // false: dropped when processed, as ksqlDB drops what it cannot deserialize
+	control   bool // a transaction marker: it moves the position only
 	visibleAt time.Time
 }
 
@@ -222,15 +272,17 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("ksqldb fake: %w", err)
 	}
 	s := &Server{
-		cfg:        cfg,
-		prof:       *cfg.Profile,
-		schemas:    map[schemaRef]avro.Schema{},
-		requests:   map[string]int{},
-		stopped:    make(chan struct{}),
-		processing: make(chan struct{}),
-		paused:     cfg.Paused,
-		position:   map[int32]int64{},
-		committed:  map[int32]int64{},
+		cfg:          cfg,
+		prof:         *cfg.Profile,
+		schemas:      map[schemaRef]avro.Schema{},
+		requests:     map[string]int{},
+		stopped:      make(chan struct{}),
+		processing:   make(chan struct{}),
+		paused:       cfg.Paused,
+		position:     map[int32]int64{},
+		committed:    map[int32]int64{},
+		commitNeeded: map[int32]bool{},
+		repart:       newRepartitionState(),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -351,6 +403,33 @@ func (s *Server) FailNext(n, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failN, s.failCode = n, status
+}
+
+// FailOffsets makes the next n DESCRIBE … EXTENDED of the table fail to
+// read the query's committed offsets from Kafka, as a broker outage does
+// (KafkaConsumerGroupClientImpl.listConsumerGroupOffsets throws
+// KafkaResponseGetFailedException "Failed to list Kafka consumer groups
+// offsets", v0.15.0-ksqldb to v0.29.0); the release answers as
+// Profile.OffsetErrorsAsWarnings says.
+func (s *Server) FailOffsets(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.offsetsN = n
+}
+
+// offsetsFault returns the message of the exception reading the query's
+// offsets throws now, if any.
+func (s *Server) offsetsFault() (string, bool) {
+	if s.cfg.GroupACLDenied {
+		return "Authorization denied to Describe on group: [" + s.queryGroup() + "]", true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.offsetsN > 0 {
+		s.offsetsN--
+		return "Failed to list Kafka consumer groups offsets", true
+	}
+	return "", false
 }
 
 // fed reports whether the table's query reads the stream and runs.

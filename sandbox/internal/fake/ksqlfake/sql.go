@@ -137,8 +137,14 @@ type pullStmt struct {
 	limit    int64 // LIMIT of a scan; 0 means none
 }
 
-// parse returns a *describeStmt or a *pullStmt; any other statement is an
-// error.
+// showPropsStmt is SHOW PROPERTIES; (or LIST PROPERTIES;).
+type showPropsStmt struct{}
+
+// explainStmt is EXPLAIN <query id>;
+type explainStmt struct{ query token }
+
+// parse returns a *describeStmt, a *showPropsStmt, an *explainStmt or a
+// *pullStmt; any other statement is an error.
 func parse(stmt string) (any, error) {
 	toks, err := lex(stmt)
 	if err != nil {
@@ -146,6 +152,17 @@ func parse(stmt string) (any, error) {
 	}
 	p := &parser{toks: toks}
 	switch {
+	case p.keyword("SHOW") || p.keyword("LIST"):
+		if !p.keyword("PROPERTIES") {
+			break
+		}
+		return &showPropsStmt{}, p.end()
+	case p.keyword("EXPLAIN"):
+		e := &explainStmt{}
+		if e.query, err = p.expect('i'); err != nil {
+			return nil, err
+		}
+		return e, p.end()
 	case p.keyword("DESCRIBE"):
 		d := &describeStmt{}
 		if d.source, err = p.expect('i'); err != nil {

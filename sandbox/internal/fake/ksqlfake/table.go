@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -63,7 +64,9 @@ func (s *Server) startConsumer(ctx context.Context) error {
 			start[p] = kgo.NewOffset().At(o)
 		}
 	}
-	if s.kc, err = kgo.NewClient(kgo.SeedBrokers(s.cfg.Brokers...), kgo.FetchMaxWait(100*time.Millisecond),
+	// Control records (transaction markers) are kept: they move the
+	// consumer's position, which Kafka Streams may commit (see process).
+	if s.kc, err = kgo.NewClient(kgo.SeedBrokers(s.cfg.Brokers...), kgo.FetchMaxWait(100*time.Millisecond), kgo.KeepControlRecords(),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Topic: start})); err != nil {
 		return err
 	}
@@ -119,6 +122,13 @@ func (s *Server) consume(ctx context.Context) {
 // query's position, and is dropped when processed.
 func (s *Server) ingest(r *kgo.Record, now time.Time) {
 	p := pendingRecord{partition: r.Partition, offset: r.Offset, visibleAt: now.Add(s.cfg.Lag)}
+	if r.Attrs.IsControl() {
+		p.control = true
+		s.mu.Lock()
+		s.pending = append(s.pending, p)
+		s.mu.Unlock()
+		return
+	}
 	var ok bool
 	if p.key, ok = s.decodeKey(r.Key); ok {
 		p.value, p.decoded = s.decodeValue(r.Value)
@@ -239,7 +249,11 @@ func asInt64(v any) (int64, bool) {
 // query (ksqlDB sets commit.interval.ms to KsqlConstants.defaultCommitIntervalMsConfig, 2000, in KsqlConfig.java,
 // confluentinc/ksql v0.29.0). Pull queries read the table, so they see a
 // record once it is processed; DESCRIBE … EXTENDED reports the committed
-// positions.
+// positions. The position committed is the consumer's, past any
+// transaction marker read (apache/kafka#8040, Kafka 2.5); with
+// Profile.CommitOnlyAfterRecord a partition is committed only if a record
+// was processed on it since its last commit (StreamTask.commitNeeded
+// before apache/kafka#11151), so a trailing marker stays uncommitted.
 func (s *Server) process(ctx context.Context) {
 	defer close(s.processing)
 	tick := time.NewTicker(5 * time.Millisecond)
@@ -264,10 +278,15 @@ func (s *Server) process(ctx context.Context) {
 			limit = min(limit, int(budget))
 		}
 		budget -= float64(s.applyVisible(now, limit))
+		s.aggregateRepartitioned(now)
 		last = now
 		if now.Sub(lastCommit) >= s.cfg.CommitInterval {
+			maps.Copy(s.repart.committed, s.repart.position)
 			for p, pos := range s.position {
-				s.committed[p] = pos
+				if s.commitNeeded[p] || !s.prof.CommitOnlyAfterRecord {
+					s.committed[p] = pos
+				}
+				delete(s.commitNeeded, p)
 			}
 			lastCommit = now
 		}
@@ -283,19 +302,19 @@ func (s *Server) applyVisible(now time.Time, limit int) int {
 	for ; n < limit && n < len(s.pending) && !s.pending[n].visibleAt.After(now); n++ {
 		p := s.pending[n]
 		s.position[p.partition] = p.offset + 1
+		if p.control {
+			continue // a transaction marker: nothing to process
+		}
+		s.commitNeeded[p.partition] = true
 		if !p.decoded {
 			s.dropped.Add(1)
 			continue
 		}
-		part := s.table[p.partition]
-		old, ok := part[p.key]
-		switch {
-		case !ok, old.null && !p.value.null:
-			part[p.key] = p.value
-		case !p.value.null && p.value.value < old.value:
-			part[p.key] = p.value
+		if s.cfg.Repartition {
+			s.repartition(p, now)
+			continue
 		}
-		s.processed.Add(1)
+		s.aggregate(p)
 	}
 	s.pending = s.pending[n:]
 	return n
@@ -423,4 +442,17 @@ func (s *Server) scan(limit int64) [][2]any {
 		}
 	}
 	return rows
+}
+
+// aggregate applies one decoded record to the table. The caller holds s.mu.
+func (s *Server) aggregate(p pendingRecord) {
+	part := s.table[p.partition]
+	old, ok := part[p.key]
+	switch {
+	case !ok, old.null && !p.value.null:
+		part[p.key] = p.value
+	case !p.value.null && p.value.value < old.value:
+		part[p.key] = p.value
+	}
+	s.processed.Add(1)
 }
