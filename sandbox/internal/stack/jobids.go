@@ -20,9 +20,12 @@ import (
 // instead (server/handler.go, jobsInsertHandler), which a client cannot
 // tell from a bad query. A repeat that arrives while the first insert is
 // still running waits for it, so that the job it is told to attach to
-// exists when it asks jobs.get.
+// exists when it asks jobs.get. Inserts run one at a time: the emulator
+// creates each job's result table in one SQLite database, and concurrent
+// creations fail with "database table is locked", which BigQuery never
+// answers.
 func jobIDs(next http.Handler) http.Handler {
-	var mu sync.Mutex
+	var mu, insert sync.Mutex
 	taken := map[string]chan struct{}{} // job id -> closed once its first insert was answered
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || !strings.HasSuffix(strings.TrimSuffix(r.URL.Path, "/"), "/jobs") {
@@ -37,6 +40,8 @@ func jobIDs(next http.Handler) http.Handler {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		var job bq.Job
 		if json.Unmarshal(body, &job) != nil || job.JobReference == nil || job.JobReference.JobId == "" {
+			insert.Lock()
+			defer insert.Unlock()
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -50,6 +55,8 @@ func jobIDs(next http.Handler) http.Handler {
 		mu.Unlock()
 		if !repeat {
 			defer close(done)
+			insert.Lock()
+			defer insert.Unlock()
 			next.ServeHTTP(w, r)
 			return
 		}
