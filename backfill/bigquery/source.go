@@ -126,6 +126,13 @@ func (s *Source) Open(ctx context.Context) (_ backfill.RowReader, err error) {
 		fallback = err.Error()
 		s.log.Warn("bigquery.read_api=auto: the Storage Read API cannot read the result; reading it over REST (slower)", "job_id", job.ID(), "cause", fallback)
 	}
+	if s.cfg.queryOnce() {
+		// The shared result holds every shard's rows, and REST cannot
+		// restrict a read to some of them: run this shard's own query.
+		if job, err = s.shardQuery(ctx, client, params); err != nil {
+			return nil, err
+		}
+	}
 	r, err := openREST(ctx, client, job, fallback)
 	if err != nil {
 		return nil, err
@@ -184,6 +191,17 @@ func (s *Source) runQuery(ctx context.Context, client *bigquery.Client, params [
 		return nil, nil, classify(err, "BigQuery job "+job.ID())
 	}
 	return job, dst, nil
+}
+
+// shardQuery runs the query read_api=rest runs for this shard, restricted
+// to its rows and with no destination table, for the REST fallback of a
+// shard whose run shares one query.
+func (s *Source) shardQuery(ctx context.Context, client *bigquery.Client, params []bigquery.QueryParameter) (*bigquery.Job, error) {
+	own := *s
+	own.cfg.ReadAPI, own.cfg.DestinationTable = ReadREST, ""
+	s.log.Info("bigquery REST fallback: running this shard's own query, as read_api=rest does", "shard", s.cfg.ShardIndex, "shards", s.cfg.ShardCount)
+	job, _, err := own.runQuery(ctx, client, params)
+	return job, err
 }
 
 // alreadyExists reports a jobs.insert refused because the job id is taken
