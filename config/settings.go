@@ -72,7 +72,7 @@ func settings(c *Config) []setting {
 		{"bigquery.read_api", "how to read the result: storage (the Storage Read API, or a failure naming why not), rest (jobs.getQueryResults pages), or auto (storage, else rest with the cause logged and reported)", named(&c.BigQuery.ReadAPI)},
 		{"bigquery.read_streams", "most Storage Read API streams read in parallel", &c.BigQuery.ReadStreams},
 		{"bigquery.read_session_timeout", "bound on creating the Storage Read API session", &c.BigQuery.ReadSessionTimeout},
-		{"bigquery.destination_table", "project.dataset.table (or dataset.table) the query writes its result to, overwriting it, for the Storage Read API to read; default: the job's anonymous result table. Use a scratch dataset with a default table expiration", &c.BigQuery.DestinationTable},
+		{"bigquery.destination_table", "project.dataset.table (or dataset.table) naming where the query writes its result for the Storage Read API to read: each query job writes its own new table <table>_<job id> in that dataset (WRITE_EMPTY; the shards of one run share their one job's table), which expires 24 h later; default: the job's anonymous result table. Use a scratch dataset", &c.BigQuery.DestinationTable},
 		{"bigquery.credentials_file", "service-account key file (default: Application Default Credentials / Workload Identity)", &c.BigQuery.CredentialsFile},
 		{"bigquery.endpoint", "BigQuery REST endpoint override", &c.BigQuery.Endpoint},
 		{"bigquery.storage_endpoint", "Storage Read API gRPC endpoint override (host:port)", &c.BigQuery.StorageEndpoint},

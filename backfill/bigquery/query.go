@@ -1,11 +1,13 @@
 package bigquery
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // ShardColumn is the column the shared query of a sharded run adds: the
@@ -84,10 +86,38 @@ func (c *Config) jobID() string {
 	return "ordermin_backfill_" + key + "_" + hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// countSQL counts this shard's rows of the shared result in dst. It reads
-// only the shard column, pruned by clustering when the result is
-// clustered: a window count in the shared query would instead gather each
-// shard's rows on one worker.
+// countSQL counts this shard's rows of the shared result in dst, its
+// distinct keys and its NULL keys. It reads only the shard and key
+// columns, pruned by clustering when the result is clustered: a window
+// count in the shared query would instead gather each shard's rows on one
+// worker.
 func (c *Config) countSQL(dst string) string {
-	return fmt.Sprintf("SELECT COUNT(*) AS n FROM `%s` WHERE %s = %d", dst, ShardColumn, c.ShardIndex)
+	return fmt.Sprintf("SELECT COUNT(*) AS n, COUNT(DISTINCT `%s`) AS `keys`, COUNTIF(`%s` IS NULL) AS null_keys FROM `%s` WHERE %s = %d",
+		c.KeyColumn, c.KeyColumn, dst, ShardColumn, c.ShardIndex)
 }
+
+// ResultExpiration is how long a query job's result table is kept when
+// bigquery.destination_table is set: long past any run.
+const ResultExpiration = 24 * time.Hour
+
+// newJobID returns a new random job id, for a query job that no other
+// shard attaches to.
+func newJobID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24)
+	return "ordermin_backfill_" + hex.EncodeToString(b[:])
+}
+
+// resultTable names the result table of job id in destination_table's
+// dataset: the setting's table name, then the job id, with the characters
+// a table name may not hold replaced.
+func resultTable(prefix, jobID string) string {
+	name := prefix + "_" + tableUnsafe.ReplaceAllString(jobID, "_")
+	if len(name) > 1024 {
+		sum := sha256.Sum256([]byte(name))
+		name = name[:1000] + "_" + hex.EncodeToString(sum[:])[:16]
+	}
+	return name
+}
+
+var tableUnsafe = regexp.MustCompile(`[^A-Za-z0-9_]+`)

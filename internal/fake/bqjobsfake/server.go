@@ -38,9 +38,11 @@ type Server struct {
 	// result table).
 	Answer func(sql string) (schema *bq.TableSchema, rows []*bq.TableRow, ok bool)
 
-	mu      sync.Mutex
-	jobs    map[string]*bq.Job
-	created int
+	mu       sync.Mutex
+	jobs     map[string]*bq.Job
+	inserted []*bq.Job // every query job created, in order
+	created  int
+	patches  []*bq.Table
 }
 
 // Start serves on a free 127.0.0.1 port. Every query job's result is the
@@ -68,6 +70,21 @@ func (s *Server) Created() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.created
+}
+
+// Inserted returns the query jobs created so far, in order, as inserted
+// (destination table, write disposition).
+func (s *Server) Inserted() []*bq.Job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*bq.Job(nil), s.inserted...)
+}
+
+// Patches returns the tables.patch bodies received so far.
+func (s *Server) Patches() []*bq.Table {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*bq.Table(nil), s.patches...)
 }
 
 // ServeHTTP implements http.Handler.
@@ -102,6 +119,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "notFound", "Not found: Job "+parts[2])
 	case r.Method == http.MethodGet && len(parts) == 5 && parts[1] == "datasets" && parts[3] == "tables":
 		reply(w, &bq.Table{TableReference: s.dst, NumRows: s.rows, Schema: s.schema})
+	case r.Method == http.MethodPatch && len(parts) == 5 && parts[1] == "datasets" && parts[3] == "tables":
+		var t bq.Table
+		if err := json.NewDecoder(r.Body).Decode(&t); err != nil {
+			fail(w, http.StatusBadRequest, "invalid", err.Error())
+			return
+		}
+		t.TableReference = &bq.TableReference{ProjectId: parts[0], DatasetId: parts[2], TableId: parts[4]}
+		s.mu.Lock()
+		s.patches = append(s.patches, &t)
+		s.mu.Unlock()
+		reply(w, &bq.Table{TableReference: t.TableReference, ExpirationTime: t.ExpirationTime, NumRows: s.rows, Schema: s.schema})
 	default:
 		fail(w, http.StatusNotFound, "notFound", "bqjobsfake does not serve "+r.Method+" "+r.URL.Path)
 	}
@@ -121,6 +149,7 @@ func (s *Server) insert(w http.ResponseWriter, job *bq.Job) {
 		job.Configuration.Query.DestinationTable = s.dst // the anonymous result table
 	}
 	s.jobs[id] = job
+	s.inserted = append(s.inserted, job)
 	s.created++
 	reply(w, job)
 }
