@@ -75,7 +75,7 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 	rep.DryRun = p.Producer == nil
 	rep.KeySchemaID, rep.ValueSchemaID = p.Codec.schemas.Key.ID, p.Codec.schemas.Value.ID
 
-	reader, err := p.Source.Open(ctx)
+	reader, err := p.open(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return Errorf(KindInterrupted, "interrupted while starting the source query: %w", err)

@@ -63,6 +63,10 @@ type Config struct {
 	// ReadSessionTimeout bounds creating the read session.
 	ReadSessionTimeout time.Duration
 	QueryTimeout       time.Duration // bound on running the job before rows flow
+
+	// reduce, set by OpenKeyed for a custom Query, is what the query is
+	// reduced to: one row per key (keyedSQL).
+	reduce *backfill.Projection
 }
 
 // Read APIs a Config may ask for.
@@ -82,7 +86,7 @@ type Source struct {
 	alloc memory.Allocator // for decoded batches; nil: a bufferPool per read session
 }
 
-var _ backfill.Source = (*Source)(nil)
+var _ backfill.KeyedSource = (*Source)(nil)
 
 // New returns a source for cfg.
 func New(cfg Config, log *slog.Logger) *Source {
@@ -92,10 +96,22 @@ func New(cfg Config, log *slog.Logger) *Source {
 	return &Source{cfg: cfg, log: log}
 }
 
-// Open runs the query and returns a reader over its result. Running the
-// job is bounded by QueryTimeout, creating a read session by
+// Open runs the query as given and returns a reader over its result.
+// Running the job is bounded by QueryTimeout, creating a read session by
 // ReadSessionTimeout; reading the rows follows ctx.
-func (s *Source) Open(ctx context.Context) (_ backfill.RowReader, err error) {
+func (s *Source) Open(ctx context.Context) (backfill.RowReader, error) {
+	return s.open(ctx, nil)
+}
+
+// OpenKeyed is Open over a result of at most one row per key. The default
+// query groups by key already. A custom Query's columns are learnt first
+// (columnsOf: a dry run), plan names those to keep, and the query runs
+// wrapped in keyedSQL, so that BigQuery enforces one row per key.
+func (s *Source) OpenKeyed(ctx context.Context, plan func([]backfill.Column) (backfill.Projection, error)) (backfill.RowReader, error) {
+	return s.open(ctx, plan)
+}
+
+func (s *Source) open(ctx context.Context, plan func([]backfill.Column) (backfill.Projection, error)) (_ backfill.RowReader, err error) {
 	params, err := queryParams(s.cfg.Params)
 	if err != nil {
 		return nil, backfill.Errorf(backfill.KindConfig, "bigquery.params: %v", err)
@@ -109,6 +125,20 @@ func (s *Source) Open(ctx context.Context) (_ backfill.RowReader, err error) {
 			client.Close()
 		}
 	}()
+	if plan != nil && s.cfg.Query != "" {
+		cols, err := s.columnsOf(ctx, client, params)
+		if err != nil {
+			return nil, err
+		}
+		p, err := plan(cols)
+		if err != nil {
+			return nil, err
+		}
+		keyed := *s
+		keyed.cfg.reduce = &p
+		s = &keyed
+		s.log.Info("bigquery.query reduced to one row per key", "projection", p.String())
+	}
 	start := time.Now()
 	job, dst, err := s.runQuery(ctx, client, params)
 	if err != nil {

@@ -1,6 +1,7 @@
 // Package bqjobsfake is an in-process double of the few BigQuery REST v2
-// methods a run reads through the Storage Read API calls: jobs.insert,
-// jobs.getQueryResults, jobs.get and tables.get. It runs no SQL: every
+// methods a run reads through the Storage Read API calls: jobs.insert
+// (dry runs too), jobs.getQueryResults, jobs.get, tables.get and
+// tables.patch. It runs no SQL: every
 // query job "writes" the one result table it is given, whose rows a
 // bqreadfake server serves, unless Answer gives the query's rows, which
 // getQueryResults then returns.
@@ -37,11 +38,16 @@ type Server struct {
 	// the double answers itself over REST (ok false: the query writes the
 	// result table).
 	Answer func(sql string) (schema *bq.TableSchema, rows []*bq.TableRow, ok bool)
+	// DryRunSchema, if set, is the result schema a dry run of sql reports
+	// (statistics.query.schema); nil, or unset, reports none, as the goccy
+	// emulator v0.6.6 does. A dry run creates no job.
+	DryRunSchema func(sql string) *bq.TableSchema
 
 	mu       sync.Mutex
 	jobs     map[string]*bq.Job
 	inserted []*bq.Job // every query job created, in order
 	created  int
+	dryRuns  int
 	patches  []*bq.Table
 }
 
@@ -78,6 +84,13 @@ func (s *Server) Inserted() []*bq.Job {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]*bq.Job(nil), s.inserted...)
+}
+
+// DryRuns returns how many dry runs were asked for.
+func (s *Server) DryRuns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dryRuns
 }
 
 // Patches returns the tables.patch bodies received so far.
@@ -138,6 +151,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) insert(w http.ResponseWriter, job *bq.Job) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if job.Configuration.DryRun {
+		job.Status = &bq.JobStatus{State: "DONE"}
+		job.Statistics = &bq.JobStatistics{Query: &bq.JobStatistics2{}}
+		if s.DryRunSchema != nil {
+			job.Statistics.Query.Schema = s.DryRunSchema(job.Configuration.Query.Query)
+		}
+		s.dryRuns++
+		reply(w, job)
+		return
+	}
 	id := job.JobReference.JobId
 	if _, taken := s.jobs[id]; taken {
 		fail(w, http.StatusConflict, "duplicate", fmt.Sprintf("Already Exists: Job %s:US.%s", job.JobReference.ProjectId, id))
