@@ -113,3 +113,21 @@ func TestCustomQueryWithTwoCandidatesIsRefusedBeforeItRuns(t *testing.T) {
 		t.Fatalf("query jobs ran %q before the mapping was checked", ran)
 	}
 }
+
+// The wrapper keeps the other value fields from a row holding the
+// minimum, and survives a custom query ending in a "--" comment.
+func TestKeyedSQLShapes(t *testing.T) {
+	c := Config{Query: "SELECT u, o AS min_order_id, note FROM t; \n", KeyColumn: "u", ShardCount: 3, ShardIndex: 1, ReadAPI: ReadStorage,
+		reduce: &backfill.Projection{Key: "u", Min: "min_order_id", Carry: []string{"note"}}}
+	want := "SELECT *, IFNULL(ABS(MOD(`u`, 3)), 0) AS _backfill_shard FROM (\n" +
+		"SELECT `u`, MIN(`min_order_id`) AS `min_order_id`, " +
+		"ARRAY_AGG(IF(`min_order_id` IS NULL, NULL, STRUCT(`note` AS v)) IGNORE NULLS ORDER BY `min_order_id` LIMIT 1)[SAFE_OFFSET(0)].v AS `note` FROM (\n" +
+		"SELECT u, o AS min_order_id, note FROM t\n) GROUP BY `u`\n)"
+	if got := c.SQL(); got != want {
+		t.Fatalf("SQL\n%s\nwant\n%s", got, want)
+	}
+	c.Query, c.reduce.Carry = "SELECT u, o AS min_order_id FROM t -- all orders", nil
+	if got := c.baseSQL(); !strings.Contains(got, "-- all orders\n) GROUP BY `u`") {
+		t.Fatalf("a trailing comment swallows the closing parenthesis: %q", got)
+	}
+}
