@@ -36,8 +36,9 @@ func intSchema(names ...string) *bq.TableSchema {
 // customRun runs the pipeline over a custom query, read over REST from
 // the jobs double, which answers as BigQuery would: users 1..3, each with
 // orders 1000u+1 and 1000u, once per order unless the query groups by
-// user. It returns the report, the error and the double.
-func customRun(t *testing.T, query string, dryRun *bq.TableSchema) (*backfill.Report, error, []string, *backfilltest.Producer) {
+// user. It returns the report, the queries the jobs ran, the records
+// produced and the run's error.
+func customRun(t *testing.T, query string, dryRun *bq.TableSchema) (*backfill.Report, []string, *backfilltest.Producer, error) {
 	t.Helper()
 	jobs := startJobs(t, &bq.TableReference{ProjectId: "p", DatasetId: "d", TableId: "anon"}, 0, dryRun)
 	jobs.DryRunSchema = func(sql string) *bq.TableSchema {
@@ -72,7 +73,7 @@ func customRun(t *testing.T, query string, dryRun *bq.TableSchema) (*backfill.Re
 	for _, j := range jobs.Inserted() {
 		ran = append(ran, j.Configuration.Query.Query)
 	}
-	return &rep, err, ran, prod
+	return &rep, ran, prod, err
 }
 
 // Issue 25 item 2: a custom query that returns a user more than once
@@ -81,7 +82,7 @@ func customRun(t *testing.T, query string, dryRun *bq.TableSchema) (*backfill.Re
 // enforces it.
 func TestCustomQueryIsReducedToOneRowPerKey(t *testing.T) {
 	const custom = "SELECT user_id, order_id AS min_order_id FROM `p.d.orders` -- every order, no GROUP BY"
-	rep, err, ran, prod := customRun(t, custom, intSchema("user_id", "min_order_id"))
+	rep, ran, prod, err := customRun(t, custom, intSchema("user_id", "min_order_id"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestCustomQueryIsReducedToOneRowPerKey(t *testing.T) {
 // stops with a contract error naming both before any query job runs.
 func TestCustomQueryWithTwoCandidatesIsRefusedBeforeItRuns(t *testing.T) {
 	const custom = "SELECT user_id, MIN(order_id) AS min_order_id, MAX(order_id) AS order_id FROM `p.d.orders` GROUP BY user_id"
-	_, err, ran, _ := customRun(t, custom, intSchema("user_id", "min_order_id", "order_id"))
+	_, ran, _, err := customRun(t, custom, intSchema("user_id", "min_order_id", "order_id"))
 	if backfill.KindOf(err) != backfill.KindContract || !strings.Contains(err.Error(), `"min_order_id" and "order_id"`) {
 		t.Fatalf("err %v (kind %s): want a contract error naming both columns", err, backfill.KindOf(err))
 	}
