@@ -26,7 +26,9 @@ func (s *Source) columnsOf(ctx context.Context, client *bigquery.Client, params 
 	if err != nil {
 		return nil, s.queryErr(ctx, err, what+" (a dry run)")
 	}
-	if st := job.LastStatus(); st != nil && st.Statistics != nil {
+	if st := job.LastStatus(); st != nil && st.Err() != nil {
+		return nil, s.queryErr(ctx, st.Err(), what+" (a dry run)")
+	} else if st != nil && st.Statistics != nil {
 		if qs, ok := st.Statistics.Details.(*bigquery.QueryStatistics); ok && len(qs.Schema) > 0 {
 			return columns(qs.Schema), nil
 		}
