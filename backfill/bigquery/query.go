@@ -18,11 +18,11 @@ import (
 const ShardColumn = "_backfill_shard"
 
 // baseSQL is the query without sharding: Query reduced to one row per
-// key (see keyedSQL), or the minimum order id per user from Table.
+// key (see KeyedSQL), or the minimum order id per user from Table.
 func (c *Config) baseSQL() string {
 	if c.Query != "" {
 		if c.reduce != nil {
-			return keyedSQL(c.customSQL(), *c.reduce)
+			return KeyedSQL(c.customSQL(), *c.reduce)
 		}
 		return c.customSQL()
 	}
@@ -35,13 +35,13 @@ func (c *Config) customSQL() string {
 	return strings.TrimSpace(strings.TrimRight(strings.TrimSpace(c.Query), ";"))
 }
 
-// keyedSQL reduces query to at most one row per key, whatever it returns:
+// KeyedSQL reduces query to at most one row per key, whatever it returns:
 // the key, its minimum of p.Min, and the other value fields' columns from
 // a row holding that minimum. A key with no non-NULL p.Min keeps one row
 // with NULLs, which the pipeline skips and counts; all NULL keys make one
 // row. The query stands on lines of its own, so that a trailing "--"
 // comment cannot swallow the closing parenthesis.
-func keyedSQL(query string, p backfill.Projection) string {
+func KeyedSQL(query string, p backfill.Projection) string {
 	cols := []string{quote(p.Key), fmt.Sprintf("MIN(%s) AS %s", quote(p.Min), quote(p.Min))}
 	for _, c := range p.Carry {
 		// ARRAY_AGG keeps no NULL element: the rows without a minimum give

@@ -65,7 +65,7 @@ type Config struct {
 	QueryTimeout       time.Duration // bound on running the job before rows flow
 
 	// reduce, set by OpenKeyed for a custom Query, is what the query is
-	// reduced to: one row per key (keyedSQL).
+	// reduced to: one row per key (KeyedSQL).
 	reduce *backfill.Projection
 }
 
@@ -106,7 +106,7 @@ func (s *Source) Open(ctx context.Context) (backfill.RowReader, error) {
 // OpenKeyed is Open over a result of at most one row per key. The default
 // query groups by key already. A custom Query's columns are learnt first
 // (columnsOf: a dry run), plan names those to keep, and the query runs
-// wrapped in keyedSQL, so that BigQuery enforces one row per key.
+// wrapped in KeyedSQL, so that BigQuery enforces one row per key.
 func (s *Source) OpenKeyed(ctx context.Context, plan func([]backfill.Column) (backfill.Projection, error)) (backfill.RowReader, error) {
 	return s.open(ctx, plan)
 }
