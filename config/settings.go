@@ -66,7 +66,7 @@ func settings(c *Config) []setting {
 		{"bigquery.location", "BigQuery job location (e.g. EU, us-central1)", &c.BigQuery.Location},
 		{"bigquery.table", "project.dataset.table of orders, for the default query", &c.BigQuery.Table},
 		{"bigquery.order_column", "order id column, for the default query", &c.BigQuery.OrderColumn},
-		{"bigquery.query", "SQL to run instead of the default MIN(order id) per user query", &c.BigQuery.Query},
+		{"bigquery.query", "SQL to run instead of the default MIN(order id) per user query: one SELECT whose columns are the key and the value fields' (see mapping.*; any other column is refused); the job learns them with a dry run and runs the query wrapped to one row per key (the key, MIN of the first value field, the other fields from the row holding that minimum)", &c.BigQuery.Query},
 		{"bigquery.params", "query parameters name[:TYPE]=value (repeatable; TYPE: STRING, INT64, FLOAT64, BOOL, DATE, TIMESTAMP)", &c.BigQuery.Params},
 		{"bigquery.query_key", "shared by the shards of one run (the manifests set the Kubernetes Job's uid): the query job's id derives from it, so the first shard runs the query and the others attach to that job; reading through the Storage Read API, the query runs once for all shards. Empty: each run queries alone", &c.BigQuery.QueryKey},
 		{"bigquery.read_api", "how to read the result: storage (the Storage Read API, or a failure naming why not), rest (jobs.getQueryResults pages), or auto (storage, else rest with the cause logged and reported)", named(&c.BigQuery.ReadAPI)},
@@ -105,7 +105,7 @@ func settings(c *Config) []setting {
 		{"schema_registry.retries", "retries on 5xx, 429 and transport errors", &c.SchemaRegistry.Retries},
 
 		{"mapping.key_column", "source column that becomes the record key", &c.Mapping.KeyColumn},
-		{"mapping.value_columns", "FIELD=column pairs binding value fields to source columns (repeatable; default: same name or min_<field>)", &c.Mapping.ValueColumns},
+		{"mapping.value_columns", "FIELD=column pairs binding value fields to source columns (repeatable; default: the column named like the field or min_<field>; a result holding both is refused unless the field is mapped here)", &c.Mapping.ValueColumns},
 	}, c.KsqlDB.settings("ksqldb", "ksqlDB", "ksqlDB", "ksqlDB's", "ksqlDB server URL (required unless ksqldb.preflight=false and ksqldb.verify=none)"), []setting{
 		{"ksqldb.stream", "stream fed by the topic", &c.KsqlDB.Stream},
 		{"ksqldb.table", "table holding MIN(order id) per key", &c.KsqlDB.Table},
