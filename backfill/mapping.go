@@ -13,8 +13,8 @@ type Mapping struct {
 	// KeyColumn is the column whose value becomes the record key.
 	KeyColumn string
 	// ValueColumns maps a value field to the column that feeds it. A field
-	// not listed takes the column of the same name, or else "min_<field>"
-	// (so min_order_id feeds ORDER_ID).
+	// not listed takes the column of the same name or "min_<field>" (so
+	// min_order_id feeds ORDER_ID); both present is a contract error.
 	ValueColumns map[string]string
 }
 
@@ -40,8 +40,9 @@ type Encoder struct {
 
 // Bind checks the source columns against the schemas and the mapping and
 // returns the encoder for rows of that shape. A missing column, a value
-// field with no source column, or a column whose type cannot carry the
-// field's type is a contract error naming both sides.
+// field with no source column or with two candidates, a column no field
+// reads, or a column whose type cannot carry the field's type is a
+// contract error naming both sides.
 func (c *Codec) Bind(m Mapping, cols []Column) (*Encoder, error) {
 	find := func(name string) int {
 		for i, col := range cols {
@@ -71,8 +72,13 @@ func (c *Codec) Bind(m Mapping, cols []Column) (*Encoder, error) {
 			if col = find(name); col < 0 {
 				return nil, Errorf(KindContract, "value field %s is mapped to column %q, which is not in the query result (columns: %s)", f.Name(), name, have)
 			}
-		} else if col = find(f.Name()); col < 0 {
-			col = find("min_" + f.Name())
+		} else {
+			same, prefixed := find(f.Name()), find("min_"+f.Name())
+			if same >= 0 && prefixed >= 0 {
+				return nil, Errorf(KindContract, "value field %s has two candidate columns in the query result, %q and %q: set mapping.value_columns %s=<column> to choose one, or drop the other from the query",
+					f.Name(), cols[prefixed].Name, cols[same].Name, f.Name())
+			}
+			col = max(same, prefixed)
 		}
 		if col < 0 {
 			return nil, Errorf(KindContract, "value field %s of subject %q has no source column: the query result has %s; map it explicitly (value column %s=<column>) or change the query", f.Name(), c.schemas.Value.Subject, have, f.Name())
@@ -86,7 +92,35 @@ func (c *Codec) Bind(m Mapping, cols []Column) (*Encoder, error) {
 		}
 		e.fields = append(e.fields, boundField{name: f.Name(), column: cols[col].Name, col: col, schema: f.Type(), typ: typ, nullable: nullable})
 	}
+	if unused := e.unused(m, cols); len(unused) > 0 {
+		return nil, Errorf(KindContract, "query result column(s) %s not used by the mapping (%s): drop them from the query, or map them with mapping.value_columns FIELD=column",
+			strings.Join(unused, ", "), e.Describe())
+	}
 	return e, nil
+}
+
+// unused returns the quoted names of the columns that neither the key nor
+// a value field reads. The other candidate of an explicitly mapped field
+// (its own name or min_<field>) counts as used: the mapping chose.
+func (e *Encoder) unused(m Mapping, cols []Column) []string {
+	used := map[int]bool{e.keyCol: true}
+	for _, f := range e.fields {
+		used[f.col] = true
+	}
+	var out []string
+	for i, col := range cols {
+		if used[i] {
+			continue
+		}
+		chosen := false
+		for field := range m.ValueColumns {
+			chosen = chosen || strings.EqualFold(col.Name, field) || strings.EqualFold(col.Name, "min_"+field)
+		}
+		if !chosen {
+			out = append(out, fmt.Sprintf("%q", col.Name))
+		}
+	}
+	return out
 }
 
 // Describe returns "FIELD<-column" pairs for logs.

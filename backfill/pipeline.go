@@ -46,6 +46,10 @@ type Pipeline struct {
 	DrainTimeout  time.Duration // how long to wait for them after an interruption (SIGTERM); 0 means FlushTimeout
 	ProgressEvery time.Duration // how often to log progress; 0 disables it
 	AllowEmpty    bool          // a result with no rows is a success rather than a failure
+	// Shard, when its Count is above 1, is the part of the key space the
+	// run owns: every row is checked against it before it is encoded, on
+	// every read path, and a row of another shard stops the run (contract).
+	Shard Shard
 	// OnOpen, if set, sees the result's size (when the source knows it)
 	// before the first row is read; an error ends the run with nothing read.
 	OnOpen func(totalRows uint64, known bool) error
@@ -71,7 +75,7 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 	rep.DryRun = p.Producer == nil
 	rep.KeySchemaID, rep.ValueSchemaID = p.Codec.schemas.Key.ID, p.Codec.schemas.Value.ID
 
-	reader, err := p.Source.Open(ctx)
+	reader, err := p.open(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return Errorf(KindInterrupted, "interrupted while starting the source query: %w", err)
@@ -99,6 +103,10 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 	enc, err := p.Codec.Bind(p.Mapping, reader.Columns())
 	if err != nil {
 		return err
+	}
+	if p.Shard.sharded() && reader.Columns()[enc.keyCol].Type != TypeInt64 {
+		return Errorf(KindContract, "shard.count=%d splits the keys by |key mod %d|, but key column %q is %s, not INT64: run unsharded (shard.count=1)",
+			p.Shard.Count, p.Shard.Count, enc.keyColumn, reader.Columns()[enc.keyCol].Type)
 	}
 	observed := -1
 	if p.Observer != nil || p.Filter != nil {

@@ -116,7 +116,7 @@ func (p *Pipeline) move(ctx context.Context, reader RowReader, enc *Encoder, obs
 		encoders, ectx := errgroup.WithContext(gctx)
 		encoders.SetLimit(workers)
 		readPanic := recovered(func() error {
-			readErr = p.read(ectx, reader, batchSize, &batches, c, func(b *batch) {
+			readErr = p.read(ectx, reader, enc.keyCol, batchSize, &batches, c, func(b *batch) {
 				encoders.Go(recovered(func() error {
 					w := writers.Get().(*RecordWriter)
 					defer writers.Put(w)
@@ -170,7 +170,10 @@ func recovered(fn func() error) func() error {
 // read fills batches from the source and hands each non-empty one to
 // encode. It stops at the end of the source, at a read error (returned;
 // the rows read before it are handed over) or when ctx ends.
-func (p *Pipeline) read(ctx context.Context, reader RowReader, batchSize int, batches *sync.Pool, c *counters, encode func(*batch)) error {
+//
+// In a sharded run, a batch holding a row of another shard is not encoded:
+// the read stops there with a contract error.
+func (p *Pipeline) read(ctx context.Context, reader RowReader, keyCol, batchSize int, batches *sync.Pool, c *counters, encode func(*batch)) error {
 	columns, _ := reader.(ColumnReader)
 	ncols := len(reader.Columns())
 	for {
@@ -185,7 +188,14 @@ func (p *Pipeline) read(ctx context.Context, reader RowReader, batchSize int, ba
 		} else if err != nil {
 			readErr = err
 		}
-		c.read.Add(int64(b.n))
+		first := c.read.Add(int64(b.n)) - int64(b.n) + 1
+		if p.Shard.sharded() {
+			if i, key, shard := p.Shard.check(b, keyCol); i >= 0 {
+				batches.Put(b)
+				return Errorf(KindContract, "shard %d of %d: source row %d, read through the %q read path, has key %s, which is shard %d's (|key mod %d|, NULL keys in shard 0); the run stops before producing that batch. The source broke the shard's rule: a bug, please report it; meanwhile run unsharded (shard.count=1)",
+					p.Shard.Index, p.Shard.Count, first+int64(i), reader.Path(), key, shard, p.Shard.Count)
+			}
+		}
 		if b.n > 0 && ctx.Err() == nil {
 			encode(b)
 		} else {

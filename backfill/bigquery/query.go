@@ -1,11 +1,15 @@
 package bigquery
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
 )
 
 // ShardColumn is the column the shared query of a sharded run adds: the
@@ -13,15 +17,43 @@ import (
 // session's row restriction "_backfill_shard = i".
 const ShardColumn = "_backfill_shard"
 
-// baseSQL is the query without sharding: Query, or the minimum order id
-// per user from Table.
+// baseSQL is the query without sharding: Query reduced to one row per
+// key (see KeyedSQL), or the minimum order id per user from Table.
 func (c *Config) baseSQL() string {
 	if c.Query != "" {
-		return strings.TrimRight(strings.TrimSpace(c.Query), ";")
+		if c.reduce != nil {
+			return KeyedSQL(c.customSQL(), *c.reduce)
+		}
+		return c.customSQL()
 	}
 	return fmt.Sprintf("SELECT %s, MIN(%s) AS min_%s FROM `%s` GROUP BY %s",
 		c.KeyColumn, c.OrderColumn, c.OrderColumn, strings.Replace(c.Table, ":", ".", 1), c.KeyColumn)
 }
+
+// customSQL is Query as given, less surrounding space and semicolons.
+func (c *Config) customSQL() string {
+	return strings.TrimSpace(strings.TrimRight(strings.TrimSpace(c.Query), ";"))
+}
+
+// KeyedSQL reduces query to at most one row per key, whatever it returns:
+// the key, its minimum of p.Min, and the other value fields' columns from
+// a row holding that minimum. A key with no non-NULL p.Min keeps one row
+// with NULLs, which the pipeline skips and counts; all NULL keys make one
+// row. The query stands on lines of its own, so that a trailing "--"
+// comment cannot swallow the closing parenthesis.
+func KeyedSQL(query string, p backfill.Projection) string {
+	cols := []string{quote(p.Key), fmt.Sprintf("MIN(%s) AS %s", quote(p.Min), quote(p.Min))}
+	for _, c := range p.Carry {
+		// ARRAY_AGG keeps no NULL element: the rows without a minimum give
+		// a NULL struct, ignored; a struct keeps a NULL field.
+		cols = append(cols, fmt.Sprintf("ARRAY_AGG(IF(%s IS NULL, NULL, STRUCT(%s AS v)) IGNORE NULLS ORDER BY %s LIMIT 1)[SAFE_OFFSET(0)].v AS %s",
+			quote(p.Min), quote(c), quote(p.Min), quote(c)))
+	}
+	return fmt.Sprintf("SELECT %s FROM (\n%s\n) GROUP BY %s", strings.Join(cols, ", "), query, quote(p.Key))
+}
+
+// quote makes a column name an identifier.
+func quote(name string) string { return "`" + name + "`" }
 
 // shardExpr is a row's shard: |key mod count|, with NULL keys in shard 0,
 // so that every row falls in exactly one shard.
@@ -47,9 +79,9 @@ func (c *Config) SQL() string {
 	case !c.sharded():
 		return c.baseSQL()
 	case c.queryOnce():
-		return fmt.Sprintf("SELECT *, %s AS %s FROM (%s)", c.shardExpr(), ShardColumn, c.baseSQL())
+		return fmt.Sprintf("SELECT *, %s AS %s FROM (\n%s\n)", c.shardExpr(), ShardColumn, c.baseSQL())
 	}
-	return fmt.Sprintf("SELECT * FROM (%s) WHERE %s = %d", c.baseSQL(), c.shardExpr(), c.ShardIndex)
+	return fmt.Sprintf("SELECT * FROM (\n%s\n) WHERE %s = %d", c.baseSQL(), c.shardExpr(), c.ShardIndex)
 }
 
 // rowRestriction selects this shard's rows of the shared result.
@@ -84,10 +116,38 @@ func (c *Config) jobID() string {
 	return "ordermin_backfill_" + key + "_" + hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// countSQL counts this shard's rows of the shared result in dst. It reads
-// only the shard column, pruned by clustering when the result is
-// clustered: a window count in the shared query would instead gather each
-// shard's rows on one worker.
+// countSQL counts this shard's rows of the shared result in dst, its
+// distinct keys and its NULL keys. It reads only the shard and key
+// columns, pruned by clustering when the result is clustered: a window
+// count in the shared query would instead gather each shard's rows on one
+// worker.
 func (c *Config) countSQL(dst string) string {
-	return fmt.Sprintf("SELECT COUNT(*) AS n FROM `%s` WHERE %s = %d", dst, ShardColumn, c.ShardIndex)
+	return fmt.Sprintf("SELECT COUNT(*) AS n, COUNT(DISTINCT `%s`) AS `keys`, COUNTIF(`%s` IS NULL) AS null_keys FROM `%s` WHERE %s = %d",
+		c.KeyColumn, c.KeyColumn, dst, ShardColumn, c.ShardIndex)
 }
+
+// ResultExpiration is how long a query job's result table is kept when
+// bigquery.destination_table is set: long past any run.
+const ResultExpiration = 24 * time.Hour
+
+// newJobID returns a new random job id, for a query job that no other
+// shard attaches to.
+func newJobID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24)
+	return "ordermin_backfill_" + hex.EncodeToString(b[:])
+}
+
+// resultTable names the result table of job id in destination_table's
+// dataset: the setting's table name, then the job id, with the characters
+// a table name may not hold replaced.
+func resultTable(prefix, jobID string) string {
+	name := prefix + "_" + tableUnsafe.ReplaceAllString(jobID, "_")
+	if len(name) > 1024 {
+		sum := sha256.Sum256([]byte(name))
+		name = name[:1000] + "_" + hex.EncodeToString(sum[:])[:16]
+	}
+	return name
+}
+
+var tableUnsafe = regexp.MustCompile(`[^A-Za-z0-9_]+`)

@@ -127,6 +127,13 @@ func TestShardsOfOneRunShareOneQueryJob(t *testing.T) {
 // from the doubles and returns a source for each shard of one run.
 func shardedRun(t *testing.T, users, shards int) (*bqreadfake.Server, *bqjobsfake.Server, func(i int) *Source) {
 	t.Helper()
+	return shardedRunCopies(t, users, shards, 1)
+}
+
+// shardedRunCopies is shardedRun whose count query answers as if the
+// result table held every row copies times.
+func shardedRunCopies(t *testing.T, users, shards, copies int) (*bqreadfake.Server, *bqjobsfake.Server, func(i int) *Source) {
+	t.Helper()
 	read, err := bqreadfake.Start()
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +148,7 @@ func shardedRun(t *testing.T, users, shards int) (*bqreadfake.Server, *bqjobsfak
 	// The count of each shard's rows, as BigQuery would answer it: users
 	// u = 1..users fall in shard u % shards.
 	jobs.Answer = func(sql string) (*bq.TableSchema, []*bq.TableRow, bool) {
-		const prefix = "SELECT COUNT(*) AS n FROM `p.d.anon_result` WHERE " + ShardColumn + " = "
+		const prefix = "SELECT COUNT(*) AS n, COUNT(DISTINCT `user_id`) AS `keys`, COUNTIF(`user_id` IS NULL) AS null_keys FROM `p.d.anon_result` WHERE " + ShardColumn + " = "
 		i, err := strconv.Atoi(strings.TrimPrefix(sql, prefix))
 		if !strings.HasPrefix(sql, prefix) || err != nil {
 			return nil, nil, false
@@ -152,8 +159,8 @@ func shardedRun(t *testing.T, users, shards int) (*bqreadfake.Server, *bqjobsfak
 				n++
 			}
 		}
-		return &bq.TableSchema{Fields: []*bq.TableFieldSchema{{Name: "n", Type: "INTEGER"}}},
-			[]*bq.TableRow{{F: []*bq.TableCell{{V: strconv.Itoa(n)}}}}, true
+		return &bq.TableSchema{Fields: []*bq.TableFieldSchema{{Name: "n", Type: "INTEGER"}, {Name: "keys", Type: "INTEGER"}, {Name: "null_keys", Type: "INTEGER"}}},
+			[]*bq.TableRow{{F: []*bq.TableCell{{V: strconv.Itoa(n * copies)}, {V: strconv.Itoa(n)}, {V: "0"}}}}, true
 	}
 	return read, jobs, func(i int) *Source {
 		return New(Config{Project: "p", Endpoint: jobs.URL(), StorageEndpoint: read.Addr(), StoragePlaintext: true,

@@ -52,15 +52,21 @@ type Config struct {
 	// StoragePlaintext dials it without TLS or credentials (emulators).
 	StorageEndpoint  string
 	StoragePlaintext bool
-	// DestinationTable, "project.dataset.table" or "dataset.table", is
-	// where the query writes its result (truncated first); empty uses the
-	// job's anonymous result table.
+	// DestinationTable, "project.dataset.table" or "dataset.table", names
+	// the dataset and the table name's prefix of the query's result: each
+	// query job writes its own table, "<table>_<job id>" (WRITE_EMPTY),
+	// which expires ResultExpiration later. Empty uses the job's
+	// anonymous result table.
 	DestinationTable string
 	// ReadStreams is the most Storage Read API streams read at once.
 	ReadStreams int
 	// ReadSessionTimeout bounds creating the read session.
 	ReadSessionTimeout time.Duration
 	QueryTimeout       time.Duration // bound on running the job before rows flow
+
+	// reduce, set by OpenKeyed for a custom Query, is what the query is
+	// reduced to: one row per key (KeyedSQL).
+	reduce *backfill.Projection
 }
 
 // Read APIs a Config may ask for.
@@ -80,7 +86,7 @@ type Source struct {
 	alloc memory.Allocator // for decoded batches; nil: a bufferPool per read session
 }
 
-var _ backfill.Source = (*Source)(nil)
+var _ backfill.KeyedSource = (*Source)(nil)
 
 // New returns a source for cfg.
 func New(cfg Config, log *slog.Logger) *Source {
@@ -90,10 +96,22 @@ func New(cfg Config, log *slog.Logger) *Source {
 	return &Source{cfg: cfg, log: log}
 }
 
-// Open runs the query and returns a reader over its result. Running the
-// job is bounded by QueryTimeout, creating a read session by
+// Open runs the query as given and returns a reader over its result.
+// Running the job is bounded by QueryTimeout, creating a read session by
 // ReadSessionTimeout; reading the rows follows ctx.
-func (s *Source) Open(ctx context.Context) (_ backfill.RowReader, err error) {
+func (s *Source) Open(ctx context.Context) (backfill.RowReader, error) {
+	return s.open(ctx, nil)
+}
+
+// OpenKeyed is Open over a result of at most one row per key. The default
+// query groups by key already. A custom Query's columns are learnt first
+// (columnsOf: a dry run), plan names those to keep, and the query runs
+// wrapped in KeyedSQL, so that BigQuery enforces one row per key.
+func (s *Source) OpenKeyed(ctx context.Context, plan func([]backfill.Column) (backfill.Projection, error)) (backfill.RowReader, error) {
+	return s.open(ctx, plan)
+}
+
+func (s *Source) open(ctx context.Context, plan func([]backfill.Column) (backfill.Projection, error)) (_ backfill.RowReader, err error) {
 	params, err := queryParams(s.cfg.Params)
 	if err != nil {
 		return nil, backfill.Errorf(backfill.KindConfig, "bigquery.params: %v", err)
@@ -107,6 +125,20 @@ func (s *Source) Open(ctx context.Context) (_ backfill.RowReader, err error) {
 			client.Close()
 		}
 	}()
+	if plan != nil && s.cfg.Query != "" {
+		cols, err := s.columnsOf(ctx, client, params)
+		if err != nil {
+			return nil, err
+		}
+		p, err := plan(cols)
+		if err != nil {
+			return nil, err
+		}
+		keyed := *s
+		keyed.cfg.reduce = &p
+		s = &keyed
+		s.log.Info("bigquery.query reduced to one row per key", "projection", p.String())
+	}
 	start := time.Now()
 	job, dst, err := s.runQuery(ctx, client, params)
 	if err != nil {
@@ -125,6 +157,13 @@ func (s *Source) Open(ctx context.Context) (_ backfill.RowReader, err error) {
 		}
 		fallback = err.Error()
 		s.log.Warn("bigquery.read_api=auto: the Storage Read API cannot read the result; reading it over REST (slower)", "job_id", job.ID(), "cause", fallback)
+	}
+	if s.cfg.queryOnce() {
+		// The shared result holds every shard's rows, and REST cannot
+		// restrict a read to some of them: run this shard's own query.
+		if job, err = s.shardQuery(ctx, client, params); err != nil {
+			return nil, err
+		}
 	}
 	r, err := openREST(ctx, client, job, fallback)
 	if err != nil {
@@ -148,8 +187,13 @@ func (s *Source) runQuery(ctx context.Context, client *bigquery.Client, params [
 		if err != nil {
 			return nil, nil, backfill.Errorf(backfill.KindConfig, "bigquery.destination_table: %v", err)
 		}
-		dst = client.DatasetInProject(p, d).Table(t)
-		q.Dst, q.WriteDisposition, q.CreateDisposition = dst, bigquery.WriteTruncate, bigquery.CreateIfNeeded
+		if q.JobID == "" {
+			q.JobID = newJobID()
+		}
+		// One table per query job: no other job, of this run or another,
+		// writes it, and WRITE_EMPTY refuses to add to rows already there.
+		dst = client.DatasetInProject(p, d).Table(resultTable(t, q.JobID))
+		q.Dst, q.WriteDisposition, q.CreateDisposition = dst, bigquery.WriteEmpty, bigquery.CreateIfNeeded
 		if s.cfg.queryOnce() {
 			// Each shard's read session then scans its own blocks only.
 			q.Clustering = &bigquery.Clustering{Fields: []string{ShardColumn}}
@@ -158,7 +202,7 @@ func (s *Source) runQuery(ctx context.Context, client *bigquery.Client, params [
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
 	job, err := q.Run(qctx)
-	if err != nil && q.JobID != "" && alreadyExists(err) {
+	if err != nil && s.cfg.QueryKey != "" && alreadyExists(err) {
 		// Another shard of this run started the query: wait for its job.
 		job, err = client.JobFromIDLocation(qctx, q.JobID, s.cfg.Location)
 		if err == nil {
@@ -178,12 +222,37 @@ func (s *Source) runQuery(ctx context.Context, client *bigquery.Client, params [
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			return nil, nil, backfill.Errorf(backfill.KindSource, "BigQuery job %s did not finish within bigquery.query_timeout=%s", job.ID(), s.cfg.QueryTimeout)
 		}
-		if q.JobID != "" {
+		if s.cfg.QueryKey != "" {
 			return nil, nil, classify(err, "BigQuery job "+job.ID()+" (shared by the shards of this run: a new Kubernetes Job, with a new bigquery.query_key, runs the query again)")
 		}
 		return nil, nil, classify(err, "BigQuery job "+job.ID())
 	}
+	if dst != nil {
+		s.expire(ctx, dst)
+	}
 	return job, dst, nil
+}
+
+// expire gives the job's result table an expiration, ResultExpiration
+// from now. A failure is logged, not fatal: the rows are there to read,
+// and the dataset's default expiration, if any, still applies.
+func (s *Source) expire(ctx context.Context, dst *bigquery.Table) {
+	at := time.Now().Add(ResultExpiration)
+	if _, err := dst.Update(ctx, bigquery.TableMetadataToUpdate{ExpirationTime: at}, ""); err != nil {
+		s.log.Warn("bigquery: could not set the result table's expiration; delete it after the run, or give its dataset a default table expiration",
+			"table", dst.FullyQualifiedName(), "expiration", at, "error", err)
+	}
+}
+
+// shardQuery runs the query read_api=rest runs for this shard, restricted
+// to its rows and with no destination table, for the REST fallback of a
+// shard whose run shares one query.
+func (s *Source) shardQuery(ctx context.Context, client *bigquery.Client, params []bigquery.QueryParameter) (*bigquery.Job, error) {
+	own := *s
+	own.cfg.ReadAPI, own.cfg.DestinationTable = ReadREST, ""
+	s.log.Info("bigquery REST fallback: running this shard's own query, as read_api=rest does", "shard", s.cfg.ShardIndex, "shards", s.cfg.ShardCount)
+	job, _, err := own.runQuery(ctx, client, params)
+	return job, err
 }
 
 // alreadyExists reports a jobs.insert refused because the job id is taken
@@ -236,7 +305,9 @@ func (s *Source) openStorage(ctx context.Context, client *bigquery.Client, job *
 
 // countShard counts this shard's rows of the shared result with a query
 // job, bounded by QueryTimeout, so that the shard knows how many rows it
-// must read, as an unsharded read knows the table's numRows.
+// must read, as an unsharded read knows the table's numRows. It counts
+// the distinct keys too: a table that holds a key twice (written twice)
+// is refused rather than read whole.
 func (s *Source) countShard(ctx context.Context, client *bigquery.Client, dst *bigquery.Table) (uint64, error) {
 	what := fmt.Sprintf("counting shard %d's rows in %s", s.cfg.ShardIndex, storageTable(dst))
 	q := client.Query(s.cfg.countSQL(dst.ProjectID + "." + dst.DatasetID + "." + dst.TableID))
@@ -255,12 +326,22 @@ func (s *Source) countShard(ctx context.Context, client *bigquery.Client, dst *b
 	if err := it.Next(&row); err != nil {
 		return 0, classify(err, what)
 	}
-	if len(row) == 1 {
-		if n, ok := row[0].(int64); ok && n >= 0 {
-			return uint64(n), nil
+	var c [3]int64 // rows, distinct non-NULL keys, rows with a NULL key
+	for i, v := range row {
+		n, ok := v.(int64)
+		if !ok || n < 0 || len(row) != len(c) {
+			return 0, backfill.Errorf(backfill.KindSource, "%s: got %v, not three counts (rows, keys, NULL keys)", what, row)
 		}
+		c[i] = n
 	}
-	return 0, backfill.Errorf(backfill.KindSource, "%s: got %v, not a row count", what, row)
+	if len(row) != len(c) {
+		return 0, backfill.Errorf(backfill.KindSource, "%s: got %v, not three counts (rows, keys, NULL keys)", what, row)
+	}
+	if rows, keys, nulls := c[0], c[1], c[2]; rows != keys+nulls || nulls > 1 {
+		return 0, backfill.Errorf(backfill.KindSource, "%s: the table holds %d rows of shard %d for %d distinct keys (%d NULL): some key more than once, as when two query jobs write one table; rerun the job (a new run writes a new table) and check that nothing else writes %s",
+			what, rows, s.cfg.ShardIndex, keys+min(nulls, 1), nulls, storageTable(dst))
+	}
+	return uint64(c[0]), nil
 }
 
 // storageClient connects to the Storage Read API.

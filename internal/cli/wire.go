@@ -96,5 +96,6 @@ func Pipeline(c config.Config) backfill.Pipeline {
 		DrainTimeout:  c.Pipeline.DrainTimeout,
 		ProgressEvery: c.Pipeline.ProgressInterval,
 		AllowEmpty:    c.Pipeline.AllowEmpty,
+		Shard:         backfill.Shard{Index: c.Shard.Index, Count: c.Shard.Count},
 	}
 }

@@ -1,6 +1,7 @@
 // Package bqjobsfake is an in-process double of the few BigQuery REST v2
-// methods a run reads through the Storage Read API calls: jobs.insert,
-// jobs.getQueryResults, jobs.get and tables.get. It runs no SQL: every
+// methods a run reads through the Storage Read API calls: jobs.insert
+// (dry runs too), jobs.getQueryResults, jobs.get, tables.get and
+// tables.patch. It runs no SQL: every
 // query job "writes" the one result table it is given, whose rows a
 // bqreadfake server serves, unless Answer gives the query's rows, which
 // getQueryResults then returns.
@@ -37,10 +38,17 @@ type Server struct {
 	// the double answers itself over REST (ok false: the query writes the
 	// result table).
 	Answer func(sql string) (schema *bq.TableSchema, rows []*bq.TableRow, ok bool)
+	// DryRunSchema, if set, is the result schema a dry run of sql reports
+	// (statistics.query.schema); nil, or unset, reports none, as the goccy
+	// emulator v0.6.6 does. A dry run creates no job.
+	DryRunSchema func(sql string) *bq.TableSchema
 
-	mu      sync.Mutex
-	jobs    map[string]*bq.Job
-	created int
+	mu       sync.Mutex
+	jobs     map[string]*bq.Job
+	inserted []*bq.Job // every query job created, in order
+	created  int
+	dryRuns  int
+	patches  []*bq.Table
 }
 
 // Start serves on a free 127.0.0.1 port. Every query job's result is the
@@ -68,6 +76,28 @@ func (s *Server) Created() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.created
+}
+
+// Inserted returns the query jobs created so far, in order, as inserted
+// (destination table, write disposition).
+func (s *Server) Inserted() []*bq.Job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*bq.Job(nil), s.inserted...)
+}
+
+// DryRuns returns how many dry runs were asked for.
+func (s *Server) DryRuns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dryRuns
+}
+
+// Patches returns the tables.patch bodies received so far.
+func (s *Server) Patches() []*bq.Table {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*bq.Table(nil), s.patches...)
 }
 
 // ServeHTTP implements http.Handler.
@@ -102,6 +132,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "notFound", "Not found: Job "+parts[2])
 	case r.Method == http.MethodGet && len(parts) == 5 && parts[1] == "datasets" && parts[3] == "tables":
 		reply(w, &bq.Table{TableReference: s.dst, NumRows: s.rows, Schema: s.schema})
+	case r.Method == http.MethodPatch && len(parts) == 5 && parts[1] == "datasets" && parts[3] == "tables":
+		var t bq.Table
+		if err := json.NewDecoder(r.Body).Decode(&t); err != nil {
+			fail(w, http.StatusBadRequest, "invalid", err.Error())
+			return
+		}
+		t.TableReference = &bq.TableReference{ProjectId: parts[0], DatasetId: parts[2], TableId: parts[4]}
+		s.mu.Lock()
+		s.patches = append(s.patches, &t)
+		s.mu.Unlock()
+		reply(w, &bq.Table{TableReference: t.TableReference, ExpirationTime: t.ExpirationTime, NumRows: s.rows, Schema: s.schema})
 	default:
 		fail(w, http.StatusNotFound, "notFound", "bqjobsfake does not serve "+r.Method+" "+r.URL.Path)
 	}
@@ -110,6 +151,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) insert(w http.ResponseWriter, job *bq.Job) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if job.Configuration.DryRun {
+		job.Status = &bq.JobStatus{State: "DONE"}
+		job.Statistics = &bq.JobStatistics{Query: &bq.JobStatistics2{}}
+		if s.DryRunSchema != nil {
+			job.Statistics.Query.Schema = s.DryRunSchema(job.Configuration.Query.Query)
+		}
+		s.dryRuns++
+		reply(w, job)
+		return
+	}
 	id := job.JobReference.JobId
 	if _, taken := s.jobs[id]; taken {
 		fail(w, http.StatusConflict, "duplicate", fmt.Sprintf("Already Exists: Job %s:US.%s", job.JobReference.ProjectId, id))
@@ -121,6 +172,7 @@ func (s *Server) insert(w http.ResponseWriter, job *bq.Job) {
 		job.Configuration.Query.DestinationTable = s.dst // the anonymous result table
 	}
 	s.jobs[id] = job
+	s.inserted = append(s.inserted, job)
 	s.created++
 	reply(w, job)
 }

@@ -41,3 +41,32 @@ func TestShardsAreDisjointAndComplete(t *testing.T) {
 		t.Fatalf("indexed shard: exit %d, report %+v", r.code, r.report)
 	}
 }
+
+// TestShardsFallBackToTheirOwnRows: three shards on read_api=auto whose
+// Storage Read API endpoint is unreachable read over REST, each its own
+// shard's rows only (issue 25 item 4), at the same time, each query job
+// writing its own result table (item 5): every user is sent once.
+func TestShardsFallBackToTheirOwnRows(t *testing.T) {
+	const shards = 3
+	s := startStack(t, stack.Options{Users: 600, Partitions: 4})
+	jobs := make([]*bgJob, shards)
+	for i := range shards {
+		jobs[i] = startJob(t, s, nil, "--bigquery-read-api=auto", "--bigquery-storage-endpoint=127.0.0.1:1", "--bigquery-read-session-timeout=2s",
+			"--shard-count=3", fmt.Sprintf("--shard-index=%d", i), "--ksqldb-verify=none", "--mode=full")
+	}
+	var acked int64
+	for i, j := range jobs {
+		r := j.wait(t)
+		if r.code != 0 || r.report.SourcePath != "rest" || r.report.SourceFallback == "" {
+			t.Fatalf("shard %d: exit %d, source_path %q, fallback %q: %s\n%s", i, r.code, r.report.SourcePath, r.report.SourceFallback, r.report.Error, tail(r.stderr, 3000))
+		}
+		if r.report.RecordsAcked == 0 || r.report.RecordsAcked > 300 || r.report.SourceTotal == nil || *r.report.SourceTotal != r.report.RowsRead {
+			t.Fatalf("shard %d acked %d of 600 users, read %d rows of %v: not its share", i, r.report.RecordsAcked, r.report.RowsRead, r.report.SourceTotal)
+		}
+		acked += r.report.RecordsAcked
+	}
+	if acked != int64(len(s.Expected())) {
+		t.Fatalf("shards acked %d records in all, want %d", acked, len(s.Expected()))
+	}
+	eachKeyOnce(t, s)
+}
