@@ -77,7 +77,7 @@ type Delta struct {
 // Verification is the outcome of checking the ksqlDB table after a run.
 type Verification struct {
 	Mode   string `json:"mode"`             // sample, full or none
-	Status string `json:"status,omitempty"` // passed, failed or skipped
+	Status string `json:"status,omitempty"` // passed, failed, interrupted or skipped
 	Table  string `json:"table,omitempty"`  // the table checked, as ksqlDB names it
 	// Endpoint is the pull-query endpoint used: /query or /query-stream.
 	Endpoint string `json:"endpoint,omitempty"`

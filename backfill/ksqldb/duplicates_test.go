@@ -101,3 +101,37 @@ func TestSampleSeesEveryCopyOfASampledKey(t *testing.T) {
 		}
 	}
 }
+
+// A verification whose every key matched in the first pass does not
+// pause for a second one.
+func TestVerifyDoesNotRecheckWhenNothingFailed(t *testing.T) {
+	facts := Facts{ServerVersion: "0.23.1", Table: "T", TableKeyColumn: "K", TableValueColumn: "V"}
+	c := testClient(t, minTable(), nil)
+	rec, _ := NewRecorder(ModeFull, 0, 1)
+	rec.ObserveBatch([]backfill.KeyValue{{Key: 1, Value: 10}, {Key: 2, Value: 20}})
+	start := time.Now()
+	v, err := c.Verify(context.Background(), facts, rec, VerifyOptions{Recheck: time.Minute})
+	if err != nil || v.Rounds != 1 || time.Since(start) > 30*time.Second {
+		t.Fatalf("verification %+v (%v) took %s: want one round and no recheck pause", v, err, time.Since(start))
+	}
+}
+
+// SIGTERM during verification is an interruption, not a failed check.
+func TestVerifyInterruptedIsNotFailed(t *testing.T) {
+	facts := Facts{ServerVersion: "0.23.1", Table: "T", TableKeyColumn: "K", TableValueColumn: "V"}
+	ctx, cancel := context.WithCancel(context.Background())
+	// The table lacks key 2, so a recheck is due; the run is interrupted
+	// during its pause.
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`[{"header":{"queryId":"q","schema":"` + "`K` BIGINT KEY, `V` BIGINT" + `"}},{"row":{"columns":[1,10]}}]`))
+		cancel()
+	})
+	c := testClient(t, h, nil)
+	rec, _ := NewRecorder(ModeFull, 0, 1)
+	rec.ObserveBatch([]backfill.KeyValue{{Key: 1, Value: 10}, {Key: 2, Value: 20}})
+	v, err := c.Verify(ctx, facts, rec, VerifyOptions{Recheck: time.Minute})
+	if backfill.KindOf(err) != backfill.KindInterrupted || v.Status != "interrupted" {
+		t.Fatalf("verification %+v: %v (kind %s); want status interrupted", v, err, backfill.KindOf(err))
+	}
+}

@@ -103,15 +103,15 @@ func (c *Client) Verify(ctx context.Context, facts Facts, rec *Recorder, opts Ve
 				pending = nil
 				break
 			}
-			todo = make([]backfill.KeyValue, len(pending))
-			for i, fl := range pending {
-				todo[i] = fl.kv
-			}
 		}
 		v.Rounds++
 		if pending, err = c.checkPass(ctx, p, todo); err != nil {
 			pending = nil
 			break
+		}
+		todo = make([]backfill.KeyValue, len(pending)) // the keys still failing: none ends the loop
+		for i, fl := range pending {
+			todo[i] = fl.kv
 		}
 	}
 	v.Endpoint = "/query"
@@ -152,6 +152,9 @@ func (c *Client) Verify(ctx context.Context, facts Facts, rec *Recorder, opts Ve
 			v.Examples = append(v.Examples, fmt.Sprintf("%s=%d: sent more than once", facts.TableKeyColumn, k))
 		}
 		return v, duplicatesError(dups, v, facts, err)
+	case backfill.KindOf(err) == backfill.KindInterrupted:
+		v.Status = "interrupted"
+		return v, err
 	case err != nil:
 		v.Status = "failed"
 		return v, err

@@ -78,6 +78,9 @@ func interrupted(t *testing.T, j *bgJob) result {
 	if r.code != backfill.ExitInterrupted || r.report.Status != "interrupted" {
 		t.Fatalf("exit %d, status %q; want 130, interrupted\n%s", r.code, r.report.Status, tail(r.stderr, 3000))
 	}
+	if v := r.report.Verification; v != nil && v.Status != "interrupted" {
+		t.Fatalf("verification %+v of an interrupted run; want status interrupted", v)
+	}
 	return r
 }
 
