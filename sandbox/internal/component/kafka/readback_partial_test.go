@@ -49,6 +49,26 @@ func readBackGaps(t *testing.T, brokers []string, write func()) (*kafka.Producer
 	return p, gaps
 }
 
+// foreignGap is readBackGaps with three records of another (plain)
+// writer between the job's, on a new cluster; it returns that writer.
+func foreignGap(t *testing.T) (*kgo.Client, *kafka.Producer, map[int32][][2]int64) {
+	t.Helper()
+	c := newCluster(t, 1)
+	other, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(other.Close)
+	p, gaps := readBackGaps(t, c.ListenAddrs(), func() {
+		for i := range 3 {
+			if err := other.ProduceSync(context.Background(), &kgo.Record{Key: wireKey(900 + i), Value: []byte("cdc")}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	return other, p, gaps
+}
+
 // A read-back that cannot read every unacknowledged offset says so
 // (status partial, with the reason) instead of reporting them checked.
 func TestReadBackSaysWhatItCouldNotRead(t *testing.T) {
@@ -82,19 +102,7 @@ func TestReadBackSaysWhatItCouldNotRead(t *testing.T) {
 	})
 
 	t.Run("below log start", func(t *testing.T) {
-		c := newCluster(t, 1)
-		other, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer other.Close()
-		p, gaps := readBackGaps(t, c.ListenAddrs(), func() {
-			for i := range 3 {
-				if err := other.ProduceSync(ctx, &kgo.Record{Key: wireKey(900 + i), Value: []byte("cdc")}).FirstErr(); err != nil {
-					t.Fatal(err)
-				}
-			}
-		})
+		other, p, gaps := foreignGap(t)
 		// Retention (here kafka-delete-records) removes the first foreign record.
 		del := kadm.Offsets{}
 		del.Add(kadm.Offset{Topic: topic, Partition: 0, At: gaps[0][0][0] + 1})
@@ -108,19 +116,7 @@ func TestReadBackSaysWhatItCouldNotRead(t *testing.T) {
 	})
 
 	t.Run("limits", func(t *testing.T) {
-		c := newCluster(t, 1)
-		other, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer other.Close()
-		p, gaps := readBackGaps(t, c.ListenAddrs(), func() {
-			for i := range 3 {
-				if err := other.ProduceSync(ctx, &kgo.Record{Key: wireKey(900 + i), Value: []byte("cdc")}).FirstErr(); err != nil {
-					t.Fatal(err)
-				}
-			}
-		})
+		_, p, gaps := foreignGap(t)
 		d, err := p.ReadBack(ctx, gaps, "run-1", kafka.ReadBackLimits{MaxRecords: 2})
 		if err != nil || d.Status != "partial" || !strings.Contains(d.Reason, "limit") || d.Read != 2 {
 			t.Fatalf("limited read-back %+v %v", d, err)
