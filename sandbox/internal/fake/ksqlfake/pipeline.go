@@ -33,14 +33,17 @@ type PipelineConfig struct {
 	// same minimum.
 	Counting bool
 	// CacheMaxBytes is the table query's cache.max.bytes.buffering. Above
-	// 0, Kafka Streams' record cache keeps the latest value per key and
-	// forwards it when the cache is flushed, at each commit
-	// (CachingKeyValueStore / ThreadCache, flushed by
-	// ProcessorStateManager.flushCache before StreamTask commits,
-	// apache/kafka 3.5.0): one output per changed key per commit. At 0
-	// every record is forwarded: one output per input. The migrations
-	// give the join table ksqlDB's default (DefaultCacheMaxBytes) and
-	// the counting table 0 (V000006).
+	// 0, Kafka Streams' record cache (ThreadCache behind
+	// CachingKeyValueStore) keeps the latest value per key, and the
+	// aggregation forwards it only when the cache is flushed
+	// (KStreamAggregate's TimestampedTupleForwarder), which
+	// StreamTask.prepareCommit does at each commit
+	// (stateMgr.flushCache() before recordCollector.flush(), apache/kafka
+	// 3.5.0): one output per changed key per commit. At 0 every record is
+	// forwarded: one output per input. The double never evicts (a full
+	// cache forwards early: more outputs, not fewer). The migrations give
+	// the join table ksqlDB's default (DefaultCacheMaxBytes) and the
+	// counting table 0 (V000006).
 	CacheMaxBytes int64
 	// ExactlyOnce is processing.guarantee=exactly_once_v2 for both
 	// stages: each commit writes the stage's outputs in a Kafka
