@@ -47,8 +47,11 @@ func (w *world) startPipeline(pc pipelineCase) (*ksqlfake.Server, *ksqlfake.Pipe
 	return s, p
 }
 
-// orders produces each (user, order) as its own acknowledged record,
-// encoded as the job encodes them, 1 ms apart, murmur2-partitioned.
+// orders produces (user, order) records in one produce request, their
+// timestamps 1 ms apart, encoded as the job encodes them and
+// murmur2-partitioned: every stage fetches them together, so no commit
+// falls between them, as none does between two orders 1 ms apart but for
+// a 1 ms in 2 s chance.
 func (w *world) orders(rows ...backfill.KeyValue) {
 	t := w.t
 	t.Helper()
@@ -60,24 +63,23 @@ func (w *world) orders(rows ...backfill.KeyValue) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kc, err := kgo.NewClient(kgo.SeedBrokers(w.cluster.ListenAddrs()...), kgo.DefaultProduceTopic(topic))
+	kc, err := kgo.NewClient(kgo.SeedBrokers(w.cluster.ListenAddrs()...), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(10*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer kc.Close()
 	wr := enc.NewWriter()
+	at := time.Now()
+	var recs []*kgo.Record
 	for i, r := range rows {
-		if i > 0 {
-			time.Sleep(time.Millisecond)
-		}
 		key, value, skip, err := wr.Encode([]any{r.Key, r.Value})
 		if err != nil || skip != "" {
 			t.Fatalf("encode %v: %q %v", r, skip, err)
 		}
-		rec := &kgo.Record{Key: append([]byte(nil), key...), Value: append([]byte(nil), value...)}
-		if err := kc.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
+		recs = append(recs, &kgo.Record{Key: append([]byte(nil), key...), Value: append([]byte(nil), value...), Timestamp: at.Add(time.Duration(i) * time.Millisecond)})
+	}
+	if err := kc.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -19,6 +19,14 @@
 // offsets in queryOffsetSummaries, as ksqlDB reads them from the query's
 // consumer group.
 //
+// With Config.CountColumn the table is the counting pipeline's
+// table_first_order (MIN and COUNT(*) per key; k8s/ksql-migrations
+// V000006); EXPLAIN reports Config.QueryProperties as the query's
+// overridden properties. Server.StartPipeline runs either pipeline's
+// stages after the stream over Kafka (the table's output topic, its
+// record cache, the announcer, at-least-once or exactly-once, crashes):
+// see Pipeline.
+//
 // It answers as one ksqlDB release (Config.Version, see Profile): which
 // endpoints answer over which HTTP version, LIMIT and table scans, the
 // shape of the pull-query rate limit, DESCRIBE's partitions and GET /info.
