@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/backfill/ksqldb"
 	"github.com/ordermin/ordermin-backfill/sandbox/internal/fake/ksqlfake"
 )
 
@@ -32,6 +33,14 @@ var (
 	// countingPipeline is V000006–V000008: cache off, exactly-once.
 	countingPipeline = pipelineCase{"counting", ksqlfake.PipelineConfig{Counting: true, ExactlyOnce: true}}
 )
+
+// announceTopic is the pipeline's default announcement topic.
+func announceTopic(cfg ksqlfake.PipelineConfig) string {
+	if cfg.Counting {
+		return "STREAM.FIRST_ORDER"
+	}
+	return "STREAM.MIN_ORDER"
+}
 
 // startPipeline starts the double and pc's table query.
 func (w *world) startPipeline(pc pipelineCase) (*ksqlfake.Server, *ksqlfake.Pipeline) {
@@ -158,7 +167,7 @@ func TestTwoQuickOrdersOfANewUser(t *testing.T) {
 			}
 			w.orders(backfill.KeyValue{Key: 7, Value: 700}, backfill.KeyValue{Key: 7, Value: 701})
 			settle(t, p, 7, 2)
-			topic := map[bool]string{false: "STREAM.MIN_ORDER", true: "STREAM.FIRST_ORDER"}[c.cfg.Counting]
+			topic := announceTopic(c.cfg)
 			if got := w.announcements(topic, true)[7]; got != c.want {
 				t.Errorf("user 7 announced %d times, want %d", got, c.want)
 			}
@@ -186,7 +195,7 @@ func TestFullResendWhileTheAnnouncerRuns(t *testing.T) {
 			}
 			w.produce(w.schemas, rows, nil) // the re-send
 			settle(t, p, users, 2)
-			topic := map[bool]string{false: "STREAM.MIN_ORDER", true: "STREAM.FIRST_ORDER"}[c.cfg.Counting]
+			topic := announceTopic(c.cfg)
 			got := 0
 			for _, n := range w.announcements(topic, true) {
 				got += n
@@ -240,12 +249,97 @@ func TestCrashMidCommit(t *testing.T) {
 			if _, n, _ := p.State(9); n != c.wantCount {
 				t.Errorf("after the crash the table counts %d records of user 9, want %d", n, c.wantCount)
 			}
-			topic := map[bool]string{false: "STREAM.MIN_ORDER", true: "STREAM.FIRST_ORDER"}[c.cfg.Counting]
+			topic := announceTopic(c.cfg)
 			if got := w.announcements(topic, true)[9]; got != c.committed {
 				t.Errorf("read_committed: user 9 announced %d times, want %d", got, c.committed)
 			}
 			if got := w.announcements(topic, false)[9]; got != c.uncommitted {
 				t.Errorf("read_uncommitted: user 9 announced %d times, want %d", got, c.uncommitted)
+			}
+		})
+	}
+}
+
+// The job's sequences against each pipeline, with the job's own ksqlDB
+// client: backfill and verify before the announcer exists (the cutover
+// order), then create the announcer; a rerun in auto mode (delta: the
+// table holds every user, nothing is sent), a full rerun (every minimum
+// re-sent), and a delta rerun after the source gained users the table
+// lacks (those are sent, and the table learns of them only now).
+func TestJobSequencesCountAnnouncements(t *testing.T) {
+	const users, late = 30, 5
+	rows := rowsOf(users, func(i int) int64 { return int64(i) + 1 }, func(i int) int64 { return int64(i) + 100 })
+	grown := append(rowsOf(late, func(i int) int64 { return int64(users + i + 1) }, func(i int) int64 { return int64(users+i) + 100 }), rows...)
+	for _, c := range []struct {
+		pipelineCase
+		fake             func(*ksqlfake.Config)
+		client           func(*ksqldb.Config)
+		afterFull, total int
+	}{
+		{joinPipeline, nil, nil, users, users + late},
+		{countingPipeline, countingTable, countingClient, 0, late},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := newWorld(t, 3)
+			s := w.ksql(c.fake)
+			cfg := c.cfg
+			cfg.CommitInterval = commitEvery
+			p, err := s.StartPipeline(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(p.Close)
+			kc := client(t, s.URL(), c.client)
+			facts := preflight(t, kc)
+			announced := func() int {
+				n := 0
+				for _, k := range w.announcements(announceTopic(cfg), true) {
+					n += k
+				}
+				return n
+			}
+			send := func(rs []backfill.KeyValue) {
+				catchUp(t, kc, facts, w.produce(w.schemas, rs, nil))
+				v, err := kc.Verify(context.Background(), facts, record(t, ksqldb.ModeFull, 0, rs), fast)
+				if err != nil || v.Status != "passed" {
+					t.Fatalf("verify %+v: %v", v, err)
+				}
+			}
+			delta := func(rs []backfill.KeyValue) []backfill.KeyValue {
+				keep := make([]bool, len(rs))
+				if err := kc.NewDelta(facts, 25).Keep(context.Background(), rs, keep); err != nil {
+					t.Fatal(err)
+				}
+				var out []backfill.KeyValue
+				for i, k := range keep {
+					if k {
+						out = append(out, rs[i])
+					}
+				}
+				return out
+			}
+
+			send(rows) // the backfill, verified
+			settle(t, p, users, 1)
+			if err := p.StartAnnouncer(); err != nil {
+				t.Fatal(err)
+			}
+			if d := delta(rows); len(d) != 0 {
+				t.Fatalf("auto rerun: delta keeps %d records, want none", len(d))
+			}
+			send(rows) // a full rerun
+			settle(t, p, users, 2)
+			if got := announced(); got != c.afterFull {
+				t.Errorf("after the full rerun: %d announcements, want %d", got, c.afterFull)
+			}
+			d := delta(grown) // the source gained users the table lacks
+			if len(d) != late {
+				t.Fatalf("delta rerun keeps %d records, want the %d new users", len(d), late)
+			}
+			send(d)
+			settle(t, p, users+late, 1)
+			if got := announced(); got != c.total {
+				t.Errorf("after the delta rerun: %d announcements, want %d (the new users are announced in both pipelines)", got, c.total)
 			}
 		})
 	}
