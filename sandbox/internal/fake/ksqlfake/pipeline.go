@@ -445,9 +445,12 @@ func (x *stage) commit(outs []*kgo.Record) error {
 }
 
 // die ends the stage as a crash does: under exactly-once its open
-// transaction is aborted (as the restarted instance's InitProducerId
-// aborts it) and its state rolls back to the last commit; under
-// at-least-once the state stays as the changelog holds it.
+// transaction is aborted, as the restarted instance's InitProducerId has
+// the coordinator abort an Ongoing one (TransactionCoordinator
+// handleInitProducerId, apache/kafka 3.5.0), and its state rolls back to
+// the last commit, what a read_committed restore of the changelog holds;
+// under at-least-once the state stays as the changelog holds it, the
+// crashed commit's updates included.
 func (x *stage) die() error {
 	x.p.crashes.Add(1)
 	return x.abort(errCrashed)
