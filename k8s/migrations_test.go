@@ -17,7 +17,7 @@ import (
 // (engine/planner/plan/JoinNode.java).
 func TestOnlyTheStreamMigrationSetsPartitions(t *testing.T) {
 	files, err := filepath.Glob("ksql-migrations/migrations/V*.sql")
-	if err != nil || len(files) != 4 {
+	if err != nil || len(files) != 8 {
 		t.Fatalf("migrations: %v %v", files, err)
 	}
 	partitions := regexp.MustCompile(`(?i)\bpartitions\s*=`)
@@ -53,5 +53,35 @@ func TestMigrationsReadmeRendersThePropertiesBesideMigrations(t *testing.T) {
 	}
 	if !strings.Contains(s, "ksql.migrations.dir.override") {
 		t.Error("README does not mention ksql.migrations.dir.override for a rendered file elsewhere")
+	}
+}
+
+// The counting pipeline holds only with the record cache off and
+// exactly-once on its table's query, and exactly-once, from the latest
+// offset, on its announcer (see the migrations README).
+func TestCountingPipelineSettings(t *testing.T) {
+	want := map[string][]string{
+		"V000006__create_table_first_order.sql": {"SET 'cache.max.bytes.buffering'='0';", "SET 'processing.guarantee'='exactly_once_v2';",
+			"SET 'auto.offset.reset'='earliest';", "COUNT(*) AS order_count"},
+		"V000008__create_stream_first_order.sql": {"SET 'processing.guarantee'='exactly_once_v2';", "SET 'auto.offset.reset'='latest';",
+			"WHERE order_count = 1"},
+	}
+	for name, lines := range want {
+		raw, err := os.ReadFile(filepath.Join("ksql-migrations/migrations", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range lines {
+			if !strings.Contains(string(raw), l) {
+				t.Errorf("%s lacks %q", name, l)
+			}
+		}
+	}
+	raw, err := os.ReadFile("ksql-migrations/migrations/V000007__create_stream_first_order_changes.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if regexp.MustCompile(`(?im)^\s*CREATE STREAM[^;]*\bAS\s+SELECT`).Match(raw) {
+		t.Error("V000007 must be a plain CREATE STREAM over the table's topic: ksqlDB refuses CREATE STREAM AS SELECT from a table")
 	}
 }

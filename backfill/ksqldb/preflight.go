@@ -46,6 +46,17 @@ type Facts struct {
 	// StreamReaders are the other persistent queries reading the stream,
 	// e.g. stream_min_order's: a record sent twice reaches them twice.
 	StreamReaders []string
+	// AggregatingReaders are the StreamReaders that create tables (CREATE
+	// TABLE … AS SELECT from the stream aggregates): a record sent twice
+	// leaves their MIN as it was and raises a COUNT.
+	AggregatingReaders []string
+	// CountColumn is the table's COUNT(*) column when its query counts
+	// records per key too, e.g. ORDER_COUNT: the counting pipeline
+	// (k8s/ksql-migrations V000006), whose announcer emits count 1. Empty
+	// for the join pipeline's MIN-only table.
+	CountColumn string
+	// Warnings are what preflight could not check and an operator should.
+	Warnings []string
 	// Partitions is the topic's partition count: from ksqlDB when it
 	// reports one, else from the expectation; 0 when neither knows.
 	Partitions int
@@ -78,7 +89,8 @@ func (c *Client) Preflight(ctx context.Context, want Expectation) (Facts, error)
 	}
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	if err := c.checkSettings(ctx, &f, add); err != nil {
+	settings, err := c.checkSettings(ctx, &f, add)
+	if err != nil {
 		return f, err
 	}
 	sq := QuoteIdentifier(s.Name)
@@ -154,6 +166,11 @@ func (c *Client) Preflight(ctx context.Context, want Expectation) (Facts, error)
 			if err := c.checkRepartition(ctx, &f, add); err != nil {
 				return f, err
 			}
+			if f.CountColumn != "" {
+				if err := c.checkCountingCache(ctx, &f, settings, add); err != nil {
+					return f, err
+				}
+			}
 		}
 	}
 	if len(problems) > 0 {
@@ -178,9 +195,14 @@ func (c *Client) checkTable(f *Facts, s, t *sourceDescription, add func(string, 
 	} else {
 		f.TableKeyColumn = keys[0].Name
 	}
-	var ints []sourceField
+	for _, q := range t.WriteQueries {
+		if f.CountColumn = findCountColumn(q.QueryString, t); f.CountColumn != "" {
+			break
+		}
+	}
+	var ints []sourceField // candidates for the MIN column
 	for _, v := range t.valueFields() {
-		if isIntType(v.Schema.Type) {
+		if isIntType(v.Schema.Type) && v.Name != f.CountColumn {
 			ints = append(ints, v)
 		}
 	}
@@ -226,6 +248,9 @@ func (c *Client) checkTable(f *Facts, s, t *sourceDescription, add func(string, 
 	for _, q := range s.ReadQueries {
 		if id := q.id(); id != f.QueryID {
 			f.StreamReaders = append(f.StreamReaders, id)
+			if stmt := strings.ToUpper(strings.Join(strings.Fields(q.QueryString), " ")); strings.HasPrefix(stmt, "CREATE TABLE") {
+				f.AggregatingReaders = append(f.AggregatingReaders, id)
+			}
 		}
 	}
 }

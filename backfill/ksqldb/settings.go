@@ -49,19 +49,20 @@ func (c *Client) serverSettings(ctx context.Context) (map[string]string, error) 
 	return out, err
 }
 
-// checkSettings reads the server's settings into f and reports those the
-// job cannot work with. A server that refuses SHOW PROPERTIES (e.g. to a
-// user without the permission) leaves them unknown: the barrier's stall
-// message then names the shared-runtime setting.
-func (c *Client) checkSettings(ctx context.Context, f *Facts, add func(string, ...any)) error {
+// checkSettings reads the server's settings into f, reports those the
+// job cannot work with and returns them all (empty when unknown). A server
+// that refuses SHOW PROPERTIES (e.g. to a user without the permission)
+// leaves them unknown: the barrier's stall message then names the
+// shared-runtime setting.
+func (c *Client) checkSettings(ctx context.Context, f *Facts, add func(string, ...any)) (map[string]string, error) {
 	settings, err := c.serverSettings(ctx)
 	switch k := backfill.KindOf(err); {
 	case err == nil:
 	case k == backfill.KindUnavailable || k == backfill.KindInterrupted:
-		return err
+		return nil, err
 	default:
 		f.SettingsUnknown = true
-		return nil
+		return map[string]string{}, nil
 	}
 	if strings.EqualFold(settings[settingSharedRuntime], "true") {
 		add("ksqlDB runs persistent queries in shared runtimes (%s=true): they commit their offsets under the shared runtime's consumer group, "+
@@ -69,5 +70,5 @@ func (c *Client) checkSettings(ctx context.Context, f *Facts, add func(string, .
 			"run the job against a ksqlDB server with %s=false", settingSharedRuntime, QuoteIdentifier(c.table), settingSharedRuntime)
 	}
 	f.StandbyReads = strings.EqualFold(settings[settingStandbyReads], "true")
-	return nil
+	return settings, nil
 }

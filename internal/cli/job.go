@@ -65,6 +65,9 @@ func (j *job) run(ctx context.Context) error {
 			return err
 		}
 		j.log.Info("ksqlDB preflight passed", "stream", c.KsqlDB.Stream, "table", c.KsqlDB.Table, "facts", facts)
+		for _, w := range facts.Warnings {
+			j.log.Warn("ksqlDB preflight could not check everything: "+w, "table", c.KsqlDB.Table)
+		}
 	}
 	if j.check {
 		j.log.Info("check passed: schemas, topic and ksqlDB objects match; nothing was written")

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
@@ -13,9 +14,9 @@ import (
 // readBack reads the offsets between the end offsets before the run and
 // the highest acknowledged ones that the run did not acknowledge, and
 // counts this run's records among them: batches the broker stored twice
-// (librdkafka#4953). A duplicate leaves table_min_order right, so the run
-// still succeeds, but another query reading the stream (stream_min_order)
-// saw that user's record twice: the log says so loudly, naming the keys.
+// (librdkafka#4953). A duplicate leaves the table's MIN right, so the run
+// still succeeds; what else it did depends on the pipeline
+// (duplicateWarning), and the log says so, naming the keys.
 func (j *job) readBack(ctx context.Context, producer topicProducer, before []backfill.Watermarks, facts ksqldb.Facts) *backfill.Duplicates {
 	if !j.cfg.Kafka.RunHeader {
 		return &backfill.Duplicates{Status: "skipped", Reason: "kafka.run_header is off: records cannot be told apart, duplicates are not counted"}
@@ -37,13 +38,12 @@ func (j *job) readBack(ctx context.Context, producer topicProducer, before []bac
 		j.log.Warn("the duplicate check could not read every unacknowledged offset", "reason", d.Reason, "records_read", d.Read)
 	}
 	if d.Records > 0 {
-		d.Warning = fmt.Sprintf("the broker stored %d of this run's records twice (librdkafka#4953; keys: %v)", d.Records, d.Keys)
-		if len(facts.StreamReaders) > 0 {
-			d.Warning += fmt.Sprintf("; queries %s read stream %s, so they saw these users' records twice: a first-order announcement may have been sent twice for them",
-				strings.Join(facts.StreamReaders, ", "), facts.Stream)
+		var loud bool
+		d.Warning, loud = duplicateWarning(d.Records, d.Keys, facts)
+		if loud {
 			j.log.Error("DUPLICATE RECORDS REACHED OTHER QUERIES: "+d.Warning, "keys", d.Keys, "queries", facts.StreamReaders)
 		} else {
-			j.log.Warn(d.Warning+"; table_min_order is unaffected", "keys", d.Keys)
+			j.log.Warn(d.Warning, "keys", d.Keys)
 		}
 	}
 	j.log.Info("duplicate check", "offsets_unacknowledged", d.Unacknowledged, "duplicates", d.Records, "foreign_records", d.Foreign)
@@ -71,4 +71,36 @@ func partitionWrites(before []backfill.Watermarks, w *backfill.Written) []backfi
 		}
 	}
 	return out
+}
+
+// duplicateWarning says what n records stored twice did, for the pipeline
+// preflight found, and whether it must be logged as an error. Another
+// query reading the stream that is not a table aggregation (the join
+// pipeline's stream_min_order) saw the records twice and may have
+// announced those users twice. The counting pipeline's table counted them
+// twice: its announcer (count = 1) does not announce them again, but the
+// count exceeds their orders. A table aggregation's MIN is unchanged.
+func duplicateWarning(n int64, keys []int64, facts ksqldb.Facts) (string, bool) {
+	w := fmt.Sprintf("the broker stored %d of this run's records twice (librdkafka#4953; keys: %v)", n, keys)
+	var announcing []string
+	for _, q := range facts.StreamReaders {
+		if !slices.Contains(facts.AggregatingReaders, q) {
+			announcing = append(announcing, q)
+		}
+	}
+	if len(announcing) > 0 {
+		return w + fmt.Sprintf("; queries %s read stream %s, so they saw these users' records twice: a first-order announcement may have been sent twice for them",
+			strings.Join(announcing, ", "), facts.Stream), true
+	}
+	if facts.CountColumn != "" {
+		w += fmt.Sprintf("; table %s counted them twice in %s: an announcer of %s = 1 (stream_first_order) does not announce these users again, "+
+			"but their %s now exceeds their number of orders", facts.Table, facts.CountColumn, facts.CountColumn, facts.CountColumn)
+	} else {
+		w += fmt.Sprintf("; table %s is unaffected", facts.Table)
+	}
+	if len(facts.AggregatingReaders) > 0 {
+		w += fmt.Sprintf("; table queries %s read stream %s too: their MIN is unaffected (a COUNT among them is raised)",
+			strings.Join(facts.AggregatingReaders, ", "), facts.Stream)
+	}
+	return w, false
 }

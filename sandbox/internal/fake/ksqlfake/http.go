@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -125,9 +126,13 @@ func (s *Server) tableQuery() map[string]any {
 	if c.Repartition {
 		groupBy = "CAST(" + quote(c.KeyColumn) + " AS BIGINT)" // not the key column itself: repartitions
 	}
+	count := ""
+	if c.CountColumn != "" {
+		count = ", COUNT(*) " + quote(c.CountColumn)
+	}
 	return map[string]any{
-		"queryString": fmt.Sprintf("CREATE TABLE %s WITH (KAFKA_TOPIC='%s', KEY_FORMAT='AVRO', VALUE_FORMAT='AVRO') AS SELECT %s, MIN(%s) %s FROM %s GROUP BY %s EMIT CHANGES;",
-			quote(c.Table), c.TableTopic, quote(c.KeyColumn), quote(c.ValueColumn), quote(c.MinColumn), quote(c.TableSource), groupBy),
+		"queryString": fmt.Sprintf("CREATE TABLE %s WITH (KAFKA_TOPIC='%s', KEY_FORMAT='AVRO', VALUE_FORMAT='AVRO') AS SELECT %s, MIN(%s) %s%s FROM %s GROUP BY %s EMIT CHANGES;",
+			quote(c.Table), c.TableTopic, quote(c.KeyColumn), quote(c.ValueColumn), quote(c.MinColumn), count, quote(c.TableSource), groupBy),
 		"sinks":           []string{c.Table},
 		"sinkKafkaTopics": []string{c.TableTopic},
 		"id":              s.tableQueryID(),
@@ -177,8 +182,11 @@ func (s *Server) describeStream(ext bool) map[string]any {
 func (s *Server) describeTable(ctx context.Context, ext bool) (map[string]any, error) {
 	c := s.cfg
 	q := s.tableQuery()
-	d := s.source(c.Table, "TABLE", c.TableTopic, ext,
-		[]map[string]any{field(c.KeyColumn, c.KeyType, true), field(c.MinColumn, "BIGINT", false)},
+	fields := []map[string]any{field(c.KeyColumn, c.KeyType, true), field(c.MinColumn, "BIGINT", false)}
+	if c.CountColumn != "" {
+		fields = append(fields, field(c.CountColumn, "BIGINT", false))
+	}
+	d := s.source(c.Table, "TABLE", c.TableTopic, ext, fields,
 		[]map[string]any{}, []map[string]any{q}, q["queryString"].(string))
 	if ext {
 		sum, err := s.queryOffsetSummary(ctx)
@@ -224,7 +232,7 @@ func (s *Server) queryOffsetSummary(ctx context.Context) (map[string]any, error)
 }
 
 // pullQuery parses and runs a pull query; on failure it has answered.
-func (s *Server) pullQuery(w http.ResponseWriter, r *http.Request, stmt string, props map[string]any) ([][2]any, bool) {
+func (s *Server) pullQuery(w http.ResponseWriter, r *http.Request, stmt string, props map[string]any) ([][]any, bool) {
 	st, err := parse(stmt)
 	if err != nil {
 		statementError(w, err.Error(), stmt)
@@ -300,11 +308,14 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	bw := bufio.NewWriter(w)
 	schema := fmt.Sprintf("%s %s KEY, %s BIGINT", quote(s.cfg.KeyColumn), s.cfg.KeyType, quote(s.cfg.MinColumn))
+	if s.cfg.CountColumn != "" {
+		schema += fmt.Sprintf(", %s BIGINT", quote(s.cfg.CountColumn))
+	}
 	head, _ := json.Marshal(map[string]any{"header": map[string]any{"queryId": s.newQueryID(), "schema": schema}})
 	bw.WriteString("[")
 	bw.Write(head)
 	for _, row := range rows {
-		b, _ := json.Marshal(map[string]any{"row": map[string]any{"columns": row[:]}})
+		b, _ := json.Marshal(map[string]any{"row": map[string]any{"columns": row}})
 		bw.WriteString(",\n")
 		bw.Write(b)
 	}
@@ -331,17 +342,17 @@ func (s *Server) handleQueryStream(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	meta, _ := json.Marshal(map[string]any{
-		"queryId":     s.newQueryID(),
-		"columnNames": []string{s.cfg.KeyColumn, s.cfg.MinColumn},
-		"columnTypes": []string{s.cfg.KeyType, "BIGINT"},
-	})
+	names, types := []string{s.cfg.KeyColumn, s.cfg.MinColumn}, []string{s.cfg.KeyType, "BIGINT"}
+	if s.cfg.CountColumn != "" {
+		names, types = append(names, s.cfg.CountColumn), append(types, "BIGINT")
+	}
+	meta, _ := json.Marshal(map[string]any{"queryId": s.newQueryID(), "columnNames": names, "columnTypes": types})
 	bw := bufio.NewWriter(w)
 	if strings.Contains(r.Header.Get("Accept"), delimited) {
 		w.Header().Set("Content-Type", delimited)
 		bw.Write(meta)
 		for _, row := range rows {
-			b, _ := json.Marshal(row[:])
+			b, _ := json.Marshal(row)
 			bw.WriteString("\n")
 			bw.Write(b)
 		}
@@ -351,7 +362,7 @@ func (s *Server) handleQueryStream(w http.ResponseWriter, r *http.Request) {
 		bw.WriteString("[")
 		bw.Write(meta)
 		for _, row := range rows {
-			b, _ := json.Marshal(row[:])
+			b, _ := json.Marshal(row)
 			bw.WriteString(",")
 			bw.Write(b)
 		}
@@ -386,12 +397,14 @@ func (s *Server) handleExplain(w http.ResponseWriter, id, stmt string) {
 		return
 	}
 	q := s.tableQuery()
+	overridden := map[string]any{}
+	maps.Copy(overridden, s.cfg.QueryProperties)
 	writeJSON(w, http.StatusOK, []any{map[string]any{
 		"@type": "queryDescription", "statementText": stmt, "warnings": []any{},
 		"queryDescription": map[string]any{
 			"id": id, "statementText": q["queryString"], "windowType": nil, "fields": []any{},
 			"sources": []string{s.cfg.TableSource}, "sinks": []string{s.cfg.Table}, "topology": s.topology(),
-			"executionPlan": "", "overriddenProperties": map[string]any{}, "queryType": "PERSISTENT", "state": s.cfg.QueryState,
+			"executionPlan": "", "overriddenProperties": overridden, "queryType": "PERSISTENT", "state": s.cfg.QueryState,
 		},
 	}})
 }

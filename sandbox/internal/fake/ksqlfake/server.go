@@ -19,6 +19,14 @@
 // offsets in queryOffsetSummaries, as ksqlDB reads them from the query's
 // consumer group.
 //
+// With Config.CountColumn the table is the counting pipeline's
+// table_first_order (MIN and COUNT(*) per key; k8s/ksql-migrations
+// V000006); EXPLAIN reports Config.QueryProperties as the query's
+// overridden properties. Server.StartPipeline runs either pipeline's
+// stages after the stream over Kafka (the table's output topic, its
+// record cache, the announcer, at-least-once or exactly-once, crashes):
+// see Pipeline.
+//
 // It answers as one ksqlDB release (Config.Version, see Profile): which
 // endpoints answer over which HTTP version, LIMIT and table scans, the
 // shape of the pull-query rate limit, DESCRIBE's partitions and GET /info.
@@ -81,9 +89,23 @@ type Config struct {
 	KeyColumn     string // default ACCOUNT_ID (stream and table key)
 	ValueColumn   string // default ORDER_ID
 	MinColumn     string // the table's aggregate column; default MIN_<ValueColumn>
-	KeyType       string // the key column's SQL type; default BIGINT
-	KeyFormat     string // default AVRO
-	ValueFormat   string // default AVRO
+	// CountColumn, when set, makes the table the counting pipeline's
+	// (V000006: MIN(order_id) and COUNT(*) AS order_count): DESCRIBE, the
+	// query's statement and pull queries carry this BIGINT column after
+	// MinColumn. Empty: the join pipeline's table, MIN only.
+	CountColumn string
+	// QueryProperties are the table query's overridden properties, the
+	// SET statements it was created under, as EXPLAIN reports them in
+	// overriddenProperties (QueryDescriptionFactory, confluentinc/ksql
+	// v0.29.0: queryMetadata.getOverriddenProperties()).
+	QueryProperties map[string]any
+	// ServerProperties are further server settings SHOW PROPERTIES lists,
+	// e.g. ksql.streams.statestore.cache.max.bytes; they replace a listed
+	// setting of the same name.
+	ServerProperties map[string]string
+	KeyType          string // the key column's SQL type; default BIGINT
+	KeyFormat        string // default AVRO
+	ValueFormat      string // default AVRO
 	// TableSource is the stream the table's persistent query reads;
 	// default Stream. Another name leaves the table unfed by the topic.
 	TableSource string
@@ -259,10 +281,12 @@ type pendingRecord struct {
 	visibleAt time.Time
 }
 
-// cell is one table value; null when every value seen was NULL.
+// cell is one table value; null when every value seen was NULL. count
+// is COUNT(*), the records aggregated.
 type cell struct {
 	value int64
 	null  bool
+	count int64
 }
 
 // New connects to Kafka, positions the table's query at the configured

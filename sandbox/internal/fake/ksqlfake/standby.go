@@ -2,8 +2,10 @@ package ksqlfake
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 )
 
@@ -53,9 +55,20 @@ func (s *Server) properties() []map[string]any {
 		prop("ksql.query.pull.enable.standby.reads", strconv.FormatBool(s.cfg.LaggingStandby)),
 		prop(maxLagProp, strconv.FormatInt(math.MaxInt64, 10)),
 		prop("ksql.streams.commit.interval.ms", strconv.FormatInt(s.cfg.CommitInterval.Milliseconds(), 10)),
+		// ksqlDB's streams default (KsqlConfig, KsqlConstants
+		// defaultCacheMaxBytesBufferingConfig, v0.29.0).
+		prop("ksql.streams.cache.max.bytes.buffering", strconv.Itoa(DefaultCacheMaxBytes)),
 	}
 	if s.prof.QueryStreamHTTP1 { // 0.24 and CP 7.1 on define the shared-runtime setting
 		out = append(out, prop("ksql.runtime.feature.shared.enabled", strconv.FormatBool(s.cfg.SharedRuntime)))
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.cfg.ServerProperties)) {
+		p := prop(name, s.cfg.ServerProperties[name])
+		if i := slices.IndexFunc(out, func(m map[string]any) bool { return m["name"] == name }); i >= 0 {
+			out[i] = p
+		} else {
+			out = append(out, p)
+		}
 	}
 	return out
 }

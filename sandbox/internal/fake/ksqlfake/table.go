@@ -392,14 +392,14 @@ func (s *Server) ownKeyID(ctx context.Context) (int, error) {
 
 // lookup returns the table's rows for keys, each looked up only in the
 // partition ksqlDB routes it to.
-func (s *Server) lookup(ctx context.Context, keys []int64) ([][2]any, error) {
+func (s *Server) lookup(ctx context.Context, keys []int64) ([][]any, error) {
 	ser, err := s.keySerializer(ctx)
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var rows [][2]any
+	var rows [][]any
 	seen := map[int64]bool{}
 	for _, k := range keys {
 		if seen[k] {
@@ -414,45 +414,55 @@ func (s *Server) lookup(ctx context.Context, keys []int64) ([][2]any, error) {
 		if !ok {
 			continue
 		}
-		var v any = json.Number(fmt.Sprint(c.value))
-		if c.null {
-			v = nil
-		}
-		rows = append(rows, [2]any{json.Number(fmt.Sprint(k)), v})
+		rows = append(rows, s.row(k, c))
 	}
 	return rows, nil
 }
 
 // scan returns up to limit rows of the table (all when limit is 0), as a
 // table scan does.
-func (s *Server) scan(limit int64) [][2]any {
+func (s *Server) scan(limit int64) [][]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var rows [][2]any
+	var rows [][]any
 	for _, part := range s.table {
 		for k, c := range part {
 			if limit > 0 && int64(len(rows)) >= limit {
 				return rows
 			}
-			var v any = json.Number(fmt.Sprint(c.value))
-			if c.null {
-				v = nil
-			}
-			rows = append(rows, [2]any{json.Number(fmt.Sprint(k)), v})
+			rows = append(rows, s.row(k, c))
 		}
 	}
 	return rows
 }
 
-// aggregate applies one decoded record to the table. The caller holds s.mu.
+// aggregate applies one decoded record to the table: MIN of the values
+// (NULLs ignored) and COUNT(*) of the records. The caller holds s.mu.
 func (s *Server) aggregate(p pendingRecord) {
 	part := s.table[p.partition]
 	old, ok := part[p.key]
+	next := old
 	switch {
 	case !ok, old.null && !p.value.null:
-		part[p.key] = p.value
+		next.value, next.null = p.value.value, p.value.null
 	case !p.value.null && p.value.value < old.value:
-		part[p.key] = p.value
+		next.value = p.value.value
 	}
+	next.count = old.count + 1
+	part[p.key] = next
 	s.processed.Add(1)
+}
+
+// row is a table row as pull queries return it: key, MIN and, for a
+// counting table (Config.CountColumn), COUNT.
+func (s *Server) row(k int64, c cell) []any {
+	var v any = json.Number(fmt.Sprint(c.value))
+	if c.null {
+		v = nil
+	}
+	r := []any{json.Number(fmt.Sprint(k)), v}
+	if s.cfg.CountColumn != "" {
+		r = append(r, json.Number(fmt.Sprint(c.count)))
+	}
+	return r
 }
