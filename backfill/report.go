@@ -176,7 +176,7 @@ type Duplicates struct {
 // JSONWithin returns the report as JSON of at most limit bytes, for a
 // destination that truncates (a Kubernetes termination message keeps
 // 4096 bytes). It drops the detail lists first, in this order, and names
-// what it dropped in "truncated": examples and warnings, duplicate keys,
+// what it dropped (only lists it had) in "truncated": examples and warnings, duplicate keys,
 // delivery errors, per-partition lags and writes; as a last resort it
 // shortens the error message. The counters and the status always remain.
 func (r Report) JSONWithin(limit int) []byte {
@@ -193,30 +193,48 @@ func (r Report) JSONWithin(limit int) []byte {
 		r.Duplicates = &d
 	}
 	r.CatchUps = append([]CatchUp(nil), r.CatchUps...)
+	// Each step drops one list and says whether the report had it.
 	steps := []struct {
 		what string
-		drop func()
+		drop func() bool
 	}{
-		{"verification.examples", func() {
-			if r.Verification != nil {
-				r.Verification.Examples, r.Verification.Warnings = nil, nil
+		{"verification.examples", func() bool {
+			if r.Verification == nil || len(r.Verification.Examples)+len(r.Verification.Warnings) == 0 {
+				return false
 			}
+			r.Verification.Examples, r.Verification.Warnings = nil, nil
+			return true
 		}},
-		{"duplicates.keys", func() {
-			if r.Duplicates != nil {
-				r.Duplicates.Keys = nil
+		{"duplicates.keys", func() bool {
+			if r.Duplicates == nil || len(r.Duplicates.Keys) == 0 {
+				return false
 			}
+			r.Duplicates.Keys = nil
+			return true
 		}},
-		{"delivery_errors", func() { r.DeliveryErrors = nil }},
-		{"ksqldb_catch_up.partitions_behind", func() {
+		{"delivery_errors", func() bool {
+			had := len(r.DeliveryErrors) > 0
+			r.DeliveryErrors = nil
+			return had
+		}},
+		{"ksqldb_catch_up.partitions_behind", func() bool {
+			had := false
 			for i := range r.CatchUps {
+				had = had || len(r.CatchUps[i].Partitions) > 0
 				r.CatchUps[i].Partitions = nil
 			}
+			return had
 		}},
-		{"partitions_written", func() { r.PartitionsWritten = nil }},
+		{"partitions_written", func() bool {
+			had := len(r.PartitionsWritten) > 0
+			r.PartitionsWritten = nil
+			return had
+		}},
 	}
 	for _, s := range steps {
-		s.drop()
+		if !s.drop() {
+			continue
+		}
 		r.Truncated = append(r.Truncated, s.what)
 		if out = r.JSON(); len(out) <= limit {
 			return out

@@ -50,16 +50,14 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		})
 	}
 	for name, why := range removed {
+		// Accepted only to be refused with what replaces it; Usage omits it.
 		fs.Func(flagName(name), "removed", func(string) error { return fmt.Errorf("%s was removed: %s", name, why) })
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: backfill [run|check|version] [flags]\n\nSettings (flag > env > YAML file > default):\n")
-		fs.PrintDefaults()
-	}
+	// The flag package calls Usage itself on -h; it is printed once, below.
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
-		fs.SetOutput(out)
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			Usage(out)
 			return c, ErrHelp
 		}
 		msg := err.Error()
@@ -147,6 +145,24 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		return c, err
 	}
 	return c, c.Validate()
+}
+
+// Usage writes the command's usage: every setting with its flag, env
+// name and default, in documentation order.
+func Usage(out io.Writer) {
+	var b strings.Builder
+	b.WriteString("Usage: backfill [run|check|version|help] [flags]\n\n" +
+		"Settings (flag > env > YAML file > default); each is also a key of the YAML file,\n" +
+		"kafka.brokers as kafka: {brokers: ...}. Exit codes and details: README.md.\n\n" +
+		"  --config FILE\n      YAML settings file (env BACKFILL_CONFIG)\n")
+	for _, d := range Reference() {
+		fmt.Fprintf(&b, "  %s\n      %s (env %s)", d.Flag, d.Usage, d.Env)
+		if d.Default != "" {
+			fmt.Fprintf(&b, " (default %s)", d.Default)
+		}
+		b.WriteString("\n")
+	}
+	_, _ = io.WriteString(out, b.String())
 }
 
 // boolFlag lets a boolean setting be given as --flag or --flag=false.

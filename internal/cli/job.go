@@ -28,6 +28,7 @@ type job struct {
 func (j *job) run(ctx context.Context) error {
 	c := j.cfg
 	j.rep.Topic = c.Kafka.Topic
+	j.rep.ShardIndex, j.rep.ShardCount = c.Shard.Index, c.Shard.Count
 	j.rep.RunID = c.RunID
 	if j.rep.RunID == "" {
 		j.rep.RunID = newRunID()
@@ -84,7 +85,6 @@ func (j *job) run(ctx context.Context) error {
 	pipeline := Pipeline(c)
 	p := &pipeline
 	p.Source, p.Codec, p.Logger = j.open.newSource(BigQueryConfig(c), j.log), codec, j.log
-	j.rep.ShardIndex, j.rep.ShardCount = c.Shard.Index, c.Shard.Count
 	mode := j.chooseMode(before)
 	j.rep.Mode = string(mode)
 	if mode == config.ModeDelta {
