@@ -31,6 +31,7 @@ var removed = map[string]string{
 // names the setting and where its value came from.
 func Load(args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	c := Default()
+	c.origins = map[string]string{}
 	all := settings(&c)
 
 	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
@@ -103,6 +104,9 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 			if err := s.set(fileValues[s.name]); err != nil {
 				return c, fmt.Errorf("config file %s: %s: %v", c.File, s.name, err)
 			}
+			if _, ok := fileValues[s.name]; ok {
+				c.origins[s.name] = "config file " + c.File
+			}
 		}
 	}
 	// An Indexed Job's pod: its index is the shard. A shard.index set
@@ -117,6 +121,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 			return c, fmt.Errorf("config file %s: shard.index=%d disagrees with JOB_COMPLETION_INDEX=%d of this Indexed Job's pod: remove shard.index and let the Job set it", c.File, c.Shard.Index, n)
 		}
 		jobIndex, c.Shard.Index = n, n
+		c.origins["shard.index"] = fmt.Sprintf("JOB_COMPLETION_INDEX=%d of this Indexed Job's pod", n)
 	}
 	for name, why := range removed {
 		if getenv(Env(name)) != "" {
@@ -128,15 +133,19 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 			if err := s.set([]string{v}); err != nil {
 				return c, fmt.Errorf("environment %s: %v", Env(s.name), err)
 			}
+			c.origins[s.name] = "env " + Env(s.name)
 		}
 	}
 	for _, s := range all {
 		if err := s.set(flagValues[s.name]); err != nil {
 			return c, fmt.Errorf("flag --%s: %v", flagName(s.name), err)
 		}
+		if len(flagValues[s.name]) > 0 {
+			c.origins[s.name] = "flag --" + flagName(s.name)
+		}
 	}
 	if jobIndex >= 0 && c.Shard.Index != jobIndex {
-		return c, fmt.Errorf("shard.index=%d (from BACKFILL_SHARD_INDEX or --shard-index) disagrees with JOB_COMPLETION_INDEX=%d of this Indexed Job's pod: remove shard.index and let the Job set it", c.Shard.Index, jobIndex)
+		return c, fmt.Errorf("shard.index=%d (from %s) disagrees with JOB_COMPLETION_INDEX=%d of this Indexed Job's pod: remove shard.index and let the Job set it", c.Shard.Index, c.origin("shard.index"), jobIndex)
 	}
 	if c.Kafka.AWSRegion == "" {
 		c.Kafka.AWSRegion = getenv("AWS_REGION") // set by EKS IRSA and the AWS tooling
