@@ -36,3 +36,19 @@ func TestErrorsNameWhereTheValueCameFrom(t *testing.T) {
 		}
 	}
 }
+
+// TestBrokerAddressWithCredentialsIsRefusedUnechoed: Kafka takes no
+// credentials in a broker address; one there is refused, naming the
+// setting and the address without its secret.
+func TestBrokerAddressWithCredentialsIsRefusedUnechoed(t *testing.T) {
+	for _, b := range []string{"u:S3CRET@b-1.msk:9096", "sasl_ssl://u:S3CRET@b-1.msk:9096", "S3CRET@b-1.msk:9096"} {
+		_, err := Load(append(required, "--kafka-brokers=b-0.msk:9096,"+b), env(nil), io.Discard)
+		if err == nil {
+			t.Errorf("%s was accepted", b)
+			continue
+		}
+		if msg := err.Error(); strings.Contains(msg, "S3CRET") || !strings.Contains(msg, "kafka.brokers") || !strings.Contains(msg, "b-1.msk:9096") {
+			t.Errorf("%s: the error echoes the secret or names neither setting nor address: %v", b, err)
+		}
+	}
+}

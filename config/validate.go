@@ -56,6 +56,13 @@ func (c *Config) Validate() error {
 	if len(k.Brokers) == 0 && !c.DryRun {
 		bad("kafka.brokers", "required (or run with --dry-run)")
 	}
+	for i, b := range k.Brokers {
+		// Only what follows the last @ is shown: what precedes it may be a password.
+		if at := strings.LastIndex(b, "@"); at >= 0 {
+			bad("kafka.brokers", "address %d (%s@%s) holds credentials before the @, which Kafka does not take in an address: "+
+				"remove them, and set kafka.sasl_username and kafka.sasl_password_file instead", i+1, redacted, b[at+1:])
+		}
+	}
 	if k.Topic == "" {
 		bad("kafka.topic", "required")
 	}
