@@ -14,7 +14,7 @@ import (
 // exitTableJobs are the Jobs whose podFailurePolicy the README's exit-code
 // table documents: the column header names the manifest.
 var exitTableJobs = map[string]string{
-	"k8s/base":              "base/job.yaml",
+	"k8s/base":             "base/job.yaml",
 	"k8s/overlays/sharded": "overlays/sharded/job-indexed.yaml",
 }
 
