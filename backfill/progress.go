@@ -43,3 +43,44 @@ func (p *Pipeline) startProgress(log *slog.Logger, c *counters, total uint64, kn
 	}()
 	return func() { close(done); wg.Wait() }
 }
+
+// startSnapshots calls OnProgress every ProgressSnapshotEvery until the
+// returned function is called.
+func (p *Pipeline) startSnapshots(c *counters) (stop func()) {
+	if p.OnProgress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(ProgressSnapshotEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				p.OnProgress(p.snapshot(c))
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// snapshot is the run's counters now.
+func (p *Pipeline) snapshot(c *counters) Progress {
+	s := Progress{
+		RowsRead: c.read.Load(), RecordsEncoded: c.encoded.Load(), Bytes: c.bytes.Load(),
+		RowsSkipped: map[string]int64{string(SkipNullKey): c.nullKey.Load(), string(SkipNullValue): c.nullValue.Load()},
+	}
+	if p.Filter != nil {
+		s.RowsSkipped[string(SkipInTable)] = c.inTable.Load()
+	}
+	if p.Producer != nil {
+		d := p.Producer.Deliveries()
+		s.RecordsProduced, s.RecordsAcked, s.RecordsFailed = d.Produced, d.Acked, d.Failed
+	}
+	return s
+}

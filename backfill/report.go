@@ -59,9 +59,44 @@ type Report struct {
 
 	Verification *Verification `json:"verification,omitempty"`
 
+	// Counters is set only in the report the supervising parent writes
+	// for a job's process that died without writing its own:
+	// CountersLastProgress when the counters are the last progress that
+	// process passed on (at CountersAt), CountersUnknown when none
+	// arrived; the counters are then null, not 0.
+	Counters   string     `json:"counters,omitempty"`
+	CountersAt *time.Time `json:"counters_at,omitempty"`
+
 	// Truncated names what JSONWithin dropped to fit a size limit; the
 	// full report is on stdout.
 	Truncated []string `json:"truncated,omitempty"`
+}
+
+// Values of Report.Counters.
+const (
+	CountersLastProgress = "last_progress"
+	CountersUnknown      = "unknown"
+)
+
+// Progress is a snapshot of a run's counters while it runs; the job's
+// process passes it to its supervising parent, whose report uses the last
+// one if the process dies without a report.
+type Progress struct {
+	RowsRead        int64            `json:"rows_read"`
+	RowsSkipped     map[string]int64 `json:"rows_skipped,omitempty"`
+	RecordsEncoded  int64            `json:"records_encoded"`
+	RecordsProduced int64            `json:"records_produced"`
+	RecordsAcked    int64            `json:"records_acked"`
+	RecordsFailed   int64            `json:"records_failed"`
+	Bytes           int64            `json:"bytes"`
+}
+
+// ApplyProgress sets the report's counters to p's, as the last progress
+// reported at t.
+func (r *Report) ApplyProgress(p Progress, t time.Time) {
+	r.RowsRead, r.RowsSkipped, r.RecordsEncoded, r.Bytes = p.RowsRead, p.RowsSkipped, p.RecordsEncoded, p.Bytes
+	r.RecordsProduced, r.RecordsAcked, r.RecordsFailed = p.RecordsProduced, p.RecordsAcked, p.RecordsFailed
+	r.Counters, r.CountersAt = CountersLastProgress, &t
 }
 
 // Delta counts what delta mode decided, per record: produced when the
@@ -125,9 +160,29 @@ func (r *Report) Finish(err error, now time.Time) {
 	r.ExitCode, r.Error, r.ErrorKind = k.ExitCode(), err.Error(), k.String()
 }
 
-// JSON returns the report as one line of JSON.
+// reportFields is Report without its methods, for JSON to marshal.
+type reportFields Report
+
+// JSON returns the report as one line of JSON. With Counters
+// CountersUnknown, the counters are null: nobody counted them.
 func (r *Report) JSON() []byte {
-	b, _ := json.Marshal(r)
+	if r.Counters != CountersUnknown {
+		b, _ := json.Marshal((*reportFields)(r))
+		return b
+	}
+	// The fields below shadow the embedded ones of the same JSON name.
+	b, _ := json.Marshal(struct {
+		*reportFields
+		RowsRead           *int64            `json:"rows_read"`
+		RowsSkipped        map[string]string `json:"rows_skipped"`
+		RecordsEncoded     *int64            `json:"records_encoded"`
+		RecordsProduced    *int64            `json:"records_produced"`
+		RecordsAcked       *int64            `json:"records_acked"`
+		RecordsFailed      *int64            `json:"records_failed"`
+		RecordsUndelivered *int64            `json:"records_undelivered"`
+		Bytes              *int64            `json:"bytes"`
+		RowsPerSecond      *float64          `json:"rows_per_second"`
+	}{reportFields: (*reportFields)(r)})
 	return b
 }
 

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/ordermin/ordermin-backfill/backfill"
 )
 
 // TestHelpSubcommandPrintsHelpAndSucceeds: `backfill help` is a request
@@ -31,5 +34,22 @@ func TestCheckReportsTheShardsAsRunDoes(t *testing.T) {
 		if rep.ShardCount != 1 || rep.ShardIndex != 0 {
 			t.Errorf("check=%v: shard_index %d, shard_count %d, want 0 and 1", check, rep.ShardIndex, rep.ShardCount)
 		}
+	}
+}
+
+// TestTheJobPassesItsProgressOn: the run's counters reach the progress
+// sink (the pipe to the supervising parent), the last time as reported.
+func TestTheJobPassesItsProgressOn(t *testing.T) {
+	var mu sync.Mutex
+	var last backfill.Progress
+	w := &world{rows: 50, progress: func(p backfill.Progress) { mu.Lock(); last = p; mu.Unlock() }}
+	rep, err := w.run(t, testConfig(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if last.RowsRead != 50 || last.RecordsAcked != rep.RecordsAcked || last.RecordsProduced != 50 {
+		t.Fatalf("last progress %+v, report %+v", last, rep)
 	}
 }

@@ -19,6 +19,9 @@ type job struct {
 	rep   *backfill.Report
 	check bool     // preflight only
 	open  adapters // the outside systems' constructors; zero: the real ones
+	// progress, if set, gets the pipeline's counters while it runs (the
+	// supervising parent's copy, in case this process dies unreported).
+	progress func(backfill.Progress)
 }
 
 // run is one attempt: it fetches the schemas, opens the producer and
@@ -85,6 +88,7 @@ func (j *job) run(ctx context.Context) error {
 	pipeline := Pipeline(c)
 	p := &pipeline
 	p.Source, p.Codec, p.Logger = j.open.newSource(BigQueryConfig(c), j.log), codec, j.log
+	p.OnProgress = j.progress
 	mode := j.chooseMode(before)
 	j.rep.Mode = string(mode)
 	if mode == config.ModeDelta {

@@ -64,7 +64,7 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		ctx, cancel = context.WithTimeout(ctx, cfg.Timeout)
 		defer cancel()
 	}
-	j := &job{cfg: cfg, log: log, rep: rep, check: cmd == "check"}
+	j := &job{cfg: cfg, log: log, rep: rep, check: cmd == "check", progress: progressPipe(getenv, log)}
 	err = endError(runJob(ctx, j), ctx.Err(), cfg.Timeout)
 	finish(rep, err, cfg.ReportFile, stdout, stderr)
 	if err != nil {

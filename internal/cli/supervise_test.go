@@ -50,6 +50,12 @@ func TestMain(m *testing.M) {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 		defer stop()
 		produce(ctx, os.Getenv(helperDirEnv))
+	case "produce-watched": // the same, watching its parent as main does
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		defer stop()
+		ctx, cancel := WatchParent(ctx, os.Getenv)
+		defer cancel()
+		produce(ctx, os.Getenv(helperDirEnv))
 	case "oom": // what the kernel's OOM killer does to the job
 		fmt.Fprintln(os.Stderr, `{"level":"INFO","msg":"producing"}`)
 		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
@@ -253,5 +259,25 @@ func TestAKilledJobIsReportedWithItsLastProgress(t *testing.T) {
 	if code != 1 || rep.RowsRead != 140000 || rep.RecordsAcked != 138065 || rep.RecordsUndelivered != 935 || rep.RowsSkipped["null_key"] != 1000 ||
 		!strings.Contains(out, `"counters":"last_progress"`) || !strings.Contains(rep.Error, "last reported") {
 		t.Errorf("exit %d, report %s\nstderr: %s", code, out, tail(stderr))
+	}
+}
+
+// TestTheJobStopsAtOnceIfItsParentDiedBeforeItStarted: a parent that dies
+// before the parent-death signal is set up sends none; the job notices
+// that its parent is not the one Supervise named and produces nothing.
+func TestTheJobStopsAtOnceIfItsParentDiedBeforeItStarted(t *testing.T) {
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Skip("no true(1):", err)
+	}
+	dir := t.TempDir()
+	job := exec.Command(os.Args[0])
+	job.Env = append(os.Environ(), helperEnv+"=produce-watched", helperDirEnv+"="+dir,
+		SupervisedEnv+"=1", ParentPIDEnv+"="+strconv.Itoa(dead.Process.Pid))
+	timer := time.AfterFunc(5*time.Second, func() { _ = job.Process.Kill() })
+	defer timer.Stop()
+	err := job.Run()
+	if job.ProcessState == nil || job.ProcessState.ExitCode() != 130 || size(dir, "records") != 0 {
+		t.Fatalf("the job whose parent was gone: %v, %d bytes of records", err, size(dir, "records"))
 	}
 }
