@@ -64,7 +64,7 @@ func (c Config) configMap() (ckafka.ConfigMap, error) {
 	for i, b := range c.Brokers {
 		// Never echoed whole: what precedes the @ may be a password.
 		if at := strings.LastIndex(b, "@"); at >= 0 {
-			return nil, fmt.Errorf("Kafka broker address %d ([redacted]@%s) holds credentials, which librdkafka does not take in an address: remove them and set the SASL username and password", i+1, b[at+1:])
+			return nil, fmt.Errorf("broker address %d ([redacted]@%s) in the Kafka settings holds credentials, which librdkafka does not take in an address: remove them and set the SASL username and password", i+1, b[at+1:])
 		}
 	}
 	m := ckafka.ConfigMap{
