@@ -69,18 +69,24 @@ func (p *Pipeline) startSnapshots(c *counters) (stop func()) {
 	return func() { close(done); wg.Wait() }
 }
 
-// snapshot is the run's counters now.
+// snapshot is the run's counters now. They move while it reads them, so
+// it reads them downstream first: deliveries, then encoded records, then
+// skipped rows, then rows read. Each later read sees at least what the
+// earlier ones counted, so the snapshot adds up as a final report does
+// (produced <= encoded, encoded + skipped <= read). A batch counts as
+// encoded once handed to the producer whole; a record already produced
+// from the batch in hand was encoded, hence the max.
 func (p *Pipeline) snapshot(c *counters) Progress {
-	s := Progress{
-		RowsRead: c.read.Load(), RecordsEncoded: c.encoded.Load(), Bytes: c.bytes.Load(),
-		RowsSkipped: map[string]int64{string(SkipNullKey): c.nullKey.Load(), string(SkipNullValue): c.nullValue.Load()},
-	}
-	if p.Filter != nil {
-		s.RowsSkipped[string(SkipInTable)] = c.inTable.Load()
-	}
+	var s Progress
 	if p.Producer != nil {
 		d := p.Producer.Deliveries()
 		s.RecordsProduced, s.RecordsAcked, s.RecordsFailed = d.Produced, d.Acked, d.Failed
 	}
+	s.RecordsEncoded, s.Bytes = max(c.encoded.Load(), s.RecordsProduced), c.bytes.Load()
+	s.RowsSkipped = map[string]int64{string(SkipNullKey): c.nullKey.Load(), string(SkipNullValue): c.nullValue.Load()}
+	if p.Filter != nil {
+		s.RowsSkipped[string(SkipInTable)] = c.inTable.Load()
+	}
+	s.RowsRead = c.read.Load()
 	return s
 }
