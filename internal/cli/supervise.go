@@ -96,7 +96,7 @@ func Supervise(ctx context.Context, exe string, args, environ []string, stdout, 
 	case ws.Signaled() && ws.Signal() == syscall.SIGKILL:
 		return crashed(started, "the job's process was killed with SIGKILL, which is what the kernel's OOM killer sends "+
 			"when the container exceeds its memory limit: check the limit (kubectl describe pod: OOMKilled, or the kernel log), "+
-			"raise it or lower kafka.queue_max_kbytes and pipeline.workers; or someone killed it (kill -9)", tail.String(), progress, args, environ, stdout, stderr)
+			"raise it, or lower what the job holds (kafka.queue_max_kbytes; ksqldb.verify=full keeps 16 bytes per key); or someone killed it (kill -9)", tail.String(), progress, args, environ, stdout, stderr)
 	case ws.Signaled():
 		return crashed(started, fmt.Sprintf("the job's process was killed by signal %s (%s), a crash in librdkafka or Go's runtime", signalName(ws.Signal()), ws.Signal()),
 			tail.String(), progress, args, environ, stdout, stderr)
