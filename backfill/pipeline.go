@@ -53,8 +53,15 @@ type Pipeline struct {
 	// OnOpen, if set, sees the result's size (when the source knows it)
 	// before the first row is read; an error ends the run with nothing read.
 	OnOpen func(totalRows uint64, known bool) error
-	Logger *slog.Logger
+	// OnProgress, if set, gets the counters every ProgressSnapshotEvery
+	// while rows move and the producer flushes, and once more, final,
+	// before Run returns. It is called from one goroutine at a time.
+	OnProgress func(Progress)
+	Logger     *slog.Logger
 }
+
+// ProgressSnapshotEvery is how often Pipeline.OnProgress is called.
+const ProgressSnapshotEvery = time.Second
 
 // counters are the pipeline's live totals.
 type counters struct {
@@ -118,6 +125,7 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 		"mapping", enc.Describe(), "workers", workers, "batch_size", batchSize, "dry_run", rep.DryRun)
 
 	var c counters
+	stopSnapshots := p.startSnapshots(&c)
 	stopProgress := p.startProgress(log, &c, total, totalKnown)
 	readErr, workErr := p.move(ctx, reader, enc, observed, workers, batchSize, &c)
 	stopProgress()
@@ -136,6 +144,10 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 		d := p.Producer.Deliveries()
 		rep.RecordsProduced, rep.RecordsAcked, rep.RecordsFailed = d.Produced, d.Acked, d.Failed
 		rep.DeliveryErrors = d.Errors
+	}
+	stopSnapshots()
+	if p.OnProgress != nil {
+		p.OnProgress(p.snapshot(&c))
 	}
 	rep.RowsRead, rep.RecordsEncoded, rep.Bytes = c.read.Load(), c.encoded.Load(), c.bytes.Load()
 	rep.RowsSkipped = map[string]int64{string(SkipNullKey): c.nullKey.Load(), string(SkipNullValue): c.nullValue.Load()}

@@ -3,6 +3,7 @@ package backfill_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -228,5 +229,30 @@ func TestColumnarSourcesBehaveAsRowSources(t *testing.T) {
 		"short read":                      TestShortReadFailsWithSourceExit,
 	} {
 		t.Run(name, test)
+	}
+}
+
+// TestPipelinePassesItsProgressOn: OnProgress's last snapshot holds the
+// counters the report gets, so a parent that outlives the job's process
+// can report them.
+func TestPipelinePassesItsProgressOn(t *testing.T) {
+	src := &backfilltest.Source{Rows: 300, Row: func(i int64, dst []any) []any {
+		if i%100 == 10 {
+			return append(dst[:0], nil, i) // NULL user
+		}
+		return backfilltest.DefaultRow(i, dst)
+	}}
+	p := pipeline(t, src, &backfilltest.Producer{})
+	var last backfill.Progress
+	calls := 0
+	p.OnProgress = func(s backfill.Progress) { last, calls = s, calls+1 }
+	var rep backfill.Report
+	if err := p.Run(context.Background(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	want := backfill.Progress{RowsRead: rep.RowsRead, RowsSkipped: rep.RowsSkipped, RecordsEncoded: rep.RecordsEncoded,
+		RecordsProduced: rep.RecordsProduced, RecordsAcked: rep.RecordsAcked, RecordsFailed: rep.RecordsFailed, Bytes: rep.Bytes}
+	if calls == 0 || fmt.Sprint(last) != fmt.Sprint(want) || last.RecordsAcked != 297 {
+		t.Fatalf("%d calls, last %+v, want %+v", calls, last, want)
 	}
 }

@@ -43,3 +43,50 @@ func (p *Pipeline) startProgress(log *slog.Logger, c *counters, total uint64, kn
 	}()
 	return func() { close(done); wg.Wait() }
 }
+
+// startSnapshots calls OnProgress every ProgressSnapshotEvery until the
+// returned function is called.
+func (p *Pipeline) startSnapshots(c *counters) (stop func()) {
+	if p.OnProgress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(ProgressSnapshotEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				p.OnProgress(p.snapshot(c))
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// snapshot is the run's counters now. They move while it reads them, so
+// it reads them downstream first: deliveries, then encoded records, then
+// skipped rows, then rows read. Each later read sees at least what the
+// earlier ones counted, so the snapshot adds up as a final report does
+// (produced <= encoded, encoded + skipped <= read). A batch counts as
+// encoded once handed to the producer whole; a record already produced
+// from the batch in hand was encoded, hence the max.
+func (p *Pipeline) snapshot(c *counters) Progress {
+	var s Progress
+	if p.Producer != nil {
+		d := p.Producer.Deliveries()
+		s.RecordsProduced, s.RecordsAcked, s.RecordsFailed = d.Produced, d.Acked, d.Failed
+	}
+	s.RecordsEncoded, s.Bytes = max(c.encoded.Load(), s.RecordsProduced), c.bytes.Load()
+	s.RowsSkipped = map[string]int64{string(SkipNullKey): c.nullKey.Load(), string(SkipNullValue): c.nullValue.Load()}
+	if p.Filter != nil {
+		s.RowsSkipped[string(SkipInTable)] = c.inTable.Load()
+	}
+	s.RowsRead = c.read.Load()
+	return s
+}

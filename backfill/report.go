@@ -59,9 +59,44 @@ type Report struct {
 
 	Verification *Verification `json:"verification,omitempty"`
 
+	// Counters is set only in the report the supervising parent writes
+	// for a job's process that died without writing its own:
+	// CountersLastProgress when the counters are the last progress that
+	// process passed on (at CountersAt), CountersUnknown when none
+	// arrived; the counters are then null, not 0.
+	Counters   string     `json:"counters,omitempty"`
+	CountersAt *time.Time `json:"counters_at,omitempty"`
+
 	// Truncated names what JSONWithin dropped to fit a size limit; the
 	// full report is on stdout.
 	Truncated []string `json:"truncated,omitempty"`
+}
+
+// Values of Report.Counters.
+const (
+	CountersLastProgress = "last_progress"
+	CountersUnknown      = "unknown"
+)
+
+// Progress is a snapshot of a run's counters while it runs; the job's
+// process passes it to its supervising parent, whose report uses the last
+// one if the process dies without a report.
+type Progress struct {
+	RowsRead        int64            `json:"rows_read"`
+	RowsSkipped     map[string]int64 `json:"rows_skipped,omitempty"`
+	RecordsEncoded  int64            `json:"records_encoded"`
+	RecordsProduced int64            `json:"records_produced"`
+	RecordsAcked    int64            `json:"records_acked"`
+	RecordsFailed   int64            `json:"records_failed"`
+	Bytes           int64            `json:"bytes"`
+}
+
+// ApplyProgress sets the report's counters to p's, as the last progress
+// reported at t.
+func (r *Report) ApplyProgress(p Progress, t time.Time) {
+	r.RowsRead, r.RowsSkipped, r.RecordsEncoded, r.Bytes = p.RowsRead, p.RowsSkipped, p.RecordsEncoded, p.Bytes
+	r.RecordsProduced, r.RecordsAcked, r.RecordsFailed = p.RecordsProduced, p.RecordsAcked, p.RecordsFailed
+	r.Counters, r.CountersAt = CountersLastProgress, &t
 }
 
 // Delta counts what delta mode decided, per record: produced when the
@@ -125,9 +160,29 @@ func (r *Report) Finish(err error, now time.Time) {
 	r.ExitCode, r.Error, r.ErrorKind = k.ExitCode(), err.Error(), k.String()
 }
 
-// JSON returns the report as one line of JSON.
+// reportFields is Report without its methods, for JSON to marshal.
+type reportFields Report
+
+// JSON returns the report as one line of JSON. With Counters
+// CountersUnknown, the counters are null: nobody counted them.
 func (r *Report) JSON() []byte {
-	b, _ := json.Marshal(r)
+	if r.Counters != CountersUnknown {
+		b, _ := json.Marshal((*reportFields)(r))
+		return b
+	}
+	// The fields below shadow the embedded ones of the same JSON name.
+	b, _ := json.Marshal(struct {
+		*reportFields
+		RowsRead           *int64            `json:"rows_read"`
+		RowsSkipped        map[string]string `json:"rows_skipped"`
+		RecordsEncoded     *int64            `json:"records_encoded"`
+		RecordsProduced    *int64            `json:"records_produced"`
+		RecordsAcked       *int64            `json:"records_acked"`
+		RecordsFailed      *int64            `json:"records_failed"`
+		RecordsUndelivered *int64            `json:"records_undelivered"`
+		Bytes              *int64            `json:"bytes"`
+		RowsPerSecond      *float64          `json:"rows_per_second"`
+	}{reportFields: (*reportFields)(r)})
 	return b
 }
 
@@ -176,7 +231,7 @@ type Duplicates struct {
 // JSONWithin returns the report as JSON of at most limit bytes, for a
 // destination that truncates (a Kubernetes termination message keeps
 // 4096 bytes). It drops the detail lists first, in this order, and names
-// what it dropped in "truncated": examples and warnings, duplicate keys,
+// what it dropped (only lists it had) in "truncated": examples and warnings, duplicate keys,
 // delivery errors, per-partition lags and writes; as a last resort it
 // shortens the error message. The counters and the status always remain.
 func (r Report) JSONWithin(limit int) []byte {
@@ -193,30 +248,48 @@ func (r Report) JSONWithin(limit int) []byte {
 		r.Duplicates = &d
 	}
 	r.CatchUps = append([]CatchUp(nil), r.CatchUps...)
+	// Each step drops one list and says whether the report had it.
 	steps := []struct {
 		what string
-		drop func()
+		drop func() bool
 	}{
-		{"verification.examples", func() {
-			if r.Verification != nil {
-				r.Verification.Examples, r.Verification.Warnings = nil, nil
+		{"verification.examples", func() bool {
+			if r.Verification == nil || len(r.Verification.Examples)+len(r.Verification.Warnings) == 0 {
+				return false
 			}
+			r.Verification.Examples, r.Verification.Warnings = nil, nil
+			return true
 		}},
-		{"duplicates.keys", func() {
-			if r.Duplicates != nil {
-				r.Duplicates.Keys = nil
+		{"duplicates.keys", func() bool {
+			if r.Duplicates == nil || len(r.Duplicates.Keys) == 0 {
+				return false
 			}
+			r.Duplicates.Keys = nil
+			return true
 		}},
-		{"delivery_errors", func() { r.DeliveryErrors = nil }},
-		{"ksqldb_catch_up.partitions_behind", func() {
+		{"delivery_errors", func() bool {
+			had := len(r.DeliveryErrors) > 0
+			r.DeliveryErrors = nil
+			return had
+		}},
+		{"ksqldb_catch_up.partitions_behind", func() bool {
+			had := false
 			for i := range r.CatchUps {
+				had = had || len(r.CatchUps[i].Partitions) > 0
 				r.CatchUps[i].Partitions = nil
 			}
+			return had
 		}},
-		{"partitions_written", func() { r.PartitionsWritten = nil }},
+		{"partitions_written", func() bool {
+			had := len(r.PartitionsWritten) > 0
+			r.PartitionsWritten = nil
+			return had
+		}},
 	}
 	for _, s := range steps {
-		s.drop()
+		if !s.drop() {
+			continue
+		}
 		r.Truncated = append(r.Truncated, s.what)
 		if out = r.JSON(); len(out) <= limit {
 			return out

@@ -24,6 +24,11 @@ type Config struct {
 	Log            Log
 	Shard          Shard
 	ReportFile     string // also write the final JSON report here (e.g. /dev/termination-log)
+
+	// origins says, per setting Load set, where its value came from
+	// ("flag --x", "env BACKFILL_X", "config file f.yaml", or the
+	// Indexed Job's JOB_COMPLETION_INDEX), for Validate's messages.
+	origins map[string]string
 }
 
 // Shard splits the key space so that several pods (an Indexed Job) each

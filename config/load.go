@@ -31,6 +31,7 @@ var removed = map[string]string{
 // names the setting and where its value came from.
 func Load(args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	c := Default()
+	c.origins = map[string]string{}
 	all := settings(&c)
 
 	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
@@ -50,16 +51,14 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		})
 	}
 	for name, why := range removed {
+		// Accepted only to be refused with what replaces it; Usage omits it.
 		fs.Func(flagName(name), "removed", func(string) error { return fmt.Errorf("%s was removed: %s", name, why) })
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: backfill [run|check|version] [flags]\n\nSettings (flag > env > YAML file > default):\n")
-		fs.PrintDefaults()
-	}
+	// The flag package calls Usage itself on -h; it is printed once, below.
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
-		fs.SetOutput(out)
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			Usage(out)
 			return c, ErrHelp
 		}
 		msg := err.Error()
@@ -105,6 +104,9 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 			if err := s.set(fileValues[s.name]); err != nil {
 				return c, fmt.Errorf("config file %s: %s: %v", c.File, s.name, err)
 			}
+			if _, ok := fileValues[s.name]; ok {
+				c.origins[s.name] = "config file " + c.File
+			}
 		}
 	}
 	// An Indexed Job's pod: its index is the shard. A shard.index set
@@ -119,6 +121,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 			return c, fmt.Errorf("config file %s: shard.index=%d disagrees with JOB_COMPLETION_INDEX=%d of this Indexed Job's pod: remove shard.index and let the Job set it", c.File, c.Shard.Index, n)
 		}
 		jobIndex, c.Shard.Index = n, n
+		c.origins["shard.index"] = fmt.Sprintf("JOB_COMPLETION_INDEX=%d of this Indexed Job's pod", n)
 	}
 	for name, why := range removed {
 		if getenv(Env(name)) != "" {
@@ -130,15 +133,19 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 			if err := s.set([]string{v}); err != nil {
 				return c, fmt.Errorf("environment %s: %v", Env(s.name), err)
 			}
+			c.origins[s.name] = "env " + Env(s.name)
 		}
 	}
 	for _, s := range all {
 		if err := s.set(flagValues[s.name]); err != nil {
 			return c, fmt.Errorf("flag --%s: %v", flagName(s.name), err)
 		}
+		if len(flagValues[s.name]) > 0 {
+			c.origins[s.name] = "flag --" + flagName(s.name)
+		}
 	}
 	if jobIndex >= 0 && c.Shard.Index != jobIndex {
-		return c, fmt.Errorf("shard.index=%d (from BACKFILL_SHARD_INDEX or --shard-index) disagrees with JOB_COMPLETION_INDEX=%d of this Indexed Job's pod: remove shard.index and let the Job set it", c.Shard.Index, jobIndex)
+		return c, fmt.Errorf("shard.index=%d (from %s) disagrees with JOB_COMPLETION_INDEX=%d of this Indexed Job's pod: remove shard.index and let the Job set it", c.Shard.Index, c.origin("shard.index"), jobIndex)
 	}
 	if c.Kafka.AWSRegion == "" {
 		c.Kafka.AWSRegion = getenv("AWS_REGION") // set by EKS IRSA and the AWS tooling
@@ -147,6 +154,24 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		return c, err
 	}
 	return c, c.Validate()
+}
+
+// Usage writes the command's usage: every setting with its flag, env
+// name and default, in documentation order.
+func Usage(out io.Writer) {
+	var b strings.Builder
+	b.WriteString("Usage: backfill [run|check|version|help] [flags]\n\n" +
+		"Settings (flag > env > YAML file > default); each is also a key of the YAML file,\n" +
+		"kafka.brokers as kafka: {brokers: ...}. Exit codes and details: README.md.\n\n" +
+		"  --config FILE\n      YAML settings file (env BACKFILL_CONFIG)\n")
+	for _, d := range Reference() {
+		fmt.Fprintf(&b, "  %s\n      %s (env %s)", d.Flag, d.Usage, d.Env)
+		if d.Default != "" {
+			fmt.Fprintf(&b, " (default %s)", d.Default)
+		}
+		b.WriteString("\n")
+	}
+	_, _ = io.WriteString(out, b.String())
 }
 
 // boolFlag lets a boolean setting be given as --flag or --flag=false.

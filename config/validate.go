@@ -17,7 +17,7 @@ import (
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s (flag --%s, env %s): %s", name, flagName(name), Env(name), fmt.Sprintf(format, args...)))
+		errs = append(errs, fmt.Errorf("%s (%s): %s", name, c.origin(name), fmt.Sprintf(format, args...)))
 	}
 	oneOf := func(name, v string) {
 		if !slices.Contains(choices[name], v) {
@@ -55,6 +55,13 @@ func (c *Config) Validate() error {
 	k := c.Kafka
 	if len(k.Brokers) == 0 && !c.DryRun {
 		bad("kafka.brokers", "required (or run with --dry-run)")
+	}
+	for i, b := range k.Brokers {
+		// Only what follows the last @ is shown: what precedes it may be a password.
+		if at := strings.LastIndex(b, "@"); at >= 0 {
+			bad("kafka.brokers", "address %d (%s@%s) holds credentials before the @, which Kafka does not take in an address: "+
+				"remove them, and set kafka.sasl_username and kafka.sasl_password_file instead", i+1, redacted, b[at+1:])
+		}
 	}
 	if k.Topic == "" {
 		bad("kafka.topic", "required")
@@ -155,7 +162,12 @@ func (c *Config) Validate() error {
 	if c.Shard.Count < 1 || c.Shard.Count > 100000 {
 		bad("shard.count", "must be between 1 and 100000")
 	} else if c.Shard.Index < 0 || c.Shard.Index >= c.Shard.Count {
-		bad("shard.index", "%d is not in [0, %d) (shard.count is %d)", c.Shard.Index, c.Shard.Count, c.Shard.Count)
+		countFrom, set := c.origins["shard.count"]
+		if !set {
+			countFrom = "the default"
+		}
+		bad("shard.index", "%d is not in [0, %d) (shard.count is %d, from %s): set shard.count (flag --shard-count, env %s) to the number of shards (an Indexed Job's completions)",
+			c.Shard.Index, c.Shard.Count, c.Shard.Count, countFrom, Env("shard.count"))
 	}
 	oneOf("mode", string(c.Mode))
 	if c.Mode != ModeFull && c.KsqlDB.URL == "" {
@@ -170,6 +182,15 @@ func (c *Config) Validate() error {
 		bad("timeout", "must not be negative")
 	}
 	return errors.Join(errs...)
+}
+
+// origin says where the setting's value came from, or, for a value Load
+// did not set (a default, or a Config built in code), how to set it.
+func (c *Config) origin(name string) string {
+	if o, ok := c.origins[name]; ok {
+		return o
+	}
+	return fmt.Sprintf("flag --%s, env %s", flagName(name), Env(name))
 }
 
 var tablePattern = regexp.MustCompile(`^([A-Za-z0-9_-]+(\.|:))?[A-Za-z0-9_]+\.[A-Za-z0-9_$-]+$`)

@@ -61,6 +61,12 @@ func (c Config) configMap() (ckafka.ConfigMap, error) {
 	if len(c.Brokers) == 0 {
 		return nil, fmt.Errorf("no Kafka brokers configured")
 	}
+	for i, b := range c.Brokers {
+		// Never echoed whole: what precedes the @ may be a password.
+		if at := strings.LastIndex(b, "@"); at >= 0 {
+			return nil, fmt.Errorf("broker address %d ([redacted]@%s) in the Kafka settings holds credentials, which librdkafka does not take in an address: remove them and set the SASL username and password", i+1, b[at+1:])
+		}
+	}
 	m := ckafka.ConfigMap{
 		"bootstrap.servers":                     strings.Join(c.Brokers, ","),
 		"client.id":                             "ordermin-backfill",

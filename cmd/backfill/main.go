@@ -24,7 +24,10 @@ func main() {
 	if exe, err := os.Executable(); err == nil && !cli.Supervised() {
 		code = cli.Supervise(ctx, exe, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
 	} else {
-		code = cli.ExitCode(cli.Run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+		// Supervised: the job stops also when its parent dies unannounced.
+		jobCtx, cancel := cli.WatchParent(ctx, os.Getenv)
+		code = cli.ExitCode(cli.Run(jobCtx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+		cancel()
 	}
 	stop()
 	os.Exit(code)

@@ -20,11 +20,12 @@ import (
 // world is the outside systems of one run, in memory. It records the
 // calls the run makes, in order, and fails the ones named in fail.
 type world struct {
-	rows         int64                 // rows the source holds: user i+1, order 1000*(i+1)
-	reportedRows int64                 // if > 0, the size the source reports instead
-	before       []backfill.Watermarks // the topic's offsets before the run
-	fail         map[string]error      // call -> its error
-	failDelivery string                // every delivery fails with this
+	rows         int64                   // rows the source holds: user i+1, order 1000*(i+1)
+	reportedRows int64                   // if > 0, the size the source reports instead
+	before       []backfill.Watermarks   // the topic's offsets before the run
+	fail         map[string]error        // call -> its error
+	failDelivery string                  // every delivery fails with this
+	progress     func(backfill.Progress) // the job's progress sink
 
 	mu       sync.Mutex
 	calls    []string
@@ -72,7 +73,7 @@ func (w *world) run(t *testing.T, c config.Config, check bool) (*backfill.Report
 		w.before = []backfill.Watermarks{{Partition: 0}, {Partition: 1}}
 	}
 	rep := &backfill.Report{}
-	j := &job{cfg: c, log: slog.New(slog.DiscardHandler), rep: rep, check: check, open: w.adapters()}
+	j := &job{cfg: c, log: slog.New(slog.DiscardHandler), rep: rep, check: check, open: w.adapters(), progress: w.progress}
 	return rep, j.run(t.Context())
 }
 

@@ -19,6 +19,9 @@ type job struct {
 	rep   *backfill.Report
 	check bool     // preflight only
 	open  adapters // the outside systems' constructors; zero: the real ones
+	// progress, if set, gets the pipeline's counters while it runs (the
+	// supervising parent's copy, in case this process dies unreported).
+	progress func(backfill.Progress)
 }
 
 // run is one attempt: it fetches the schemas, opens the producer and
@@ -28,6 +31,7 @@ type job struct {
 func (j *job) run(ctx context.Context) error {
 	c := j.cfg
 	j.rep.Topic = c.Kafka.Topic
+	j.rep.ShardIndex, j.rep.ShardCount = c.Shard.Index, c.Shard.Count
 	j.rep.RunID = c.RunID
 	if j.rep.RunID == "" {
 		j.rep.RunID = newRunID()
@@ -87,7 +91,7 @@ func (j *job) run(ctx context.Context) error {
 	pipeline := Pipeline(c)
 	p := &pipeline
 	p.Source, p.Codec, p.Logger = j.open.newSource(BigQueryConfig(c), j.log), codec, j.log
-	j.rep.ShardIndex, j.rep.ShardCount = c.Shard.Index, c.Shard.Count
+	p.OnProgress = j.progress
 	mode := j.chooseMode(before)
 	j.rep.Mode = string(mode)
 	if mode == config.ModeDelta {

@@ -27,17 +27,22 @@ var Version = "dev"
 func Run(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
 	getenv := lookupEnv(environ)
 	cmd := "run"
-	if len(args) > 0 && (args[0] == "run" || args[0] == "check" || args[0] == "version") {
+	if len(args) > 0 && (args[0] == "run" || args[0] == "check" || args[0] == "version" || args[0] == "help") {
 		cmd, args = args[0], args[1:]
 	} else if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
 		cmd, args = "version", args[1:]
 	}
-	if cmd == "version" {
+	switch cmd {
+	case "version":
 		fmt.Fprintln(stdout, versionString())
+		return nil
+	case "help":
+		config.Usage(stdout)
 		return nil
 	}
 	rep := &backfill.Report{StartedAt: time.Now().UTC()}
-	cfg, err := config.Load(args, getenv, stderr)
+	// Usage (--help) was asked for: it goes to stdout, and the exit code is 0.
+	cfg, err := config.Load(args, getenv, stdout)
 	if errors.Is(err, config.ErrHelp) {
 		return nil
 	}
@@ -59,7 +64,7 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		ctx, cancel = context.WithTimeout(ctx, cfg.Timeout)
 		defer cancel()
 	}
-	j := &job{cfg: cfg, log: log, rep: rep, check: cmd == "check"}
+	j := &job{cfg: cfg, log: log, rep: rep, check: cmd == "check", progress: progressPipe(getenv, log)}
 	err = endError(runJob(ctx, j), ctx.Err(), cfg.Timeout)
 	finish(rep, err, cfg.ReportFile, stdout, stderr)
 	if err != nil {

@@ -1,13 +1,17 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,24 +28,48 @@ const SupervisedEnv = "ORDERMIN_BACKFILL_SUPERVISED"
 const stderrTail = 2048
 
 // Supervise runs the job as a child process (exe with args, environ plus
-// SupervisedEnv) and returns the exit code to exit with. The job writes
-// its own report and exit code; Supervise passes both through. A crash
-// kills the job before it can: a fault in librdkafka's C code (SIGSEGV,
-// SIGABRT) or a fatal error of Go's runtime, which exit with a signal or
-// with Go's code 2, the code the exit-code table gives invalid settings.
-// Then Supervise writes the report itself (status failed, exit code 1, the
-// end of the job's stderr) to stdout and report.file and returns 1, so that
-// the Job retries instead of failing for a configuration error. SIGTERM and
-// SIGINT (ctx's end) are passed on to the job, which drains and reports.
+// SupervisedEnv, ParentPIDEnv and ProgressFDEnv) and returns the exit code
+// to exit with. The job writes its own report and exit code; Supervise
+// passes both through. A crash kills the job before it can: a fault in
+// librdkafka's C code (SIGSEGV, SIGABRT) or a fatal error of Go's runtime,
+// which exit with a signal or with Go's code 2, the code the exit-code
+// table gives invalid settings; or a SIGKILL, which is what the kernel's
+// OOM killer sends. Then Supervise writes the report itself (status
+// failed, exit code 1, the cause, the end of the job's stderr, and the
+// counters as the job last passed them on, or null when it passed none)
+// to stdout and report.file and returns 1, so that the Job retries
+// instead of failing for a configuration error. SIGTERM and SIGINT (ctx's
+// end) are passed on to the job, which drains and reports. If Supervise's
+// process dies (even by SIGKILL), the job gets SIGTERM (Linux) or notices
+// (WatchParent), and drains and stops.
 func Supervise(ctx context.Context, exe string, args, environ []string, stdout, stderr io.Writer) int {
 	started := time.Now().UTC()
 	cmd := exec.Command(exe, args...)
-	cmd.Env = append(append([]string(nil), environ...), SupervisedEnv+"=1")
+	cmd.Env = append(append([]string(nil), environ...), SupervisedEnv+"=1", ParentPIDEnv+"="+strconv.Itoa(os.Getpid()))
 	out := &reportWatch{w: stdout}
 	tail := &crashWatch{}
 	cmd.Stdout, cmd.Stderr = out, io.MultiWriter(stderr, tail)
-	if err := cmd.Start(); err != nil {
-		return crashed(started, fmt.Sprintf("starting the job's process %s: %v", exe, err), "", args, environ, stdout, stderr)
+	cmd.SysProcAttr = childAttr()
+	progress := &progressWatch{}
+	pr, pw, perr := os.Pipe()
+	if perr == nil {
+		cmd.ExtraFiles = []*os.File{pw} // the child's fd 3
+		cmd.Env = append(cmd.Env, ProgressFDEnv+"=3")
+	}
+	// The parent-death signal fires when the thread that started the child
+	// ends: keep this goroutine on it until the child is gone.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	err := cmd.Start()
+	if perr == nil {
+		pw.Close()
+		defer pr.Close()
+	}
+	if err != nil {
+		return crashed(started, fmt.Sprintf("starting the job's process %s: %v", exe, err), "", progress, args, environ, stdout, stderr)
+	}
+	if perr == nil {
+		go progress.read(pr)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -51,36 +79,114 @@ func Supervise(ctx context.Context, exe string, args, environ []string, stdout, 
 		case <-done:
 		}
 	}()
-	err := cmd.Wait()
+	err = cmd.Wait()
 	close(done)
+	if perr == nil {
+		progress.wait(time.Second) // the last line the child wrote
+	}
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
 		return 0
 	case !errors.As(err, &exit):
-		return crashed(started, fmt.Sprintf("waiting for the job's process: %v", err), tail.String(), args, environ, stdout, stderr)
+		return crashed(started, fmt.Sprintf("waiting for the job's process: %v", err), tail.String(), progress, args, environ, stdout, stderr)
 	}
 	ws, _ := exit.Sys().(syscall.WaitStatus)
 	switch {
+	case ws.Signaled() && ws.Signal() == syscall.SIGKILL:
+		return crashed(started, "the job's process was killed with SIGKILL, which is what the kernel's OOM killer sends "+
+			"when the container exceeds its memory limit: check the limit (kubectl describe pod: OOMKilled, or the kernel log), "+
+			"raise it, or lower what the job holds (kafka.queue_max_kbytes; ksqldb.verify=full keeps 16 bytes per key); or someone killed it (kill -9)", tail.String(), progress, args, environ, stdout, stderr)
 	case ws.Signaled():
-		return crashed(started, fmt.Sprintf("the job's process was killed by signal %s", ws.Signal()), tail.String(), args, environ, stdout, stderr)
+		return crashed(started, fmt.Sprintf("the job's process was killed by signal %s (%s), a crash in librdkafka or Go's runtime", signalName(ws.Signal()), ws.Signal()),
+			tail.String(), progress, args, environ, stdout, stderr)
 	case out.sawReport():
 		return exit.ExitCode()
 	}
-	return crashed(started, fmt.Sprintf("the job's process exited with code %d without a report", exit.ExitCode()), tail.String(), args, environ, stdout, stderr)
+	return crashed(started, fmt.Sprintf("the job's process exited with code %d without a report (a crash in librdkafka or Go's runtime)", exit.ExitCode()),
+		tail.String(), progress, args, environ, stdout, stderr)
 }
 
-// crashed writes the report of a job that could not write its own.
-func crashed(started time.Time, what, stderrEnd string, args, environ []string, stdout, stderr io.Writer) int {
-	msg := "internal error: " + what + " (a crash in librdkafka or Go's runtime; the run's progress is in the log; rerunning is safe: mode=auto resumes with what ksqlDB lacks)"
+// crashed writes the report of a job that could not write its own, with
+// the counters the job last passed on, or unknown ones.
+func crashed(started time.Time, what, stderrEnd string, progress *progressWatch, args, environ []string, stdout, stderr io.Writer) int {
+	rep := &backfill.Report{StartedAt: started, Counters: backfill.CountersUnknown}
+	counters := "the job's process passed on no progress, so the counters are unknown (null), not 0"
+	if p, at, ok := progress.last(); ok {
+		rep.ApplyProgress(p, at)
+		counters = fmt.Sprintf("the counters are those it last reported, at %s (about every %s): records produced after that are not counted, "+
+			"and records_undelivered were in flight", at.Format(time.RFC3339), backfill.ProgressSnapshotEvery)
+	}
+	msg := "internal error: " + what + "; " + counters + "; the run's progress is in the log; rerunning is safe: mode=auto resumes with what ksqlDB lacks"
 	if stderrEnd != "" {
 		msg += "; " + stderrEnd
 	}
 	err := backfill.Errorf(backfill.KindInternal, "%s", msg)
 	fmt.Fprintln(stderr, "ordermin-backfill:", err)
-	rep := &backfill.Report{StartedAt: started}
 	finish(rep, err, reportFile(args, environ), stdout, stderr)
 	return backfill.KindInternal.ExitCode()
+}
+
+// signalName is the signal's conventional name, e.g. SIGSEGV.
+func signalName(s syscall.Signal) string {
+	names := map[syscall.Signal]string{
+		syscall.SIGSEGV: "SIGSEGV", syscall.SIGABRT: "SIGABRT", syscall.SIGBUS: "SIGBUS", syscall.SIGILL: "SIGILL",
+		syscall.SIGFPE: "SIGFPE", syscall.SIGTRAP: "SIGTRAP", syscall.SIGTERM: "SIGTERM", syscall.SIGINT: "SIGINT",
+		syscall.SIGPIPE: "SIGPIPE", syscall.SIGQUIT: "SIGQUIT",
+	}
+	if n, ok := names[s]; ok {
+		return n
+	}
+	return "signal " + strconv.Itoa(int(s))
+}
+
+// progressWatch keeps the last progress line the job's process wrote.
+type progressWatch struct {
+	mu   sync.Mutex
+	p    backfill.Progress
+	at   time.Time
+	ok   bool
+	done chan struct{}
+}
+
+// read reads progress lines from r until it ends.
+func (w *progressWatch) read(r io.Reader) {
+	w.mu.Lock()
+	w.done = make(chan struct{})
+	done := w.done
+	w.mu.Unlock()
+	defer close(done)
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		var p backfill.Progress
+		if json.Unmarshal(sc.Bytes(), &p) != nil {
+			continue
+		}
+		w.mu.Lock()
+		w.p, w.at, w.ok = p, time.Now().UTC(), true
+		w.mu.Unlock()
+	}
+}
+
+// wait waits at most d for read to reach the end of the pipe.
+func (w *progressWatch) wait(d time.Duration) {
+	w.mu.Lock()
+	done := w.done
+	w.mu.Unlock()
+	if done == nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+// last returns the last progress read and when it was read.
+func (w *progressWatch) last() (backfill.Progress, time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.p, w.at, w.ok
 }
 
 // reportFile finds report.file in the job's flags or environment.

@@ -110,16 +110,10 @@ func serve(ctx context.Context, s *stack.Stack, stdout, stderr io.Writer) int {
 
 Config file: %s
 %s
-Try:
-  go run ./cmd/backfill run --config %s
-  go run ./cmd/backfill check --config %s
-  kcat -b %s -t %s -C -e -f '%%p %%k %%s\n' -s key=q -s value=avro -r %s   # -s key=avro needs an Avro key; q prints raw ints
-  curl -s -X POST %s/ksql -H 'Accept: application/vnd.ksql.v1+json' -d '{"ksql":"DESCRIBE `+"`table_min_order`"+`;","streamsProperties":{}}'
-  curl -s -X POST %s/query -d '{"ksql":"SELECT * FROM `+"`table_min_order`"+` WHERE ACCOUNT_ID IN (1,2,3);","streamsProperties":{}}'
-`,
+Try (from the repository's root):
+%s`,
 		st["kafka.brokers"], stack.Topic, s.Options.Partitions, st["bigquery.endpoint"], st["bigquery.storage_endpoint"], st["bigquery.table"],
-		st["schema_registry.url"], s.KsqlDB.Profile().Version, st["ksqldb.url"], f.Name(), s.ConfigYAML(), f.Name(), f.Name(),
-		st["kafka.brokers"], stack.Topic, st["schema_registry.url"], st["ksqldb.url"], st["ksqldb.url"])
+		st["schema_registry.url"], s.KsqlDB.Profile().Version, st["ksqldb.url"], f.Name(), s.ConfigYAML(), stack.FormatTryCommands(s.TryCommands(f.Name())))
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "sandbox: stopping")
 	return 0
