@@ -404,37 +404,6 @@ func splitTable(name, project string) (p, d, t string, err error) {
 	return "", "", "", fmt.Errorf("%q is not project.dataset.table or dataset.table", name)
 }
 
-// classify turns a BigQuery error into a backfill error whose kind says
-// whether retrying can help.
-func classify(err error, what string) error {
-	var gerr *googleapi.Error
-	if errors.As(err, &gerr) {
-		switch {
-		case gerr.Code == http.StatusForbidden && transientReason(gerr):
-			return backfill.Errorf(backfill.KindSource, "%s: BigQuery is rate limiting or out of quota (%v): a retry later may succeed; see the project's BigQuery quotas", what, err)
-		case gerr.Code == http.StatusUnauthorized || gerr.Code == http.StatusForbidden:
-			return backfill.Errorf(backfill.KindConfig, "%s: permission denied (%v): check the credentials (Workload Identity, bigquery.credentials_file) and the roles bigquery.jobUser and bigquery.dataViewer (plus bigquery.readSessionUser for the Storage Read API)", what, err)
-		case gerr.Code == http.StatusBadRequest || gerr.Code == http.StatusNotFound:
-			return backfill.Errorf(backfill.KindConfig, "%s: BigQuery rejected the query (%v): check bigquery.query/table, location and params", what, err)
-		}
-	}
-	return backfill.Errorf(backfill.KindSource, "%s: %v", what, err)
-}
-
-// transientReason reports whether a BigQuery error is a rate limit or a
-// quota, which BigQuery answers with 403 like a permission error
-// (cloud.google.com/bigquery/docs/error-messages: rateLimitExceeded,
-// quotaExceeded).
-func transientReason(e *googleapi.Error) bool {
-	for _, it := range e.Errors {
-		switch it.Reason {
-		case "rateLimitExceeded", "quotaExceeded":
-			return true
-		}
-	}
-	return false
-}
-
 func queryParams(ps []Param) ([]bigquery.QueryParameter, error) {
 	out := make([]bigquery.QueryParameter, 0, len(ps))
 	for _, p := range ps {
