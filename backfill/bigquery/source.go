@@ -16,6 +16,7 @@ import (
 	bqstorage "cloud.google.com/go/bigquery/storage/apiv1"
 	"cloud.google.com/go/civil"
 	"github.com/apache/arrow/go/v15/arrow/memory"
+	gax "github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
@@ -174,63 +175,123 @@ func (s *Source) open(ctx context.Context, plan func([]backfill.Column) (backfil
 	return r, nil
 }
 
+// maxJobAttempts bounds the query jobs one run starts for its query when
+// the shards share it (QueryKey): the first, then "<id>_r1", "<id>_r2",
+// each after the previous failed with a retryable reason.
+const maxJobAttempts = 3
+
 // runQuery runs the query job to completion, bounded by QueryTimeout, and
-// returns it with its explicit destination table, if any.
+// returns it with its explicit destination table, if any. With a
+// QueryKey, a job that failed with a retryable reason is followed by the
+// next deterministic id, so that every shard (and every retried pod)
+// moves to the same new job instead of attaching to the failed one.
 func (s *Source) runQuery(ctx context.Context, client *bigquery.Client, params []bigquery.QueryParameter) (*bigquery.Job, *bigquery.Table, error) {
+	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
+	defer cancel()
+	base := s.cfg.jobID()
+	for attempt := 0; ; attempt++ {
+		id := base
+		if base != "" && attempt > 0 {
+			id = fmt.Sprintf("%s_r%d", base, attempt)
+		}
+		q, dst, err := s.query(client, params, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		job, err := s.startJob(qctx, client, q)
+		if err != nil {
+			return nil, nil, s.queryErr(ctx, err, "starting the BigQuery query job")
+		}
+		status, err := waitJob(qctx, job)
+		if err != nil {
+			return nil, nil, s.queryErr(ctx, err, "waiting for BigQuery job "+job.ID())
+		}
+		jerr := status.Err()
+		if jerr == nil {
+			if dst != nil {
+				s.expire(ctx, dst)
+			}
+			return job, dst, nil
+		}
+		reason, _ := errorReason(jerr)
+		switch {
+		case base == "":
+			return nil, nil, classify(jerr, "BigQuery job "+job.ID())
+		case Retryable(reason) && attempt+1 < maxJobAttempts:
+			s.log.Warn("bigquery: the shared query job failed with a retryable reason; every shard moves to the next job id",
+				"job_id", job.ID(), "reason", reason, "next_job_id", fmt.Sprintf("%s_r%d", base, attempt+1))
+		case Retryable(reason):
+			return nil, nil, classify(jerr, fmt.Sprintf("BigQuery job %s, the last of the %d jobs this run may start for its query (each after a retryable failure; a retried pod attaches to them again): a new Kubernetes Job, with a new bigquery.query_key, runs the query afresh", job.ID(), maxJobAttempts))
+		default:
+			return nil, nil, classify(jerr, "BigQuery job "+job.ID()+", shared by the shards of this run, failed for a reason that is not retryable: every shard and every retried pod attaches to it; fix the cause, then start a new Kubernetes Job (a new bigquery.query_key)")
+		}
+	}
+}
+
+// query returns the query job to run with job id id (empty: the client
+// picks one) and its explicit destination table, if any.
+func (s *Source) query(client *bigquery.Client, params []bigquery.QueryParameter, id string) (*bigquery.Query, *bigquery.Table, error) {
 	q := client.Query(s.cfg.SQL())
 	q.Location = s.cfg.Location
 	q.Parameters = params
-	q.JobID = s.cfg.jobID()
-	var dst *bigquery.Table
-	if s.cfg.DestinationTable != "" {
-		p, d, t, err := splitTable(s.cfg.DestinationTable, s.cfg.Project)
-		if err != nil {
-			return nil, nil, backfill.Errorf(backfill.KindConfig, "bigquery.destination_table: %v", err)
-		}
-		if q.JobID == "" {
-			q.JobID = newJobID()
-		}
-		// One table per query job: no other job, of this run or another,
-		// writes it, and WRITE_EMPTY refuses to add to rows already there.
-		dst = client.DatasetInProject(p, d).Table(resultTable(t, q.JobID))
-		q.Dst, q.WriteDisposition, q.CreateDisposition = dst, bigquery.WriteEmpty, bigquery.CreateIfNeeded
-		if s.cfg.queryOnce() {
-			// Each shard's read session then scans its own blocks only.
-			q.Clustering = &bigquery.Clustering{Fields: []string{ShardColumn}}
-		}
+	q.JobID = id
+	if s.cfg.DestinationTable == "" {
+		return q, nil, nil
 	}
-	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
-	defer cancel()
-	job, err := q.Run(qctx)
-	if err != nil && s.cfg.QueryKey != "" && alreadyExists(err) {
-		// Another shard of this run started the query: wait for its job.
-		job, err = client.JobFromIDLocation(qctx, q.JobID, s.cfg.Location)
+	p, d, t, err := splitTable(s.cfg.DestinationTable, s.cfg.Project)
+	if err != nil {
+		return nil, nil, backfill.Errorf(backfill.KindConfig, "bigquery.destination_table: %w", err)
+	}
+	if q.JobID == "" {
+		q.JobID = newJobID()
+	}
+	// One table per query job: no other job, of this run or another,
+	// writes it, and WRITE_EMPTY refuses to add to rows already there.
+	dst := client.DatasetInProject(p, d).Table(resultTable(t, q.JobID))
+	q.Dst, q.WriteDisposition, q.CreateDisposition = dst, bigquery.WriteEmpty, bigquery.CreateIfNeeded
+	if s.cfg.queryOnce() {
+		// Each shard's read session then scans its own blocks only.
+		q.Clustering = &bigquery.Clustering{Fields: []string{ShardColumn}}
+	}
+	return q, dst, nil
+}
+
+// startJob inserts q's job or, when another shard of this run inserted
+// its id already (409), attaches to that job.
+func (s *Source) startJob(ctx context.Context, client *bigquery.Client, q *bigquery.Query) (*bigquery.Job, error) {
+	job, err := q.Run(ctx)
+	switch {
+	case err != nil && s.cfg.QueryKey != "" && q.JobID != "" && alreadyExists(err):
+		job, err = client.JobFromIDLocation(ctx, q.JobID, s.cfg.Location)
 		if err == nil {
 			s.log.Info("bigquery job attached: another shard of this run started it", "job_id", job.ID(), "location", job.Location())
 		}
-	} else if err == nil {
+	case err == nil:
 		s.log.Info("bigquery job started", "job_id", job.ID(), "location", job.Location(), "project", s.cfg.Project)
 	}
-	if err != nil {
-		return nil, nil, classify(err, "starting the BigQuery query job")
-	}
-	status, err := job.Wait(qctx)
-	if err == nil {
-		err = status.Err()
-	}
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			return nil, nil, backfill.Errorf(backfill.KindSource, "BigQuery job %s did not finish within bigquery.query_timeout=%s", job.ID(), s.cfg.QueryTimeout)
+	return job, err
+}
+
+// waitJob polls jobs.get until the job is done and returns its status,
+// whose Err is the job's failure. Job.Wait would wait through
+// jobs.getQueryResults, which answers a failed job with its error and
+// which the client retries on backendError and internalError until ctx
+// ends: a job that failed that way would hold the shard until
+// query_timeout.
+func waitJob(ctx context.Context, job *bigquery.Job) (*bigquery.JobStatus, error) {
+	bo := gax.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 1.5}
+	for {
+		st, err := job.Status(ctx)
+		if err != nil {
+			return nil, err
 		}
-		if s.cfg.QueryKey != "" {
-			return nil, nil, classify(err, "BigQuery job "+job.ID()+" (shared by the shards of this run: a new Kubernetes Job, with a new bigquery.query_key, runs the query again)")
+		if st.Done() {
+			return st, nil
 		}
-		return nil, nil, classify(err, "BigQuery job "+job.ID())
+		if err := gax.Sleep(ctx, bo.Pause()); err != nil {
+			return nil, err
+		}
 	}
-	if dst != nil {
-		s.expire(ctx, dst)
-	}
-	return job, dst, nil
 }
 
 // expire gives the job's result table an expiration, ResultExpiration

@@ -38,6 +38,14 @@ type Server struct {
 	// the double answers itself over REST (ok false: the query writes the
 	// result table).
 	Answer func(sql string) (schema *bq.TableSchema, rows []*bq.TableRow, ok bool)
+	// Fail, if set before the first query, decides how each query job
+	// inserted ends: a non-nil error makes it end DONE with that error
+	// (status.errorResult and status.errors), as a job that fails while
+	// running does; jobs.insert still succeeds, and a later insert of its
+	// id still answers 409. getQueryResults on a failed job answers the
+	// error, with HTTP 400 for a job's failure reason (jobInternalError,
+	// invalidQuery, ...) and 500 for backendError and internalError.
+	Fail func(job *bq.Job) *bq.ErrorProto
 	// DryRunSchema, if set, is the result schema a dry run of sql reports
 	// (statistics.query.schema); nil, or unset, reports none, as the goccy
 	// emulator v0.6.6 does. A dry run creates no job.
@@ -114,6 +122,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.insert(w, &job)
 	case r.Method == http.MethodGet && len(parts) == 3 && parts[1] == "queries":
 		if j := s.job(parts[2]); j != nil {
+			if e := j.Status.ErrorResult; e != nil {
+				code := http.StatusBadRequest
+				if e.Reason == "backendError" || e.Reason == "internalError" {
+					code = http.StatusInternalServerError
+				}
+				fail(w, code, e.Reason, e.Message)
+				return
+			}
 			if s.Answer != nil {
 				if schema, rows, ok := s.Answer(j.Configuration.Query.Query); ok {
 					reply(w, &bq.GetQueryResultsResponse{JobComplete: true, JobReference: j.JobReference, TotalRows: uint64(len(rows)), Schema: schema, Rows: rows})
@@ -168,6 +184,11 @@ func (s *Server) insert(w http.ResponseWriter, job *bq.Job) {
 	}
 	job.JobReference.Location = "US"
 	job.Status = &bq.JobStatus{State: "DONE"}
+	if s.Fail != nil {
+		if e := s.Fail(job); e != nil {
+			job.Status.ErrorResult, job.Status.Errors = e, []*bq.ErrorProto{e}
+		}
+	}
 	if job.Configuration.Query.DestinationTable == nil {
 		job.Configuration.Query.DestinationTable = s.dst // the anonymous result table
 	}
