@@ -10,33 +10,110 @@ import (
 	"github.com/ordermin/ordermin-backfill/backfill"
 )
 
+// probeResult is what the first call to BigQuery learnt: the location
+// of the data, and for a custom query its dry run's result schema and the
+// bytes it will process.
+type probeResult struct {
+	location string
+	schema   bigquery.Schema // a custom query's result, if the dry run reported it
+	bytes    int64           // a custom query's dry run: totalBytesProcessed
+	dryRun   bool            // schema and bytes come from a dry run
+}
+
+// probe is the first call to BigQuery, bounded by ReadSessionTimeout so
+// that an unreachable endpoint fails fast instead of at QueryTimeout:
+// the source table's metadata (tables.get) for the default query, a dry
+// run of a custom query (free: nothing is billed). When Location is
+// unset, it is set from the answer (the table's dataset's location, the
+// dry run job's), so that every job call names it: jobs.get and
+// getQueryResults find a job outside the US and EU multi-regions only in
+// its location.
+func (s *Source) probe(ctx context.Context, client *bigquery.Client, params []bigquery.QueryParameter) (*probeResult, error) {
+	pctx, cancel := s.firstCallContext(ctx)
+	defer cancel()
+	var res probeResult
+	if s.cfg.Query == "" {
+		p, d, t, err := splitTable(s.cfg.Table, s.cfg.Project)
+		if err != nil {
+			return nil, backfill.Errorf(backfill.KindConfig, "bigquery.table: %w", err)
+		}
+		meta, err := client.DatasetInProject(p, d).Table(t).Metadata(pctx)
+		if err != nil {
+			return nil, s.firstCallErr(ctx, err, "looking up bigquery.table "+s.cfg.Table)
+		}
+		res.location = meta.Location
+	} else {
+		q := client.Query(s.cfg.customSQL())
+		q.Location, q.Parameters, q.DryRun = s.cfg.Location, params, true
+		job, err := q.Run(pctx)
+		if err == nil {
+			if st := job.LastStatus(); st != nil && st.Err() != nil {
+				err = st.Err()
+			}
+		}
+		if err != nil {
+			return nil, s.firstCallErr(ctx, err, "checking bigquery.query with a dry run")
+		}
+		res.location, res.dryRun = job.Location(), true
+		if st := job.LastStatus(); st != nil && st.Statistics != nil {
+			res.bytes = st.Statistics.TotalBytesProcessed
+			if qs, ok := st.Statistics.Details.(*bigquery.QueryStatistics); ok {
+				res.schema = qs.Schema
+			}
+		}
+	}
+	if s.cfg.Location == "" && res.location != "" {
+		s.cfg.Location = res.location
+		s.log.Info("bigquery.location unset: using the data's location", "location", res.location)
+	}
+	return &res, nil
+}
+
+// firstCallContext bounds the first call to BigQuery by
+// ReadSessionTimeout (unset: by QueryTimeout).
+func (s *Source) firstCallContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := s.cfg.ReadSessionTimeout
+	if d <= 0 {
+		d = s.cfg.QueryTimeout
+	}
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// firstCallErr classifies a failure of the first call, naming
+// read_session_timeout when it cut the call.
+func (s *Source) firstCallErr(ctx context.Context, err error, what string) error {
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		endpoint := s.cfg.Endpoint
+		if endpoint == "" {
+			endpoint = "bigquery.googleapis.com"
+		}
+		return backfill.Errorf(backfill.KindSource, "%s: no answer from BigQuery at %s within bigquery.read_session_timeout=%s: check that it is reachable from the pod (egress, DNS, proxy): %w",
+			what, endpoint, s.cfg.ReadSessionTimeout, err)
+	}
+	return classify(err, what)
+}
+
 // columnsOf returns the columns of the custom query's result without
-// reading it, bounded by QueryTimeout. A dry run reports them
-// (statistics.query.schema) at no cost. The goccy emulator v0.6.6 answers
-// a dry run without a schema (it runs the query and rolls back), so when
-// the dry run reports none, the query runs with LIMIT 0 and the schema of
-// its empty result is taken.
-func (s *Source) columnsOf(ctx context.Context, client *bigquery.Client, params []bigquery.QueryParameter) ([]backfill.Column, error) {
+// reading it, bounded by QueryTimeout: those the probe's dry run reported
+// (statistics.query.schema). The goccy emulator v0.6.6 answers a dry run
+// without a schema (it runs the query and rolls back), so when the dry
+// run reports none, the query runs with LIMIT 0 and the schema of its
+// empty result is taken.
+func (s *Source) columnsOf(ctx context.Context, client *bigquery.Client, params []bigquery.QueryParameter, probe *probeResult) ([]backfill.Column, error) {
+	if len(probe.schema) > 0 {
+		return columns(probe.schema), nil
+	}
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
 	const what = "learning the columns of bigquery.query"
-	q := client.Query(s.cfg.customSQL())
-	q.Location, q.Parameters, q.DryRun = s.cfg.Location, params, true
+	s.log.Info("bigquery: the dry run reported no result schema; running bigquery.query with LIMIT 0 to learn its columns")
+	q := client.Query("SELECT * FROM (\n" + s.cfg.customSQL() + "\n) LIMIT 0")
+	q.Location, q.Parameters = s.cfg.Location, params
 	job, err := q.Run(qctx)
 	if err != nil {
-		return nil, s.queryErr(ctx, err, what+" (a dry run)")
-	}
-	if st := job.LastStatus(); st != nil && st.Err() != nil {
-		return nil, s.queryErr(ctx, st.Err(), what+" (a dry run)")
-	} else if st != nil && st.Statistics != nil {
-		if qs, ok := st.Statistics.Details.(*bigquery.QueryStatistics); ok && len(qs.Schema) > 0 {
-			return columns(qs.Schema), nil
-		}
-	}
-	s.log.Info("bigquery: the dry run reported no result schema; running bigquery.query with LIMIT 0 to learn its columns")
-	q = client.Query("SELECT * FROM (\n" + s.cfg.customSQL() + "\n) LIMIT 0")
-	q.Location, q.Parameters = s.cfg.Location, params
-	if job, err = q.Run(qctx); err != nil {
 		return nil, s.queryErr(ctx, err, what+" (a LIMIT 0 run)")
 	}
 	it, err := job.Read(qctx)

@@ -126,8 +126,14 @@ func (s *Source) open(ctx context.Context, plan func([]backfill.Column) (backfil
 			client.Close()
 		}
 	}()
+	own := *s // the location resolved and the projection planned are this open's
+	s = &own
+	probe, err := s.probe(ctx, client, params)
+	if err != nil {
+		return nil, err
+	}
 	if plan != nil && s.cfg.Query != "" {
-		cols, err := s.columnsOf(ctx, client, params)
+		cols, err := s.columnsOf(ctx, client, params, probe)
 		if err != nil {
 			return nil, err
 		}
@@ -135,9 +141,7 @@ func (s *Source) open(ctx context.Context, plan func([]backfill.Column) (backfil
 		if err != nil {
 			return nil, err
 		}
-		keyed := *s
-		keyed.cfg.reduce = &p
-		s = &keyed
+		s.cfg.reduce = &p
 		s.log.Info("bigquery.query reduced to one row per key", "projection", p.String())
 	}
 	start := time.Now()

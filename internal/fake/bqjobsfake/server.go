@@ -1,7 +1,7 @@
 // Package bqjobsfake is an in-process double of the few BigQuery REST v2
 // methods a run reads through the Storage Read API calls: jobs.insert
-// (dry runs too), jobs.getQueryResults, jobs.get, tables.get and
-// tables.patch. It runs no SQL: every
+// (dry runs too), jobs.getQueryResults, jobs.get, datasets.get, tables.get
+// and tables.patch. It runs no SQL: every
 // query job "writes" the one result table it is given, whose rows a
 // bqreadfake server serves, unless Answer gives the query's rows, which
 // getQueryResults then returns.
@@ -46,17 +46,24 @@ type Server struct {
 	// error, with HTTP 400 for a job's failure reason (jobInternalError,
 	// invalidQuery, ...) and 500 for backendError and internalError.
 	Fail func(job *bq.Job) *bq.ErrorProto
+	// Location, if set before the first query, is the location of every
+	// dataset the double serves (datasets.get, tables.get) and of its jobs;
+	// empty is "US". As BigQuery does, jobs.get and getQueryResults
+	// without a location find a job only in the US and EU multi-regions,
+	// and a location other than the job's finds none (404 notFound).
+	Location string
 	// DryRunSchema, if set, is the result schema a dry run of sql reports
 	// (statistics.query.schema); nil, or unset, reports none, as the goccy
 	// emulator v0.6.6 does. A dry run creates no job.
 	DryRunSchema func(sql string) *bq.TableSchema
 
-	mu       sync.Mutex
-	jobs     map[string]*bq.Job
-	inserted []*bq.Job // every query job created, in order
-	created  int
-	dryRuns  int
-	patches  []*bq.Table
+	mu          sync.Mutex
+	jobs        map[string]*bq.Job
+	inserted    []*bq.Job // every query job created, in order
+	created     int
+	dryRuns     int
+	datasetGets int
+	patches     []*bq.Table
 }
 
 // Start serves on a free 127.0.0.1 port. Every query job's result is the
@@ -101,6 +108,13 @@ func (s *Server) DryRuns() int {
 	return s.dryRuns
 }
 
+// DatasetGets returns how many datasets.get calls were answered.
+func (s *Server) DatasetGets() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.datasetGets
+}
+
 // Patches returns the tables.patch bodies received so far.
 func (s *Server) Patches() []*bq.Table {
 	s.mu.Lock()
@@ -121,7 +135,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.insert(w, &job)
 	case r.Method == http.MethodGet && len(parts) == 3 && parts[1] == "queries":
-		if j := s.job(parts[2]); j != nil {
+		if j := s.job(parts[2]); j != nil && s.findable(r.URL.Query().Get("location")) {
 			if e := j.Status.ErrorResult; e != nil {
 				code := http.StatusBadRequest
 				if e.Reason == "backendError" || e.Reason == "internalError" {
@@ -141,13 +155,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		fail(w, http.StatusNotFound, "notFound", "Not found: Job "+parts[2])
 	case r.Method == http.MethodGet && len(parts) == 3 && parts[1] == "jobs":
-		if j := s.job(parts[2]); j != nil {
+		if j := s.job(parts[2]); j != nil && s.findable(r.URL.Query().Get("location")) {
 			reply(w, j)
 			return
 		}
 		fail(w, http.StatusNotFound, "notFound", "Not found: Job "+parts[2])
+	case r.Method == http.MethodGet && len(parts) == 3 && parts[1] == "datasets":
+		s.mu.Lock()
+		s.datasetGets++
+		s.mu.Unlock()
+		reply(w, &bq.Dataset{DatasetReference: &bq.DatasetReference{ProjectId: parts[0], DatasetId: parts[2]}, Location: s.location()})
 	case r.Method == http.MethodGet && len(parts) == 5 && parts[1] == "datasets" && parts[3] == "tables":
-		reply(w, &bq.Table{TableReference: s.dst, NumRows: s.rows, Schema: s.schema})
+		reply(w, &bq.Table{TableReference: s.dst, NumRows: s.rows, Schema: s.schema, Location: s.location()})
 	case r.Method == http.MethodPatch && len(parts) == 5 && parts[1] == "datasets" && parts[3] == "tables":
 		var t bq.Table
 		if err := json.NewDecoder(r.Body).Decode(&t); err != nil {
@@ -164,9 +183,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// location is the location of the double's datasets and jobs.
+func (s *Server) location() string {
+	if s.Location == "" {
+		return "US"
+	}
+	return s.Location
+}
+
+// findable reports whether a job in the double's location is found by a
+// request that names location loc.
+func (s *Server) findable(loc string) bool {
+	if loc == "" {
+		return strings.EqualFold(s.location(), "US") || strings.EqualFold(s.location(), "EU")
+	}
+	return strings.EqualFold(loc, s.location())
+}
+
 func (s *Server) insert(w http.ResponseWriter, job *bq.Job) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if loc := job.JobReference.Location; loc != "" && !strings.EqualFold(loc, s.location()) {
+		fail(w, http.StatusNotFound, "notFound", fmt.Sprintf("Not found: Dataset %s:d was not found in location %s", job.JobReference.ProjectId, loc))
+		return
+	}
+	job.JobReference.Location = s.location()
 	if job.Configuration.DryRun {
 		job.Status = &bq.JobStatus{State: "DONE"}
 		job.Statistics = &bq.JobStatistics{Query: &bq.JobStatistics2{}}
@@ -179,10 +220,9 @@ func (s *Server) insert(w http.ResponseWriter, job *bq.Job) {
 	}
 	id := job.JobReference.JobId
 	if _, taken := s.jobs[id]; taken {
-		fail(w, http.StatusConflict, "duplicate", fmt.Sprintf("Already Exists: Job %s:US.%s", job.JobReference.ProjectId, id))
+		fail(w, http.StatusConflict, "duplicate", fmt.Sprintf("Already Exists: Job %s:%s.%s", job.JobReference.ProjectId, s.location(), id))
 		return
 	}
-	job.JobReference.Location = "US"
 	job.Status = &bq.JobStatus{State: "DONE"}
 	if s.Fail != nil {
 		if e := s.Fail(job); e != nil {
