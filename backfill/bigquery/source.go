@@ -61,9 +61,13 @@ type Config struct {
 	DestinationTable string
 	// ReadStreams is the most Storage Read API streams read at once.
 	ReadStreams int
-	// ReadSessionTimeout bounds creating the read session.
+	// ReadSessionTimeout bounds creating the read session, and the first
+	// call to BigQuery.
 	ReadSessionTimeout time.Duration
-	QueryTimeout       time.Duration // bound on running the job before rows flow
+	// ReadRetryTimeout bounds how long a stream may keep failing with
+	// retryable errors without delivering a row (0: DefaultReadRetryTimeout).
+	ReadRetryTimeout time.Duration
+	QueryTimeout     time.Duration // bound on running the job before rows flow
 
 	// reduce, set by OpenKeyed for a custom Query, is what the query is
 	// reduced to: one row per key (KeyedSQL).
@@ -85,6 +89,9 @@ type Source struct {
 	cfg   Config
 	log   *slog.Logger
 	alloc memory.Allocator // for decoded batches; nil: a bufferPool per read session
+	// backoff, if set, replaces the pause between attempts to resume a
+	// stream (tests).
+	backoff *gax.Backoff
 }
 
 var _ backfill.KeyedSource = (*Source)(nil)

@@ -82,7 +82,20 @@ func (s *Source) openSession(ctx context.Context, rc *bqstorage.BigQueryReadClie
 	if dec.mem == nil {
 		dec.mem = &bufferPool{}
 	}
-	return readStreams(ctx, rc, sess, dec, s.log), nil
+	return readStreams(ctx, rc, sess, dec, s.streamRetry(), s.log), nil
+}
+
+// streamRetry is how the session's streams are resumed: under
+// ReadRetryTimeout, with the official client's backoff (capped at 30 s).
+func (s *Source) streamRetry() streamRetry {
+	r := streamRetry{budget: s.cfg.ReadRetryTimeout, backoff: defaultStreamBackoff}
+	if r.budget <= 0 {
+		r.budget = DefaultReadRetryTimeout
+	}
+	if s.backoff != nil {
+		r.backoff = *s.backoff
+	}
+	return r
 }
 
 func (s *Source) billingProject() string {

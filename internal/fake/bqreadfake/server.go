@@ -57,6 +57,12 @@ type Faults struct {
 	BreakCode  codes.Code
 	// Truncate ends stream 0 this many rows early, cleanly: a short read.
 	Truncate int64
+	// FailReads makes the next this many ReadRows calls, of any stream,
+	// fail with FailCode before sending a row. BigQuery answers a read of
+	// an expired session (6 h) or of a table replaced since the session
+	// was created with FailedPrecondition or NotFound.
+	FailReads int
+	FailCode  codes.Code
 }
 
 // BatchRows is how many rows the double puts in one ReadRowsResponse.

@@ -127,6 +127,9 @@ func (s *Server) ReadRows(req *storagepb.ReadRowsRequest, srv storagepb.BigQuery
 	if err != nil {
 		return err
 	}
+	if s.failRead() {
+		return status.Errorf(faults.FailCode, "bqreadfake: ReadRows of %s failed (injected)", req.GetReadStream())
+	}
 	end := st.rows.NumRows()
 	if st.index == 0 && faults.Truncate > 0 {
 		end = max(0, end-faults.Truncate)
@@ -166,6 +169,17 @@ func (s *Server) ReadRows(req *storagepb.ReadRowsRequest, srv storagepb.BigQuery
 		off = hi
 	}
 	return nil
+}
+
+// failRead reports whether this ReadRows call fails, counting it down.
+func (s *Server) failRead() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.faults.FailReads <= 0 {
+		return false
+	}
+	s.faults.FailReads--
+	return true
 }
 
 func (s *Server) breakOnce(st *stream) bool {
