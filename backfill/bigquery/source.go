@@ -422,7 +422,10 @@ func (s *Source) storageClient(ctx context.Context) (*bqstorage.BigQueryReadClie
 	var conn *grpc.ClientConn
 	if s.cfg.StorageEndpoint != "" && s.cfg.StoragePlaintext {
 		var err error
-		if conn, err = grpc.NewClient(s.cfg.StorageEndpoint, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		// The official client's receive limit (grpcRecvLimit), which the
+		// client's own dial options would set on a connection it dials.
+		if conn, err = grpc.NewClient(s.cfg.StorageEndpoint, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(grpcRecvLimit))); err != nil {
 			return nil, nil, backfill.Errorf(backfill.KindConfig, "bigquery.storage_endpoint %q: %v", s.cfg.StorageEndpoint, err)
 		}
 		opts = []option.ClientOption{option.WithGRPCConn(conn), option.WithoutAuthentication()}

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
 	gax "github.com/googleapis/gax-go/v2"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -123,7 +124,7 @@ func (r *streamReader) readStream(ctx context.Context, client readRowsClient, na
 	bo := retry.backoff
 	since := time.Now() // the last progress, or the start
 	for attempt := 1; ; attempt++ {
-		rows, err := client.ReadRows(ctx, &storagepb.ReadRowsRequest{ReadStream: name, Offset: offset})
+		rows, err := client.ReadRows(ctx, &storagepb.ReadRowsRequest{ReadStream: name, Offset: offset}, recvLimit)
 		if err == nil {
 			var progressed bool
 			progressed, err = r.consume(ctx, rows, dec, &offset)
@@ -159,6 +160,10 @@ func (r *streamReader) readStream(ctx context.Context, client readRowsClient, na
 		}
 	}
 }
+
+// recvLimit is ReadRows' receive limit, as the official client sets it
+// (v1.86.2 storage_client.go): a response may take up to 128 MiB.
+var recvLimit = gax.WithGRPCOptions(grpc.MaxCallRecvMsgSize(grpcRecvLimit))
 
 // badStream is a stream whose data cannot be decoded or does not add up:
 // retrying cannot help.

@@ -63,6 +63,10 @@ type Faults struct {
 	// was created with FailedPrecondition or NotFound.
 	FailReads int
 	FailCode  codes.Code
+	// ResponseRows, if positive, is how many rows one ReadRowsResponse
+	// holds instead of BatchRows: with wide rows, responses of several
+	// MiB, as BigQuery sends (up to 128 MiB).
+	ResponseRows int64
 }
 
 // BatchRows is how many rows the double puts in one ReadRowsResponse.

@@ -147,7 +147,11 @@ func (s *Server) ReadRows(req *storagepb.ReadRowsRequest, srv storagepb.BigQuery
 		if faults.BreakAfter > 0 && sent >= faults.BreakAfter && s.breakOnce(st) {
 			return status.Errorf(faults.BreakCode, "bqreadfake: stream %d broken after %d rows (injected)", st.index, sent)
 		}
-		hi := min(end, off+BatchRows)
+		per := int64(BatchRows)
+		if faults.ResponseRows > 0 {
+			per = faults.ResponseRows
+		}
+		hi := min(end, off+per)
 		part := st.rows.NewSlice(off, hi)
 		msg, err := batchMessage(part, st.session.schemaMsg)
 		part.Release()
