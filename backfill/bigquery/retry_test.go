@@ -97,3 +97,38 @@ func TestSharedJobRetriesAreBounded(t *testing.T) {
 		t.Fatalf("shared jobs %q: want %d, the last %s", ids, maxJobAttempts, last)
 	}
 }
+
+// Issue 26 item 3: each shard counted its rows of the shared result with
+// a query of its own, N scans of the shard and key columns (the whole
+// column without clustering). The shards share one count, grouped by
+// shard, as they share the query: one job with a deterministic id that
+// the others attach to.
+func TestShardsShareOneCount(t *testing.T) {
+	const users, shards = 1000, 3
+	_, jobs, shard := shardedRun(t, users, shards)
+	for i := range shards {
+		r, err := shard(i).Open(context.Background())
+		if err != nil {
+			t.Fatalf("shard %d: %v", i, err)
+		}
+		want := 0
+		for u := 1; u <= users; u++ {
+			if u%shards == i {
+				want++
+			}
+		}
+		if total, known := r.TotalRows(); !known || total != uint64(want) {
+			t.Errorf("shard %d expects %d rows (known %v), want %d", i, total, known, want)
+		}
+		r.Close()
+	}
+	var counts []string
+	for _, j := range jobs.Inserted() {
+		if q := j.Configuration.Query.Query; strings.Contains(q, "COUNT(") {
+			counts = append(counts, j.JobReference.JobId+": "+q)
+		}
+	}
+	if len(counts) != 1 || !strings.Contains(counts[0], "GROUP BY") {
+		t.Fatalf("count jobs %q: want one, grouped by shard, for all shards", counts)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/memory"
 	gax "github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/googleapi"
+	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -192,30 +193,38 @@ func (s *Source) open(ctx context.Context, plan func([]backfill.Column) (backfil
 const maxJobAttempts = 3
 
 // runQuery runs the query job to completion, bounded by QueryTimeout, and
-// returns it with its explicit destination table, if any. With a
-// QueryKey, a job that failed with a retryable reason is followed by the
-// next deterministic id, so that every shard (and every retried pod)
-// moves to the same new job instead of attaching to the failed one.
+// returns it with its explicit destination table, if any.
 func (s *Source) runQuery(ctx context.Context, client *bigquery.Client, params []bigquery.QueryParameter) (*bigquery.Job, *bigquery.Table, error) {
+	return s.runJob(ctx, client, s.cfg.jobID(), "the query", func(id string) (*bigquery.Query, *bigquery.Table, error) {
+		return s.query(client, params, id)
+	})
+}
+
+// runJob runs the job build returns for a job id to completion, bounded
+// by QueryTimeout. With a base id (a QueryKey), the shards share it: the
+// first inserts it, the others attach on 409; a job that failed with a
+// retryable reason is followed by the next deterministic id, so that
+// every shard (and every retried pod) moves to the same new job instead
+// of attaching to the failed one.
+func (s *Source) runJob(ctx context.Context, client *bigquery.Client, base, what string, build func(id string) (*bigquery.Query, *bigquery.Table, error)) (*bigquery.Job, *bigquery.Table, error) {
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
-	base := s.cfg.jobID()
 	for attempt := 0; ; attempt++ {
 		id := base
 		if base != "" && attempt > 0 {
 			id = fmt.Sprintf("%s_r%d", base, attempt)
 		}
-		q, dst, err := s.query(client, params, id)
+		q, dst, err := build(id)
 		if err != nil {
 			return nil, nil, err
 		}
 		job, err := s.startJob(qctx, client, q)
 		if err != nil {
-			return nil, nil, s.queryErr(ctx, err, "starting the BigQuery query job")
+			return nil, nil, s.queryErr(ctx, err, "starting the BigQuery job of "+what)
 		}
 		status, err := waitJob(qctx, job)
 		if err != nil {
-			return nil, nil, s.queryErr(ctx, err, "waiting for BigQuery job "+job.ID())
+			return nil, nil, s.queryErr(ctx, err, "waiting for BigQuery job "+job.ID()+" ("+what+")")
 		}
 		jerr := status.Err()
 		if jerr == nil {
@@ -227,14 +236,14 @@ func (s *Source) runQuery(ctx context.Context, client *bigquery.Client, params [
 		reason, _ := errorReason(jerr)
 		switch {
 		case base == "":
-			return nil, nil, classify(jerr, "BigQuery job "+job.ID())
+			return nil, nil, classify(jerr, "BigQuery job "+job.ID()+" ("+what+")")
 		case Retryable(reason) && attempt+1 < maxJobAttempts:
-			s.log.Warn("bigquery: the shared query job failed with a retryable reason; every shard moves to the next job id",
-				"job_id", job.ID(), "reason", reason, "next_job_id", fmt.Sprintf("%s_r%d", base, attempt+1))
+			s.log.Warn("bigquery: the shared job failed with a retryable reason; every shard moves to the next job id",
+				"job_id", job.ID(), "of", what, "reason", reason, "next_job_id", fmt.Sprintf("%s_r%d", base, attempt+1))
 		case Retryable(reason):
-			return nil, nil, classify(jerr, fmt.Sprintf("BigQuery job %s, the last of the %d jobs this run may start for its query (each after a retryable failure; a retried pod attaches to them again): a new Kubernetes Job, with a new bigquery.query_key, runs the query afresh", job.ID(), maxJobAttempts))
+			return nil, nil, classify(jerr, fmt.Sprintf("BigQuery job %s (%s), the last of the %d jobs this run may start for it (each after a retryable failure; a retried pod attaches to them again): a new Kubernetes Job, with a new bigquery.query_key, runs it afresh", job.ID(), what, maxJobAttempts))
 		default:
-			return nil, nil, classify(jerr, "BigQuery job "+job.ID()+", shared by the shards of this run, failed for a reason that is not retryable: every shard and every retried pod attaches to it; fix the cause, then start a new Kubernetes Job (a new bigquery.query_key)")
+			return nil, nil, classify(jerr, "BigQuery job "+job.ID()+" ("+what+"), shared by the shards of this run, failed for a reason that is not retryable: every shard and every retried pod attaches to it; fix the cause, then start a new Kubernetes Job (a new bigquery.query_key)")
 		}
 	}
 }
@@ -360,7 +369,7 @@ func (s *Source) openStorage(ctx context.Context, client *bigquery.Client, job *
 			}
 		}
 		// A shard reads part of the table: its rows are counted in the table.
-		if total, err = s.countShard(ctx, client, dst); err != nil {
+		if total, err = s.countShard(ctx, client, job, dst); err != nil {
 			closeRC()
 			return nil, err
 		}
@@ -375,39 +384,59 @@ func (s *Source) openStorage(ctx context.Context, client *bigquery.Client, job *
 	return r, nil
 }
 
-// countShard counts this shard's rows of the shared result with a query
-// job, bounded by QueryTimeout, so that the shard knows how many rows it
-// must read, as an unsharded read knows the table's numRows. It counts
+// countShard returns how many rows of the shared result in dst are this
+// shard's, so that the shard knows how many it must read, as an unsharded
+// read knows the table's numRows. The shards share one count job, grouped
+// by shard (countSQL), as they share the query: its id derives from the
+// query job's, the first shard runs it and the others attach. It counts
 // the distinct keys too: a table that holds a key twice (written twice)
 // is refused rather than read whole.
-func (s *Source) countShard(ctx context.Context, client *bigquery.Client, dst *bigquery.Table) (uint64, error) {
-	what := fmt.Sprintf("counting shard %d's rows in %s", s.cfg.ShardIndex, storageTable(dst))
-	q := client.Query(s.cfg.countSQL(dst.ProjectID + "." + dst.DatasetID + "." + dst.TableID))
-	q.Location = s.cfg.Location
+func (s *Source) countShard(ctx context.Context, client *bigquery.Client, query *bigquery.Job, dst *bigquery.Table) (uint64, error) {
+	what := fmt.Sprintf("the count of each shard's rows in %s", storageTable(dst))
+	base := ""
+	if s.cfg.QueryKey != "" {
+		base = query.ID() + "_count"
+	}
+	job, _, err := s.runJob(ctx, client, base, what, func(id string) (*bigquery.Query, *bigquery.Table, error) {
+		q := client.Query(s.cfg.countSQL(dst.ProjectID + "." + dst.DatasetID + "." + dst.TableID))
+		q.Location, q.JobID = s.cfg.Location, id
+		return q, nil, nil
+	})
+	if err != nil {
+		return 0, err
+	}
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
-	job, err := q.Run(qctx)
-	if err != nil {
-		return 0, classify(err, what)
-	}
 	it, err := job.Read(qctx)
 	if err != nil {
-		return 0, classify(err, what)
+		return 0, classify(err, "reading "+what)
 	}
-	var row []bigquery.Value
-	if err := it.Next(&row); err != nil {
-		return 0, classify(err, what)
-	}
-	var c [3]int64 // rows, distinct non-NULL keys, rows with a NULL key
-	for i, v := range row {
-		n, ok := v.(int64)
-		if !ok || n < 0 || len(row) != len(c) {
-			return 0, backfill.Errorf(backfill.KindSource, "%s: got %v, not three counts (rows, keys, NULL keys)", what, row)
+	// shard, rows, distinct non-NULL keys, rows with a NULL key; a shard
+	// without rows has no row.
+	var c [3]int64
+	for {
+		var row []bigquery.Value
+		err := it.Next(&row)
+		if errors.Is(err, iterator.Done) {
+			break
 		}
-		c[i] = n
-	}
-	if len(row) != len(c) {
-		return 0, backfill.Errorf(backfill.KindSource, "%s: got %v, not three counts (rows, keys, NULL keys)", what, row)
+		if err != nil {
+			return 0, classify(err, "reading "+what)
+		}
+		var v [4]int64
+		for i, x := range row {
+			n, ok := x.(int64)
+			if !ok || n < 0 || len(row) != len(v) {
+				return 0, backfill.Errorf(backfill.KindSource, "%s: got %v, not a shard and three counts (rows, keys, NULL keys)", what, row)
+			}
+			v[i] = n
+		}
+		if len(row) != len(v) {
+			return 0, backfill.Errorf(backfill.KindSource, "%s: got %v, not a shard and three counts (rows, keys, NULL keys)", what, row)
+		}
+		if v[0] == int64(s.cfg.ShardIndex) {
+			c = [3]int64{v[1], v[2], v[3]}
+		}
 	}
 	if rows, keys, nulls := c[0], c[1], c[2]; rows != keys+nulls || nulls > 1 {
 		return 0, backfill.Errorf(backfill.KindSource, "%s: the table holds %d rows of shard %d for %d distinct keys (%d NULL): some key more than once, as when two query jobs write one table; rerun the job (a new run writes a new table) and check that nothing else writes %s",
