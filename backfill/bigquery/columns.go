@@ -3,6 +3,7 @@ package bigquery
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"cloud.google.com/go/bigquery"
 	"google.golang.org/api/iterator"
@@ -16,6 +17,7 @@ import (
 type probeResult struct {
 	location string
 	schema   bigquery.Schema // a custom query's result, if the dry run reported it
+	table    bigquery.Schema // the default query's source table
 	bytes    int64           // a custom query's dry run: totalBytesProcessed
 	dryRun   bool            // schema and bytes come from a dry run
 }
@@ -41,7 +43,7 @@ func (s *Source) probe(ctx context.Context, client *bigquery.Client, params []bi
 		if err != nil {
 			return nil, s.firstCallErr(ctx, err, "looking up bigquery.table "+s.cfg.Table)
 		}
-		res.location = meta.Location
+		res.location, res.table = meta.Location, meta.Schema
 	} else {
 		q := client.Query(s.cfg.customSQL())
 		q.Location, q.Parameters, q.DryRun = s.cfg.Location, params, true
@@ -67,6 +69,26 @@ func (s *Source) probe(ctx context.Context, client *bigquery.Client, params []bi
 		s.log.Info("bigquery.location unset: using the data's location", "location", res.location)
 	}
 	return &res, nil
+}
+
+// defaultColumns are the columns the default query returns, typed from
+// the source table's schema: the key, and min_<order column>; nil when
+// the table lacks either (the query's own failure names it).
+func (s *Source) defaultColumns(table bigquery.Schema) []backfill.Column {
+	var out []backfill.Column
+	for _, want := range []struct{ col, as string }{{s.cfg.KeyColumn, s.cfg.KeyColumn}, {s.cfg.OrderColumn, "min_" + s.cfg.OrderColumn}} {
+		for _, c := range columns(table) {
+			if strings.EqualFold(c.Name, want.col) {
+				c.Name = want.as
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	if len(out) != 2 {
+		return nil
+	}
+	return out
 }
 
 // firstCallContext bounds the first call to BigQuery by

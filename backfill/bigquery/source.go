@@ -140,6 +140,13 @@ func (s *Source) open(ctx context.Context, plan func([]backfill.Column) (backfil
 	if err != nil {
 		return nil, err
 	}
+	if cols := s.defaultColumns(probe.table); plan != nil && s.cfg.Query == "" && cols != nil {
+		// The default query groups by key already; its columns are
+		// checked before it runs (and is billed): a NUMERIC key, say.
+		if _, err := plan(cols); err != nil {
+			return nil, err
+		}
+	}
 	if plan != nil && s.cfg.Query != "" {
 		cols, err := s.columnsOf(ctx, client, params, probe)
 		if err != nil {
