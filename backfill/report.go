@@ -59,6 +59,10 @@ type Report struct {
 
 	Verification *Verification `json:"verification,omitempty"`
 
+	// SourceCheck is what `backfill check` learnt of the query from a dry
+	// run: the result's columns and the bytes it will process.
+	SourceCheck *SourceCheck `json:"source_check,omitempty"`
+
 	// Truncated names what JSONWithin dropped to fit a size limit; the
 	// full report is on stdout.
 	Truncated []string `json:"truncated,omitempty"`

@@ -161,3 +161,71 @@ func (s *Source) queryErr(ctx context.Context, err error, what string) error {
 	}
 	return classify(err, what)
 }
+
+var _ backfill.CheckableSource = (*Source)(nil)
+
+// Check checks the query without running it, for `backfill check`: the
+// probe (the source table's schema, or a custom query's dry run), plan
+// over the result's columns as OpenKeyed binds them, then a dry run of
+// the query a run would start (reduced to one row per key, sharded),
+// whose totalBytesProcessed is what on-demand pricing bills. Dry runs
+// are free; no job is started.
+func (s *Source) Check(ctx context.Context, plan func([]backfill.Column) (backfill.Projection, error)) (*backfill.SourceCheck, error) {
+	params, err := queryParams(s.cfg.Params)
+	if err != nil {
+		return nil, backfill.Errorf(backfill.KindConfig, "bigquery.params: %w", err)
+	}
+	client, err := bigquery.NewClient(ctx, s.cfg.Project, s.clientOptions(s.cfg.Endpoint)...)
+	if err != nil {
+		return nil, classify(err, "creating the BigQuery client for project "+s.cfg.Project)
+	}
+	defer client.Close()
+	own := *s
+	s = &own
+	probe, err := s.probe(ctx, client, params)
+	if err != nil {
+		return nil, err
+	}
+	cols := s.defaultColumns(probe.table)
+	if s.cfg.Query != "" {
+		if cols, err = s.columnsOf(ctx, client, params, probe); err != nil {
+			return nil, err
+		}
+	}
+	if cols != nil && plan != nil {
+		p, err := plan(cols)
+		if err != nil {
+			return nil, err
+		}
+		if s.cfg.Query != "" {
+			s.cfg.reduce = &p
+		}
+	}
+	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
+	defer cancel()
+	const what = "checking the query a run starts with a dry run"
+	q := client.Query(s.cfg.SQL())
+	q.Location, q.Parameters, q.DryRun = s.cfg.Location, params, true
+	job, err := q.Run(qctx)
+	if err == nil {
+		if st := job.LastStatus(); st != nil && st.Err() != nil {
+			err = st.Err()
+		}
+	}
+	if err != nil {
+		return nil, s.queryErr(ctx, err, what)
+	}
+	out := &backfill.SourceCheck{Location: s.cfg.Location}
+	if st := job.LastStatus(); st != nil && st.Statistics != nil {
+		out.BytesProcessed = st.Statistics.TotalBytesProcessed
+		if qs, ok := st.Statistics.Details.(*bigquery.QueryStatistics); ok && len(qs.Schema) > 0 {
+			cols = columns(qs.Schema)
+		}
+	}
+	for _, c := range cols {
+		if c.Name != ShardColumn {
+			out.Columns = append(out.Columns, c.Name+" "+string(c.Type))
+		}
+	}
+	return out, nil
+}

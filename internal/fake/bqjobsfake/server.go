@@ -46,6 +46,8 @@ type Server struct {
 	// error, with HTTP 400 for a job's failure reason (jobInternalError,
 	// invalidQuery, ...) and 500 for backendError and internalError.
 	Fail func(job *bq.Job) *bq.ErrorProto
+	// DryRunBytes is the totalBytesProcessed a dry run reports.
+	DryRunBytes int64
 	// Location, if set before the first query, is the location of every
 	// dataset the double serves (datasets.get, tables.get) and of its jobs;
 	// empty is "US". As BigQuery does, jobs.get and getQueryResults
@@ -210,7 +212,7 @@ func (s *Server) insert(w http.ResponseWriter, job *bq.Job) {
 	job.JobReference.Location = s.location()
 	if job.Configuration.DryRun {
 		job.Status = &bq.JobStatus{State: "DONE"}
-		job.Statistics = &bq.JobStatistics{Query: &bq.JobStatistics2{}}
+		job.Statistics = &bq.JobStatistics{TotalBytesProcessed: s.DryRunBytes, Query: &bq.JobStatistics2{TotalBytesProcessed: s.DryRunBytes}}
 		if s.DryRunSchema != nil {
 			job.Statistics.Query.Schema = s.DryRunSchema(job.Configuration.Query.Query)
 		}
