@@ -157,7 +157,7 @@ func (s *Source) columnsOf(ctx context.Context, client *bigquery.Client, params 
 // queryErr classifies a query failure, naming QueryTimeout when it cut it.
 func (s *Source) queryErr(ctx context.Context, err error, what string) error {
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-		return backfill.Errorf(backfill.KindSource, "%s: no answer within bigquery.query_timeout=%s", what, s.cfg.QueryTimeout)
+		return backfill.Errorf(backfill.KindSource, "%s: not done within bigquery.query_timeout=%s (raise it for a long query): %w", what, s.cfg.QueryTimeout, err)
 	}
 	return classify(err, what)
 }
