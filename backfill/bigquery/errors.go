@@ -24,9 +24,8 @@ var retryableReasons = map[string]bool{
 	"rateLimitExceeded": true, "jobRateLimitExceeded": true,
 }
 
-// Retryable reports whether a BigQuery failure reason is one a retry may
-// pass.
-func Retryable(reason string) bool { return retryableReasons[reason] }
+// retryableReason reports whether a retry may pass a failure with reason.
+func retryableReason(reason string) bool { return retryableReasons[reason] }
 
 // errorReason returns the reason BigQuery gave for err: a REST error's
 // first reason (googleapi.Error.Errors) or a failed job's
@@ -58,7 +57,7 @@ const permissionHint = "check the credentials (Workload Identity, bigquery.crede
 // a retry fails the same way. The reason decides, not the HTTP status.
 func classify(err error, what string) error {
 	reason, code := errorReason(err)
-	if Retryable(reason) {
+	if retryableReason(reason) {
 		if strings.Contains(reason, "RateLimit") || strings.HasPrefix(reason, "rateLimit") {
 			return backfill.Errorf(backfill.KindSource, "%s: BigQuery is rate limiting the project (reason %s): a retry later may succeed: %w", what, reason, err)
 		}

@@ -244,10 +244,10 @@ func (s *Source) runJob(ctx context.Context, client *bigquery.Client, base, what
 		switch {
 		case base == "":
 			return nil, nil, classify(jerr, "BigQuery job "+job.ID()+" ("+what+")")
-		case Retryable(reason) && attempt+1 < maxJobAttempts:
+		case retryableReason(reason) && attempt+1 < maxJobAttempts:
 			s.log.Warn("bigquery: the shared job failed with a retryable reason; every shard moves to the next job id",
 				"job_id", job.ID(), "of", what, "reason", reason, "next_job_id", fmt.Sprintf("%s_r%d", base, attempt+1))
-		case Retryable(reason):
+		case retryableReason(reason):
 			return nil, nil, classify(jerr, fmt.Sprintf("BigQuery job %s (%s), the last of the %d jobs this run may start for it (each after a retryable failure; a retried pod attaches to them again): a new Kubernetes Job, with a new bigquery.query_key, runs it afresh", job.ID(), what, maxJobAttempts))
 		default:
 			return nil, nil, classify(jerr, "BigQuery job "+job.ID()+" ("+what+"), shared by the shards of this run, failed for a reason that is not retryable: every shard and every retried pod attaches to it; fix the cause, then start a new Kubernetes Job (a new bigquery.query_key)")
