@@ -123,7 +123,7 @@ func (s *Source) OpenKeyed(ctx context.Context, plan func([]backfill.Column) (ba
 func (s *Source) open(ctx context.Context, plan func([]backfill.Column) (backfill.Projection, error)) (_ backfill.RowReader, err error) {
 	params, err := queryParams(s.cfg.Params)
 	if err != nil {
-		return nil, backfill.Errorf(backfill.KindConfig, "bigquery.params: %v", err)
+		return nil, backfill.Errorf(backfill.KindConfig, "bigquery.params: %w", err)
 	}
 	client, err := bigquery.NewClient(ctx, s.cfg.Project, s.clientOptions(s.cfg.Endpoint)...)
 	if err != nil {
@@ -462,7 +462,7 @@ func (s *Source) storageClient(ctx context.Context) (*bqstorage.BigQueryReadClie
 		// client's own dial options would set on a connection it dials.
 		if conn, err = grpc.NewClient(s.cfg.StorageEndpoint, grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(grpcRecvLimit))); err != nil {
-			return nil, nil, backfill.Errorf(backfill.KindConfig, "bigquery.storage_endpoint %q: %v", s.cfg.StorageEndpoint, err)
+			return nil, nil, backfill.Errorf(backfill.KindConfig, "bigquery.storage_endpoint %q: %w", s.cfg.StorageEndpoint, err)
 		}
 		opts = []option.ClientOption{option.WithGRPCConn(conn), option.WithoutAuthentication()}
 	}
@@ -537,7 +537,7 @@ func queryParams(ps []Param) ([]bigquery.QueryParameter, error) {
 			err = fmt.Errorf("unknown type %s", p.Type)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("parameter %s (%s) value %q: %v", p.Name, p.Type, p.Value, err)
+			return nil, fmt.Errorf("parameter %s (%s) value %q: %w", p.Name, p.Type, p.Value, err)
 		}
 		out = append(out, bigquery.QueryParameter{Name: p.Name, Value: v})
 	}
