@@ -132,3 +132,26 @@ func TestShardsShareOneCount(t *testing.T) {
 		t.Fatalf("count jobs %q: want one, grouped by shard, for all shards", counts)
 	}
 }
+
+// Jobs are waited on by polling jobs.get (waitJob), not through
+// getQueryResults: a job that runs a while is waited for, by every shard,
+// and nothing is read before it is done.
+func TestShardsWaitForARunningJob(t *testing.T) {
+	const users, shards = 1000, 2
+	_, jobs, shard := shardedRun(t, users, shards)
+	jobs.RunningPolls = 3
+	for i := range shards {
+		r, err := shard(i).Open(context.Background())
+		if err != nil {
+			t.Fatalf("shard %d: %v", i, err)
+		}
+		got, err := readAll(t, r)
+		r.Close()
+		if err != nil || len(got) != users/shards {
+			t.Fatalf("shard %d read %d users (%v), want %d", i, len(got), err, users/shards)
+		}
+	}
+	if n := len(sharedJobs(jobs.Inserted())); n != 1 {
+		t.Fatalf("%d shared jobs, want 1", n)
+	}
+}

@@ -46,6 +46,11 @@ type Server struct {
 	// error, with HTTP 400 for a job's failure reason (jobInternalError,
 	// invalidQuery, ...) and 500 for backendError and internalError.
 	Fail func(job *bq.Job) *bq.ErrorProto
+	// RunningPolls, if set before the first query, is how many jobs.get
+	// calls each query job answers RUNNING to (jobs.insert too, and
+	// getQueryResults with jobComplete false) before it is DONE, as a job
+	// that takes a while.
+	RunningPolls int
 	// DryRunBytes is the totalBytesProcessed a dry run reports.
 	DryRunBytes int64
 	// Location, if set before the first query, is the location of every
@@ -65,6 +70,7 @@ type Server struct {
 	created     int
 	dryRuns     int
 	datasetGets int
+	polls       map[string]int
 	patches     []*bq.Table
 }
 
@@ -138,6 +144,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.insert(w, &job)
 	case r.Method == http.MethodGet && len(parts) == 3 && parts[1] == "queries":
 		if j := s.job(parts[2]); j != nil && s.findable(r.URL.Query().Get("location")) {
+			if s.stillRunning(parts[2]) {
+				reply(w, &bq.GetQueryResultsResponse{JobComplete: false, JobReference: j.JobReference})
+				return
+			}
 			if e := j.Status.ErrorResult; e != nil {
 				code := http.StatusBadRequest
 				if e.Reason == "backendError" || e.Reason == "internalError" {
@@ -158,6 +168,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "notFound", "Not found: Job "+parts[2])
 	case r.Method == http.MethodGet && len(parts) == 3 && parts[1] == "jobs":
 		if j := s.job(parts[2]); j != nil && s.findable(r.URL.Query().Get("location")) {
+			if s.poll(parts[2]) {
+				reply(w, running(j))
+				return
+			}
 			reply(w, j)
 			return
 		}
@@ -237,7 +251,41 @@ func (s *Server) insert(w http.ResponseWriter, job *bq.Job) {
 	s.jobs[id] = job
 	s.inserted = append(s.inserted, job)
 	s.created++
+	if s.RunningPolls > 0 {
+		reply(w, running(job))
+		return
+	}
 	reply(w, job)
+}
+
+// poll counts a jobs.get of job id and reports whether the job still
+// runs (RunningPolls).
+func (s *Server) poll(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.polls == nil {
+		s.polls = map[string]int{}
+	}
+	if s.polls[id] >= s.RunningPolls {
+		return false
+	}
+	s.polls[id]++
+	return true
+}
+
+// stillRunning reports whether job id has been polled fewer than
+// RunningPolls times.
+func (s *Server) stillRunning(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.polls[id] < s.RunningPolls
+}
+
+// running is j as jobs.get shows it while it runs.
+func running(j *bq.Job) *bq.Job {
+	c := *j
+	c.Status = &bq.JobStatus{State: "RUNNING"}
+	return &c
 }
 
 func (s *Server) job(id string) *bq.Job {
