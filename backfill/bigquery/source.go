@@ -106,15 +106,17 @@ func New(cfg Config, log *slog.Logger) *Source {
 }
 
 // Open runs the query as given and returns a reader over its result.
-// Running the job is bounded by QueryTimeout, creating a read session by
-// ReadSessionTimeout; reading the rows follows ctx.
+// The first call to BigQuery (probe) and creating a read session are
+// bounded by ReadSessionTimeout, running the jobs by QueryTimeout;
+// reading the rows follows ctx.
 func (s *Source) Open(ctx context.Context) (backfill.RowReader, error) {
 	return s.open(ctx, nil)
 }
 
 // OpenKeyed is Open over a result of at most one row per key. The default
-// query groups by key already. A custom Query's columns are learnt first
-// (columnsOf: a dry run), plan names those to keep, and the query runs
+// query groups by key already; its columns, typed from the source table,
+// pass plan before it runs. A custom Query's columns are learnt first
+// (probe: a dry run), plan names those to keep, and the query runs
 // wrapped in KeyedSQL, so that BigQuery enforces one row per key.
 func (s *Source) OpenKeyed(ctx context.Context, plan func([]backfill.Column) (backfill.Projection, error)) (backfill.RowReader, error) {
 	return s.open(ctx, plan)
