@@ -65,3 +65,35 @@ func (p *Pipeline) plan(cols []Column) (Projection, error) {
 func (p Projection) String() string {
 	return fmt.Sprintf("key %s, MIN(%s), from its row %v", p.Key, p.Min, p.Carry)
 }
+
+// SourceCheck is what checking a source's query without running it
+// learnt: `backfill check` reports it.
+type SourceCheck struct {
+	// Location is where the query runs.
+	Location string `json:"location,omitempty"`
+	// Columns are the result's columns, "name TYPE", as the mapping bound
+	// them.
+	Columns []string `json:"columns"`
+	// BytesProcessed is the dry run's estimate of the bytes the query job
+	// processes: what on-demand pricing bills (at least 10 MB per table
+	// the query references). A sharded run's count adds a scan of the
+	// result's shard and key columns.
+	BytesProcessed int64 `json:"bytes_processed"`
+}
+
+// A CheckableSource checks its query without running it (a dry run): the
+// result's columns through plan, as OpenKeyed binds them, and what the
+// query will cost.
+type CheckableSource interface {
+	Check(ctx context.Context, plan func([]Column) (Projection, error)) (*SourceCheck, error)
+}
+
+// CheckSource checks the source's query as a run would bind its result,
+// without running it; nil when the source cannot check.
+func (p *Pipeline) CheckSource(ctx context.Context) (*SourceCheck, error) {
+	cs, ok := p.Source.(CheckableSource)
+	if !ok {
+		return nil, nil
+	}
+	return cs.Check(ctx, p.plan)
+}

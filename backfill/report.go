@@ -66,6 +66,9 @@ type Report struct {
 	// arrived; the counters are then null, not 0.
 	Counters   string     `json:"counters,omitempty"`
 	CountersAt *time.Time `json:"counters_at,omitempty"`
+	// SourceCheck is what `backfill check` learnt of the query from a dry
+	// run: the result's columns and the bytes it will process.
+	SourceCheck *SourceCheck `json:"source_check,omitempty"`
 
 	// Truncated names what JSONWithin dropped to fit a size limit; the
 	// full report is on stdout.

@@ -60,8 +60,11 @@ type BigQuery struct {
 	// run); empty uses the job's anonymous result table.
 	DestinationTable   string
 	ReadStreams        int           // most Storage Read API streams read in parallel
-	ReadSessionTimeout time.Duration // bound on creating the Storage Read API session
-	QueryTimeout       time.Duration // bound on running the query job before the first row
+	ReadSessionTimeout time.Duration // bound on creating the Storage Read API session, and on the first call to BigQuery
+	// ReadRetryTimeout bounds how long a Storage Read API stream may keep
+	// failing with retryable errors without delivering a row.
+	ReadRetryTimeout time.Duration
+	QueryTimeout     time.Duration // bound on running the query job before the first row
 }
 
 // QueryParam is one named query parameter.
@@ -159,6 +162,7 @@ func Default() Config {
 			ReadAPI:            ReadAPIStorage,
 			ReadStreams:        4,
 			ReadSessionTimeout: 30 * time.Second,
+			ReadRetryTimeout:   10 * time.Minute,
 			QueryTimeout:       30 * time.Minute,
 		},
 		Kafka: Kafka{

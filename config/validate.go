@@ -45,6 +45,9 @@ func (c *Config) Validate() error {
 	if bq.ReadSessionTimeout <= 0 {
 		bad("bigquery.read_session_timeout", "must be positive")
 	}
+	if bq.ReadRetryTimeout <= 0 {
+		bad("bigquery.read_retry_timeout", "must be positive")
+	}
 	if bq.ReadStreams < 1 || bq.ReadStreams > 1000 {
 		bad("bigquery.read_streams", "%d is not in [1, 1000] (the Storage Read API's limit)", bq.ReadStreams)
 	}

@@ -132,3 +132,25 @@ func TestKeyedSQLShapes(t *testing.T) {
 		t.Fatalf("a trailing comment swallows the closing parenthesis: %q", got)
 	}
 }
+
+// Issue 26 item 9: the default query over a table whose key is NUMERIC
+// ran (and was billed) before the type check refused its result. The
+// table's schema is checked before any query job starts.
+func TestANumericKeyIsRefusedBeforeTheQueryRuns(t *testing.T) {
+	schema := &bq.TableSchema{Fields: []*bq.TableFieldSchema{{Name: "user_id", Type: "NUMERIC"}, {Name: "order_id", Type: "INTEGER"}}}
+	jobs := startJobs(t, &bq.TableReference{ProjectId: "p", DatasetId: "d", TableId: "anon"}, 0, schema)
+	p := backfill.Pipeline{
+		Source: New(Config{Project: "p", Endpoint: jobs.URL(), Table: "p.d.orders", OrderColumn: "order_id", KeyColumn: "user_id",
+			ShardCount: 1, ReadAPI: ReadREST, QueryTimeout: 30 * time.Second}, nil),
+		Codec: testCodec(t), Mapping: backfill.Mapping{KeyColumn: "user_id"}, Producer: &backfilltest.Producer{},
+		Workers: 1, BatchSize: 10, FlushTimeout: time.Second,
+	}
+	var rep backfill.Report
+	err := p.Run(context.Background(), &rep)
+	if backfill.KindOf(err) != backfill.KindContract || !strings.Contains(err.Error(), "NUMERIC") {
+		t.Fatalf("err %v (kind %s): want a contract error naming the NUMERIC key", err, backfill.KindOf(err))
+	}
+	if n := jobs.Created(); n != 0 {
+		t.Fatalf("%d query jobs ran (and were billed) before the key's type was refused", n)
+	}
+}

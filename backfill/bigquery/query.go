@@ -116,14 +116,14 @@ func (c *Config) jobID() string {
 	return "ordermin_backfill_" + key + "_" + hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// countSQL counts this shard's rows of the shared result in dst, its
-// distinct keys and its NULL keys. It reads only the shard and key
-// columns, pruned by clustering when the result is clustered: a window
+// countSQL counts the rows of each shard of the shared result in dst,
+// their distinct keys and their NULL keys: one job for all shards. It
+// reads only the shard and key columns of the result, once; a window
 // count in the shared query would instead gather each shard's rows on one
 // worker.
 func (c *Config) countSQL(dst string) string {
-	return fmt.Sprintf("SELECT COUNT(*) AS n, COUNT(DISTINCT `%s`) AS `keys`, COUNTIF(`%s` IS NULL) AS null_keys FROM `%s` WHERE %s = %d",
-		c.KeyColumn, c.KeyColumn, dst, ShardColumn, c.ShardIndex)
+	return fmt.Sprintf("SELECT %s AS `shard`, COUNT(*) AS `n`, COUNT(DISTINCT `%s`) AS `keys`, COUNTIF(`%s` IS NULL) AS `null_keys` FROM `%s` GROUP BY %s",
+		ShardColumn, c.KeyColumn, c.KeyColumn, dst, ShardColumn)
 }
 
 // ResultExpiration is how long a query job's result table is kept when

@@ -16,7 +16,9 @@ import (
 	bqstorage "cloud.google.com/go/bigquery/storage/apiv1"
 	"cloud.google.com/go/civil"
 	"github.com/apache/arrow/go/v15/arrow/memory"
+	gax "github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/googleapi"
+	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -60,9 +62,13 @@ type Config struct {
 	DestinationTable string
 	// ReadStreams is the most Storage Read API streams read at once.
 	ReadStreams int
-	// ReadSessionTimeout bounds creating the read session.
+	// ReadSessionTimeout bounds creating the read session, and the first
+	// call to BigQuery.
 	ReadSessionTimeout time.Duration
-	QueryTimeout       time.Duration // bound on running the job before rows flow
+	// ReadRetryTimeout bounds how long a stream may keep failing with
+	// retryable errors without delivering a row (0: DefaultReadRetryTimeout).
+	ReadRetryTimeout time.Duration
+	QueryTimeout     time.Duration // bound on running the job before rows flow
 
 	// reduce, set by OpenKeyed for a custom Query, is what the query is
 	// reduced to: one row per key (KeyedSQL).
@@ -84,6 +90,9 @@ type Source struct {
 	cfg   Config
 	log   *slog.Logger
 	alloc memory.Allocator // for decoded batches; nil: a bufferPool per read session
+	// backoff, if set, replaces the pause between attempts to resume a
+	// stream (tests).
+	backoff *gax.Backoff
 }
 
 var _ backfill.KeyedSource = (*Source)(nil)
@@ -97,15 +106,17 @@ func New(cfg Config, log *slog.Logger) *Source {
 }
 
 // Open runs the query as given and returns a reader over its result.
-// Running the job is bounded by QueryTimeout, creating a read session by
-// ReadSessionTimeout; reading the rows follows ctx.
+// The first call to BigQuery (probe) and creating a read session are
+// bounded by ReadSessionTimeout, running the jobs by QueryTimeout;
+// reading the rows follows ctx.
 func (s *Source) Open(ctx context.Context) (backfill.RowReader, error) {
 	return s.open(ctx, nil)
 }
 
 // OpenKeyed is Open over a result of at most one row per key. The default
-// query groups by key already. A custom Query's columns are learnt first
-// (columnsOf: a dry run), plan names those to keep, and the query runs
+// query groups by key already; its columns, typed from the source table,
+// pass plan before it runs. A custom Query's columns are learnt first
+// (probe: a dry run), plan names those to keep, and the query runs
 // wrapped in KeyedSQL, so that BigQuery enforces one row per key.
 func (s *Source) OpenKeyed(ctx context.Context, plan func([]backfill.Column) (backfill.Projection, error)) (backfill.RowReader, error) {
 	return s.open(ctx, plan)
@@ -114,7 +125,7 @@ func (s *Source) OpenKeyed(ctx context.Context, plan func([]backfill.Column) (ba
 func (s *Source) open(ctx context.Context, plan func([]backfill.Column) (backfill.Projection, error)) (_ backfill.RowReader, err error) {
 	params, err := queryParams(s.cfg.Params)
 	if err != nil {
-		return nil, backfill.Errorf(backfill.KindConfig, "bigquery.params: %v", err)
+		return nil, backfill.Errorf(backfill.KindConfig, "bigquery.params: %w", err)
 	}
 	client, err := bigquery.NewClient(ctx, s.cfg.Project, s.clientOptions(s.cfg.Endpoint)...)
 	if err != nil {
@@ -125,8 +136,21 @@ func (s *Source) open(ctx context.Context, plan func([]backfill.Column) (backfil
 			client.Close()
 		}
 	}()
+	own := *s // the location resolved and the projection planned are this open's
+	s = &own
+	probe, err := s.probe(ctx, client, params)
+	if err != nil {
+		return nil, err
+	}
+	if cols := s.defaultColumns(probe.table); plan != nil && s.cfg.Query == "" && cols != nil {
+		// The default query groups by key already; its columns are
+		// checked before it runs (and is billed): a NUMERIC key, say.
+		if _, err := plan(cols); err != nil {
+			return nil, err
+		}
+	}
 	if plan != nil && s.cfg.Query != "" {
-		cols, err := s.columnsOf(ctx, client, params)
+		cols, err := s.columnsOf(ctx, client, params, probe)
 		if err != nil {
 			return nil, err
 		}
@@ -134,9 +158,7 @@ func (s *Source) open(ctx context.Context, plan func([]backfill.Column) (backfil
 		if err != nil {
 			return nil, err
 		}
-		keyed := *s
-		keyed.cfg.reduce = &p
-		s = &keyed
+		s.cfg.reduce = &p
 		s.log.Info("bigquery.query reduced to one row per key", "projection", p.String())
 	}
 	start := time.Now()
@@ -174,63 +196,131 @@ func (s *Source) open(ctx context.Context, plan func([]backfill.Column) (backfil
 	return r, nil
 }
 
+// maxJobAttempts bounds the query jobs one run starts for its query when
+// the shards share it (QueryKey): the first, then "<id>_r1", "<id>_r2",
+// each after the previous failed with a retryable reason.
+const maxJobAttempts = 3
+
 // runQuery runs the query job to completion, bounded by QueryTimeout, and
 // returns it with its explicit destination table, if any.
 func (s *Source) runQuery(ctx context.Context, client *bigquery.Client, params []bigquery.QueryParameter) (*bigquery.Job, *bigquery.Table, error) {
+	return s.runJob(ctx, client, s.cfg.jobID(), "the query", func(id string) (*bigquery.Query, *bigquery.Table, error) {
+		return s.query(client, params, id)
+	})
+}
+
+// runJob runs the job build returns for a job id to completion, bounded
+// by QueryTimeout. With a base id (a QueryKey), the shards share it: the
+// first inserts it, the others attach on 409; a job that failed with a
+// retryable reason is followed by the next deterministic id, so that
+// every shard (and every retried pod) moves to the same new job instead
+// of attaching to the failed one.
+func (s *Source) runJob(ctx context.Context, client *bigquery.Client, base, what string, build func(id string) (*bigquery.Query, *bigquery.Table, error)) (*bigquery.Job, *bigquery.Table, error) {
+	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		id := base
+		if base != "" && attempt > 0 {
+			id = fmt.Sprintf("%s_r%d", base, attempt)
+		}
+		q, dst, err := build(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		job, err := s.startJob(qctx, client, q)
+		if err != nil {
+			return nil, nil, s.queryErr(ctx, err, "starting the BigQuery job of "+what)
+		}
+		status, err := waitJob(qctx, job)
+		if err != nil {
+			return nil, nil, s.queryErr(ctx, err, "waiting for BigQuery job "+job.ID()+" ("+what+")")
+		}
+		jerr := status.Err()
+		if jerr == nil {
+			if dst != nil {
+				s.expire(ctx, dst)
+			}
+			return job, dst, nil
+		}
+		reason, _ := errorReason(jerr)
+		switch {
+		case base == "":
+			return nil, nil, classify(jerr, "BigQuery job "+job.ID()+" ("+what+")")
+		case retryableReason(reason) && attempt+1 < maxJobAttempts:
+			s.log.Warn("bigquery: the shared job failed with a retryable reason; every shard moves to the next job id",
+				"job_id", job.ID(), "of", what, "reason", reason, "next_job_id", fmt.Sprintf("%s_r%d", base, attempt+1))
+		case retryableReason(reason):
+			return nil, nil, classify(jerr, fmt.Sprintf("BigQuery job %s (%s), the last of the %d jobs this run may start for it (each after a retryable failure; a retried pod attaches to them again): a new Kubernetes Job, with a new bigquery.query_key, runs it afresh", job.ID(), what, maxJobAttempts))
+		default:
+			return nil, nil, classify(jerr, "BigQuery job "+job.ID()+" ("+what+"), shared by the shards of this run, failed for a reason that is not retryable: every shard and every retried pod attaches to it; fix the cause, then start a new Kubernetes Job (a new bigquery.query_key)")
+		}
+	}
+}
+
+// query returns the query job to run with job id id (empty: the client
+// picks one) and its explicit destination table, if any.
+func (s *Source) query(client *bigquery.Client, params []bigquery.QueryParameter, id string) (*bigquery.Query, *bigquery.Table, error) {
 	q := client.Query(s.cfg.SQL())
 	q.Location = s.cfg.Location
 	q.Parameters = params
-	q.JobID = s.cfg.jobID()
-	var dst *bigquery.Table
-	if s.cfg.DestinationTable != "" {
-		p, d, t, err := splitTable(s.cfg.DestinationTable, s.cfg.Project)
-		if err != nil {
-			return nil, nil, backfill.Errorf(backfill.KindConfig, "bigquery.destination_table: %v", err)
-		}
-		if q.JobID == "" {
-			q.JobID = newJobID()
-		}
-		// One table per query job: no other job, of this run or another,
-		// writes it, and WRITE_EMPTY refuses to add to rows already there.
-		dst = client.DatasetInProject(p, d).Table(resultTable(t, q.JobID))
-		q.Dst, q.WriteDisposition, q.CreateDisposition = dst, bigquery.WriteEmpty, bigquery.CreateIfNeeded
-		if s.cfg.queryOnce() {
-			// Each shard's read session then scans its own blocks only.
-			q.Clustering = &bigquery.Clustering{Fields: []string{ShardColumn}}
-		}
+	q.JobID = id
+	if s.cfg.DestinationTable == "" {
+		return q, nil, nil
 	}
-	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
-	defer cancel()
-	job, err := q.Run(qctx)
-	if err != nil && s.cfg.QueryKey != "" && alreadyExists(err) {
-		// Another shard of this run started the query: wait for its job.
-		job, err = client.JobFromIDLocation(qctx, q.JobID, s.cfg.Location)
+	p, d, t, err := splitTable(s.cfg.DestinationTable, s.cfg.Project)
+	if err != nil {
+		return nil, nil, backfill.Errorf(backfill.KindConfig, "bigquery.destination_table: %w", err)
+	}
+	if q.JobID == "" {
+		q.JobID = newJobID()
+	}
+	// One table per query job: no other job, of this run or another,
+	// writes it, and WRITE_EMPTY refuses to add to rows already there.
+	dst := client.DatasetInProject(p, d).Table(resultTable(t, q.JobID))
+	q.Dst, q.WriteDisposition, q.CreateDisposition = dst, bigquery.WriteEmpty, bigquery.CreateIfNeeded
+	if s.cfg.queryOnce() {
+		// Each shard's read session then scans its own blocks only.
+		q.Clustering = &bigquery.Clustering{Fields: []string{ShardColumn}}
+	}
+	return q, dst, nil
+}
+
+// startJob inserts q's job or, when another shard of this run inserted
+// its id already (409), attaches to that job.
+func (s *Source) startJob(ctx context.Context, client *bigquery.Client, q *bigquery.Query) (*bigquery.Job, error) {
+	job, err := q.Run(ctx)
+	switch {
+	case err != nil && s.cfg.QueryKey != "" && q.JobID != "" && alreadyExists(err):
+		job, err = client.JobFromIDLocation(ctx, q.JobID, s.cfg.Location)
 		if err == nil {
 			s.log.Info("bigquery job attached: another shard of this run started it", "job_id", job.ID(), "location", job.Location())
 		}
-	} else if err == nil {
+	case err == nil:
 		s.log.Info("bigquery job started", "job_id", job.ID(), "location", job.Location(), "project", s.cfg.Project)
 	}
-	if err != nil {
-		return nil, nil, classify(err, "starting the BigQuery query job")
-	}
-	status, err := job.Wait(qctx)
-	if err == nil {
-		err = status.Err()
-	}
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			return nil, nil, backfill.Errorf(backfill.KindSource, "BigQuery job %s did not finish within bigquery.query_timeout=%s", job.ID(), s.cfg.QueryTimeout)
+	return job, err
+}
+
+// waitJob polls jobs.get until the job is done and returns its status,
+// whose Err is the job's failure. Job.Wait would wait through
+// jobs.getQueryResults, which answers a failed job with its error and
+// which the client retries on backendError and internalError until ctx
+// ends: a job that failed that way would hold the shard until
+// query_timeout.
+func waitJob(ctx context.Context, job *bigquery.Job) (*bigquery.JobStatus, error) {
+	bo := gax.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 1.5}
+	for {
+		st, err := job.Status(ctx)
+		if err != nil {
+			return nil, err
 		}
-		if s.cfg.QueryKey != "" {
-			return nil, nil, classify(err, "BigQuery job "+job.ID()+" (shared by the shards of this run: a new Kubernetes Job, with a new bigquery.query_key, runs the query again)")
+		if st.Done() {
+			return st, nil
 		}
-		return nil, nil, classify(err, "BigQuery job "+job.ID())
+		if err := gax.Sleep(ctx, bo.Pause()); err != nil {
+			return nil, err
+		}
 	}
-	if dst != nil {
-		s.expire(ctx, dst)
-	}
-	return job, dst, nil
 }
 
 // expire gives the job's result table an expiration, ResultExpiration
@@ -288,7 +378,7 @@ func (s *Source) openStorage(ctx context.Context, client *bigquery.Client, job *
 			}
 		}
 		// A shard reads part of the table: its rows are counted in the table.
-		if total, err = s.countShard(ctx, client, dst); err != nil {
+		if total, err = s.countShard(ctx, client, job, dst); err != nil {
 			closeRC()
 			return nil, err
 		}
@@ -303,39 +393,59 @@ func (s *Source) openStorage(ctx context.Context, client *bigquery.Client, job *
 	return r, nil
 }
 
-// countShard counts this shard's rows of the shared result with a query
-// job, bounded by QueryTimeout, so that the shard knows how many rows it
-// must read, as an unsharded read knows the table's numRows. It counts
+// countShard returns how many rows of the shared result in dst are this
+// shard's, so that the shard knows how many it must read, as an unsharded
+// read knows the table's numRows. The shards share one count job, grouped
+// by shard (countSQL), as they share the query: its id derives from the
+// query job's, the first shard runs it and the others attach. It counts
 // the distinct keys too: a table that holds a key twice (written twice)
 // is refused rather than read whole.
-func (s *Source) countShard(ctx context.Context, client *bigquery.Client, dst *bigquery.Table) (uint64, error) {
-	what := fmt.Sprintf("counting shard %d's rows in %s", s.cfg.ShardIndex, storageTable(dst))
-	q := client.Query(s.cfg.countSQL(dst.ProjectID + "." + dst.DatasetID + "." + dst.TableID))
-	q.Location = s.cfg.Location
+func (s *Source) countShard(ctx context.Context, client *bigquery.Client, query *bigquery.Job, dst *bigquery.Table) (uint64, error) {
+	what := fmt.Sprintf("the count of each shard's rows in %s", storageTable(dst))
+	base := ""
+	if s.cfg.QueryKey != "" {
+		base = query.ID() + "_count"
+	}
+	job, _, err := s.runJob(ctx, client, base, what, func(id string) (*bigquery.Query, *bigquery.Table, error) {
+		q := client.Query(s.cfg.countSQL(dst.ProjectID + "." + dst.DatasetID + "." + dst.TableID))
+		q.Location, q.JobID = s.cfg.Location, id
+		return q, nil, nil
+	})
+	if err != nil {
+		return 0, err
+	}
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
-	job, err := q.Run(qctx)
-	if err != nil {
-		return 0, classify(err, what)
-	}
 	it, err := job.Read(qctx)
 	if err != nil {
-		return 0, classify(err, what)
+		return 0, classify(err, "reading "+what)
 	}
-	var row []bigquery.Value
-	if err := it.Next(&row); err != nil {
-		return 0, classify(err, what)
-	}
-	var c [3]int64 // rows, distinct non-NULL keys, rows with a NULL key
-	for i, v := range row {
-		n, ok := v.(int64)
-		if !ok || n < 0 || len(row) != len(c) {
-			return 0, backfill.Errorf(backfill.KindSource, "%s: got %v, not three counts (rows, keys, NULL keys)", what, row)
+	// shard, rows, distinct non-NULL keys, rows with a NULL key; a shard
+	// without rows has no row.
+	var c [3]int64
+	for {
+		var row []bigquery.Value
+		err := it.Next(&row)
+		if errors.Is(err, iterator.Done) {
+			break
 		}
-		c[i] = n
-	}
-	if len(row) != len(c) {
-		return 0, backfill.Errorf(backfill.KindSource, "%s: got %v, not three counts (rows, keys, NULL keys)", what, row)
+		if err != nil {
+			return 0, classify(err, "reading "+what)
+		}
+		var v [4]int64
+		for i, x := range row {
+			n, ok := x.(int64)
+			if !ok || n < 0 || len(row) != len(v) {
+				return 0, backfill.Errorf(backfill.KindSource, "%s: got %v, not a shard and three counts (rows, keys, NULL keys)", what, row)
+			}
+			v[i] = n
+		}
+		if len(row) != len(v) {
+			return 0, backfill.Errorf(backfill.KindSource, "%s: got %v, not a shard and three counts (rows, keys, NULL keys)", what, row)
+		}
+		if v[0] == int64(s.cfg.ShardIndex) {
+			c = [3]int64{v[1], v[2], v[3]}
+		}
 	}
 	if rows, keys, nulls := c[0], c[1], c[2]; rows != keys+nulls || nulls > 1 {
 		return 0, backfill.Errorf(backfill.KindSource, "%s: the table holds %d rows of shard %d for %d distinct keys (%d NULL): some key more than once, as when two query jobs write one table; rerun the job (a new run writes a new table) and check that nothing else writes %s",
@@ -350,8 +460,11 @@ func (s *Source) storageClient(ctx context.Context) (*bqstorage.BigQueryReadClie
 	var conn *grpc.ClientConn
 	if s.cfg.StorageEndpoint != "" && s.cfg.StoragePlaintext {
 		var err error
-		if conn, err = grpc.NewClient(s.cfg.StorageEndpoint, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
-			return nil, nil, backfill.Errorf(backfill.KindConfig, "bigquery.storage_endpoint %q: %v", s.cfg.StorageEndpoint, err)
+		// The official client's receive limit (grpcRecvLimit), which the
+		// client's own dial options would set on a connection it dials.
+		if conn, err = grpc.NewClient(s.cfg.StorageEndpoint, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(grpcRecvLimit))); err != nil {
+			return nil, nil, backfill.Errorf(backfill.KindConfig, "bigquery.storage_endpoint %q: %w", s.cfg.StorageEndpoint, err)
 		}
 		opts = []option.ClientOption{option.WithGRPCConn(conn), option.WithoutAuthentication()}
 	}
@@ -404,37 +517,6 @@ func splitTable(name, project string) (p, d, t string, err error) {
 	return "", "", "", fmt.Errorf("%q is not project.dataset.table or dataset.table", name)
 }
 
-// classify turns a BigQuery error into a backfill error whose kind says
-// whether retrying can help.
-func classify(err error, what string) error {
-	var gerr *googleapi.Error
-	if errors.As(err, &gerr) {
-		switch {
-		case gerr.Code == http.StatusForbidden && transientReason(gerr):
-			return backfill.Errorf(backfill.KindSource, "%s: BigQuery is rate limiting or out of quota (%v): a retry later may succeed; see the project's BigQuery quotas", what, err)
-		case gerr.Code == http.StatusUnauthorized || gerr.Code == http.StatusForbidden:
-			return backfill.Errorf(backfill.KindConfig, "%s: permission denied (%v): check the credentials (Workload Identity, bigquery.credentials_file) and the roles bigquery.jobUser and bigquery.dataViewer (plus bigquery.readSessionUser for the Storage Read API)", what, err)
-		case gerr.Code == http.StatusBadRequest || gerr.Code == http.StatusNotFound:
-			return backfill.Errorf(backfill.KindConfig, "%s: BigQuery rejected the query (%v): check bigquery.query/table, location and params", what, err)
-		}
-	}
-	return backfill.Errorf(backfill.KindSource, "%s: %v", what, err)
-}
-
-// transientReason reports whether a BigQuery error is a rate limit or a
-// quota, which BigQuery answers with 403 like a permission error
-// (cloud.google.com/bigquery/docs/error-messages: rateLimitExceeded,
-// quotaExceeded).
-func transientReason(e *googleapi.Error) bool {
-	for _, it := range e.Errors {
-		switch it.Reason {
-		case "rateLimitExceeded", "quotaExceeded":
-			return true
-		}
-	}
-	return false
-}
-
 func queryParams(ps []Param) ([]bigquery.QueryParameter, error) {
 	out := make([]bigquery.QueryParameter, 0, len(ps))
 	for _, p := range ps {
@@ -457,7 +539,7 @@ func queryParams(ps []Param) ([]bigquery.QueryParameter, error) {
 			err = fmt.Errorf("unknown type %s", p.Type)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("parameter %s (%s) value %q: %v", p.Name, p.Type, p.Value, err)
+			return nil, fmt.Errorf("parameter %s (%s) value %q: %w", p.Name, p.Type, p.Value, err)
 		}
 		out = append(out, bigquery.QueryParameter{Name: p.Name, Value: v})
 	}

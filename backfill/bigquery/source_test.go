@@ -61,9 +61,10 @@ func TestClassifyTellsRetryableFromNot(t *testing.T) {
 	}{
 		{&googleapi.Error{Code: http.StatusForbidden}, backfill.KindConfig},
 		{&googleapi.Error{Code: http.StatusForbidden, Errors: []googleapi.ErrorItem{{Reason: "accessDenied"}}}, backfill.KindConfig},
-		// Transient 403s: a retry (another pod of the Job) may succeed.
+		// A transient 403: a retry (another pod of the Job) may succeed.
 		{&googleapi.Error{Code: http.StatusForbidden, Errors: []googleapi.ErrorItem{{Reason: "rateLimitExceeded"}}}, backfill.KindSource},
-		{&googleapi.Error{Code: http.StatusForbidden, Errors: []googleapi.ErrorItem{{Reason: "quotaExceeded"}}}, backfill.KindSource},
+		// A used-up quota is not (issue 26 item 5; TestClassifyByReason).
+		{&googleapi.Error{Code: http.StatusForbidden, Errors: []googleapi.ErrorItem{{Reason: "quotaExceeded"}}}, backfill.KindConfig},
 		{&googleapi.Error{Code: http.StatusBadRequest, Message: "Syntax error"}, backfill.KindConfig},
 		{&googleapi.Error{Code: http.StatusNotFound}, backfill.KindConfig},
 		{&googleapi.Error{Code: http.StatusServiceUnavailable}, backfill.KindSource},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"cloud.google.com/go/bigquery"
 	bqstorage "cloud.google.com/go/bigquery/storage/apiv1"
@@ -83,7 +82,20 @@ func (s *Source) openSession(ctx context.Context, rc *bqstorage.BigQueryReadClie
 	if dec.mem == nil {
 		dec.mem = &bufferPool{}
 	}
-	return readStreams(ctx, rc, sess, dec, s.log), nil
+	return readStreams(ctx, rc, sess, dec, s.streamRetry(), s.log), nil
+}
+
+// streamRetry is how the session's streams are resumed: under
+// ReadRetryTimeout, with the official client's backoff (capped at 30 s).
+func (s *Source) streamRetry() streamRetry {
+	r := streamRetry{budget: s.cfg.ReadRetryTimeout, backoff: defaultStreamBackoff}
+	if r.budget <= 0 {
+		r.budget = DefaultReadRetryTimeout
+	}
+	if s.backoff != nil {
+		r.backoff = *s.backoff
+	}
+	return r
 }
 
 func (s *Source) billingProject() string {
@@ -98,26 +110,4 @@ func (s *Source) storageEndpoint() string {
 		return s.cfg.StorageEndpoint
 	}
 	return "bigquerystorage.googleapis.com:443"
-}
-
-// classifyRPC turns a Storage Read API error into a backfill error naming
-// the cause and the fix.
-func classifyRPC(err error, what string) error {
-	st, ok := status.FromError(err)
-	if !ok {
-		return backfill.Errorf(backfill.KindSource, "%s: %v", what, err)
-	}
-	msg := st.Message()
-	switch st.Code() {
-	case codes.PermissionDenied, codes.Unauthenticated:
-		if strings.Contains(msg, "has not been used") || strings.Contains(msg, "is disabled") || strings.Contains(msg, "SERVICE_DISABLED") {
-			return backfill.Errorf(backfill.KindConfig, "%s: the BigQuery Storage API is not enabled for the billing project (%s): enable bigquerystorage.googleapis.com there, or set bigquery.read_api=rest", what, msg)
-		}
-		return backfill.Errorf(backfill.KindConfig, "%s: permission denied (%s): grant the job's service account roles/bigquery.readSessionUser (bigquery.readsessions.create) on the billing project and read access to the table, or set bigquery.read_api=rest", what, msg)
-	case codes.ResourceExhausted:
-		return backfill.Errorf(backfill.KindSource, "%s: Storage Read API quota or rate limit (%s): a retry later may succeed", what, msg)
-	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition, codes.OutOfRange, codes.Unimplemented:
-		return backfill.Errorf(backfill.KindConfig, "%s: the Storage Read API refused the request (%s %s): check bigquery.destination_table and bigquery.read_streams, or set bigquery.read_api=rest", what, st.Code(), msg)
-	}
-	return backfill.Errorf(backfill.KindSource, "%s: %s: %s", what, st.Code(), msg)
 }

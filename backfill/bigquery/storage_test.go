@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
 	"github.com/apache/arrow/go/v15/arrow/memory"
+	gax "github.com/googleapis/gax-go/v2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -45,6 +46,7 @@ func newStorageFixture(t *testing.T, rows int, streams int) *storageFixture {
 	rec.Release()
 	src := New(Config{Project: "p", StorageEndpoint: fake.Addr(), StoragePlaintext: true,
 		ReadStreams: streams, ReadSessionTimeout: 5 * time.Second}, nil)
+	src.backoff = &gax.Backoff{Initial: time.Millisecond, Max: 20 * time.Millisecond, Multiplier: 2}
 	return &storageFixture{t: t, fake: fake, src: src}
 }
 

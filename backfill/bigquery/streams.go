@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
 	gax "github.com/googleapis/gax-go/v2"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -24,9 +25,22 @@ type readRowsClient interface {
 	ReadRows(ctx context.Context, req *storagepb.ReadRowsRequest, opts ...gax.CallOption) (storagepb.BigQueryRead_ReadRowsClient, error)
 }
 
-// maxStreamRetries bounds the attempts to resume one stream without
-// progress; a response that brings rows resets the count.
-const maxStreamRetries = 5
+// DefaultReadRetryTimeout is how long a stream may keep failing with
+// retryable errors without delivering a row when ReadRetryTimeout is
+// unset.
+const DefaultReadRetryTimeout = 10 * time.Minute
+
+// streamRetry is how a stream is resumed after a retryable error: with
+// backoff between attempts, for as long as budget allows without a row
+// delivered (a response that brings rows starts the budget afresh).
+type streamRetry struct {
+	budget  time.Duration
+	backoff gax.Backoff
+}
+
+// defaultStreamBackoff is the pause between attempts to resume a stream:
+// the official client's (gax defaults: 1 s doubling to 30 s), from 250 ms.
+var defaultStreamBackoff = gax.Backoff{Initial: 250 * time.Millisecond, Max: 30 * time.Second, Multiplier: 2}
 
 // streamReader is a backfill.RowReader over a read session's streams,
 // read in parallel, one goroutine per stream. Records reach Next through a
@@ -51,7 +65,7 @@ type streamReader struct {
 }
 
 // readStreams starts reading every stream of the session.
-func readStreams(ctx context.Context, client readRowsClient, sess *storagepb.ReadSession, dec *decoder, log logger) *streamReader {
+func readStreams(ctx context.Context, client readRowsClient, sess *storagepb.ReadSession, dec *decoder, retry streamRetry, log logger) *streamReader {
 	ctx, cancel := context.WithCancel(ctx)
 	r := &streamReader{
 		cols:    arrowColumns(dec.schema),
@@ -63,7 +77,7 @@ func readStreams(ctx context.Context, client readRowsClient, sess *storagepb.Rea
 		r.wg.Add(1)
 		go func(name string) {
 			defer r.wg.Done()
-			if err := r.readStream(ctx, client, name, dec.clone(), log); err != nil {
+			if err := r.readStream(ctx, client, name, dec.clone(), retry, log); err != nil {
 				r.fail(err)
 			}
 		}(st.GetName())
@@ -98,17 +112,24 @@ func (r *streamReader) firstErr() error {
 // readStream reads one stream to its end, resuming at the row offset
 // after a retryable error, as the official client does
 // (cloud.google.com/go/bigquery v1.86.2 storage_iterator.go,
-// processStream and retryReadRows), but with a bound on attempts.
-func (r *streamReader) readStream(ctx context.Context, client readRowsClient, name string, dec *decoder, log logger) error {
+// processStream and retryReadRows): without an attempt bound, but within
+// retry.budget of the last row delivered. An expired session or a table
+// replaced under it (FailedPrecondition, NotFound) cannot be resumed: the
+// stream fails with a retryable exit, and the next attempt of the Job
+// reads afresh. Re-creating the session here is not sound: streams are
+// split dynamically, so a new session's streams do not line up with the
+// rows already delivered.
+func (r *streamReader) readStream(ctx context.Context, client readRowsClient, name string, dec *decoder, retry streamRetry, log logger) error {
 	var offset int64
-	bo := gax.Backoff{Initial: 200 * time.Millisecond, Max: 10 * time.Second, Multiplier: 2}
+	bo := retry.backoff
+	since := time.Now() // the last progress, or the start
 	for attempt := 1; ; attempt++ {
-		rows, err := client.ReadRows(ctx, &storagepb.ReadRowsRequest{ReadStream: name, Offset: offset})
+		rows, err := client.ReadRows(ctx, &storagepb.ReadRowsRequest{ReadStream: name, Offset: offset}, recvLimit)
 		if err == nil {
 			var progressed bool
 			progressed, err = r.consume(ctx, rows, dec, &offset)
 			if progressed {
-				attempt = 1
+				attempt, since, bo = 1, time.Now(), retry.backoff
 			}
 			if err == nil {
 				return nil
@@ -121,16 +142,28 @@ func (r *streamReader) readStream(ctx context.Context, client readRowsClient, na
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if !retryable(err) || attempt >= maxStreamRetries {
-			return classifyRPC(err, fmt.Sprintf("reading Storage Read API stream %s at row %d (attempt %d)", name, offset, attempt))
+		what := fmt.Sprintf("reading Storage Read API stream %s at row %d (attempt %d)", name, offset, attempt)
+		switch code := status.Code(err); {
+		case code == codes.FailedPrecondition || code == codes.NotFound:
+			return backfill.Errorf(backfill.KindSource, "%s: the read session expired (sessions last 6 h) or its table was replaced or deleted (%s): the Job's next attempt reads the result afresh: %w", what, code, err)
+		case !retryable(err):
+			return classifyRPC(err, what)
 		}
 		pause := bo.Pause()
+		if time.Since(since)+pause > retry.budget {
+			return backfill.Errorf(backfill.KindSource, "%s: no row delivered for %s, and retrying further would exceed bigquery.read_retry_timeout=%s: the Job's next attempt may succeed: %w",
+				what, time.Since(since).Round(time.Millisecond), retry.budget, err)
+		}
 		log.Warn("bigquery storage stream broke; resuming at its row offset", "stream", name, "offset", offset, "attempt", attempt, "retry_in", pause, "error", err)
 		if err := gax.Sleep(ctx, pause); err != nil {
 			return err
 		}
 	}
 }
+
+// recvLimit is ReadRows' receive limit, as the official client sets it
+// (v1.86.2 storage_client.go): a response may take up to 128 MiB.
+var recvLimit = gax.WithGRPCOptions(grpc.MaxCallRecvMsgSize(grpcRecvLimit))
 
 // badStream is a stream whose data cannot be decoded or does not add up:
 // retrying cannot help.

@@ -249,6 +249,21 @@ type stubSource struct {
 	*backfilltest.Source
 }
 
+// stubBytes is what the stub source's dry run says its query processes.
+const stubBytes = 10 << 20
+
+// Check is a dry run that binds the rows' columns through plan.
+func (s stubSource) Check(_ context.Context, plan func([]backfill.Column) (backfill.Projection, error)) (*backfill.SourceCheck, error) {
+	if err := s.w.call("source.Check"); err != nil {
+		return nil, err
+	}
+	cols := []backfill.Column{{Name: "user_id", Type: backfill.TypeInt64}, {Name: "min_order_id", Type: backfill.TypeInt64}}
+	if _, err := plan(cols); err != nil {
+		return nil, err
+	}
+	return &backfill.SourceCheck{Columns: []string{"user_id INT64", "min_order_id INT64"}, BytesProcessed: stubBytes}, nil
+}
+
 func (s stubSource) Open(ctx context.Context) (backfill.RowReader, error) {
 	if err := s.w.call("source.Open"); err != nil {
 		return nil, err

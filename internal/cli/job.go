@@ -74,7 +74,17 @@ func (j *job) run(ctx context.Context) error {
 		}
 	}
 	if j.check {
-		j.log.Info("check passed: schemas, topic and ksqlDB objects match; nothing was written")
+		// The query as a dry run: its result's columns bound as a run
+		// binds them, and the bytes it will process; nothing is billed.
+		check := Pipeline(c)
+		check.Source, check.Codec, check.Logger = j.open.newSource(BigQueryConfig(c), j.log), codec, j.log
+		if j.rep.SourceCheck, err = check.CheckSource(ctx); err != nil {
+			return err
+		}
+		if sc := j.rep.SourceCheck; sc != nil {
+			j.log.Info("BigQuery dry run passed: the result's columns match the schemas", "columns", sc.Columns, "location", sc.Location, "bytes_processed", sc.BytesProcessed)
+		}
+		j.log.Info("check passed: schemas, topic, ksqlDB objects and the query's result match; nothing was written or billed")
 		return nil
 	}
 

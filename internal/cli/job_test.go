@@ -88,12 +88,12 @@ func TestRunDecisions(t *testing.T) {
 			mode:  "delta", dryRun: true, delta: &backfill.Delta{Missing: 6, AlreadyPresent: 5},
 		},
 		{
-			name: "check stops after the preflight", check: true,
-			calls: seq(opened, []string{"kafka.Close"}),
+			name: "check stops after the preflight and the query's dry run", check: true,
+			calls: seq(opened, []string{"bigquery.New", "source.Check", "kafka.Close"}),
 		},
 		{
 			name: "check opens the producer even in a full dry run", set: func(c *config.Config) { c.DryRun = true }, check: true,
-			calls: seq(opened, []string{"kafka.Close"}),
+			calls: seq(opened, []string{"bigquery.New", "source.Check", "kafka.Close"}),
 		},
 		{
 			name: "verification runs the preflight with ksqldb.preflight off", set: func(c *config.Config) { c.KsqlDB.Preflight = false },
@@ -157,6 +157,9 @@ func TestRunDecisions(t *testing.T) {
 			}
 			if tc.check && (rep.RowsRead != 0 || rep.Mode != "" || len(rep.CatchUps) != 0) {
 				t.Errorf("check went past the preflight: %+v", rep)
+			}
+			if tc.check && (rep.SourceCheck == nil || rep.SourceCheck.BytesProcessed != stubBytes) {
+				t.Errorf("check reported %+v, want the source's dry run", rep.SourceCheck)
 			}
 			if fmt.Sprint(rep.Delta) != fmt.Sprint(tc.delta) {
 				t.Errorf("delta %+v, want %+v", rep.Delta, tc.delta)

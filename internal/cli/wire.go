@@ -28,7 +28,7 @@ func BigQueryConfig(c config.Config) bigquery.Config {
 		ShardIndex: c.Shard.Index, ShardCount: c.Shard.Count, QueryKey: b.QueryKey,
 		ReadAPI: string(b.ReadAPI), CredentialsFile: b.CredentialsFile, Endpoint: b.Endpoint, StorageEndpoint: b.StorageEndpoint,
 		StoragePlaintext: b.StoragePlaintext, DestinationTable: b.DestinationTable, ReadStreams: b.ReadStreams,
-		ReadSessionTimeout: b.ReadSessionTimeout, QueryTimeout: b.QueryTimeout,
+		ReadSessionTimeout: b.ReadSessionTimeout, ReadRetryTimeout: b.ReadRetryTimeout, QueryTimeout: b.QueryTimeout,
 	}
 }
 

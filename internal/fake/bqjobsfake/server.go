@@ -1,7 +1,7 @@
 // Package bqjobsfake is an in-process double of the few BigQuery REST v2
 // methods a run reads through the Storage Read API calls: jobs.insert
-// (dry runs too), jobs.getQueryResults, jobs.get, tables.get and
-// tables.patch. It runs no SQL: every
+// (dry runs too), jobs.getQueryResults, jobs.get, datasets.get, tables.get
+// and tables.patch. It runs no SQL: every
 // query job "writes" the one result table it is given, whose rows a
 // bqreadfake server serves, unless Answer gives the query's rows, which
 // getQueryResults then returns.
@@ -38,17 +38,40 @@ type Server struct {
 	// the double answers itself over REST (ok false: the query writes the
 	// result table).
 	Answer func(sql string) (schema *bq.TableSchema, rows []*bq.TableRow, ok bool)
+	// Fail, if set before the first query, decides how each query job
+	// inserted ends: a non-nil error makes it end DONE with that error
+	// (status.errorResult and status.errors), as a job that fails while
+	// running does; jobs.insert still succeeds, and a later insert of its
+	// id still answers 409. getQueryResults on a failed job answers the
+	// error, with HTTP 400 for a job's failure reason (jobInternalError,
+	// invalidQuery, ...) and 500 for backendError and internalError.
+	Fail func(job *bq.Job) *bq.ErrorProto
+	// RunningPolls, if set before the first query, is how many jobs.get
+	// calls each query job answers RUNNING to (jobs.insert too, and
+	// getQueryResults with jobComplete false) before it is DONE, as a job
+	// that takes a while.
+	RunningPolls int
+	// DryRunBytes is the totalBytesProcessed a dry run reports.
+	DryRunBytes int64
+	// Location, if set before the first query, is the location of every
+	// dataset the double serves (datasets.get, tables.get) and of its jobs;
+	// empty is "US". As BigQuery does, jobs.get and getQueryResults
+	// without a location find a job only in the US and EU multi-regions,
+	// and a location other than the job's finds none (404 notFound).
+	Location string
 	// DryRunSchema, if set, is the result schema a dry run of sql reports
 	// (statistics.query.schema); nil, or unset, reports none, as the goccy
 	// emulator v0.6.6 does. A dry run creates no job.
 	DryRunSchema func(sql string) *bq.TableSchema
 
-	mu       sync.Mutex
-	jobs     map[string]*bq.Job
-	inserted []*bq.Job // every query job created, in order
-	created  int
-	dryRuns  int
-	patches  []*bq.Table
+	mu          sync.Mutex
+	jobs        map[string]*bq.Job
+	inserted    []*bq.Job // every query job created, in order
+	created     int
+	dryRuns     int
+	datasetGets int
+	polls       map[string]int
+	patches     []*bq.Table
 }
 
 // Start serves on a free 127.0.0.1 port. Every query job's result is the
@@ -93,6 +116,13 @@ func (s *Server) DryRuns() int {
 	return s.dryRuns
 }
 
+// DatasetGets returns how many datasets.get calls were answered.
+func (s *Server) DatasetGets() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.datasetGets
+}
+
 // Patches returns the tables.patch bodies received so far.
 func (s *Server) Patches() []*bq.Table {
 	s.mu.Lock()
@@ -113,7 +143,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.insert(w, &job)
 	case r.Method == http.MethodGet && len(parts) == 3 && parts[1] == "queries":
-		if j := s.job(parts[2]); j != nil {
+		if j := s.job(parts[2]); j != nil && s.findable(r.URL.Query().Get("location")) {
+			if s.stillRunning(parts[2]) {
+				reply(w, &bq.GetQueryResultsResponse{JobComplete: false, JobReference: j.JobReference})
+				return
+			}
+			if e := j.Status.ErrorResult; e != nil {
+				code := http.StatusBadRequest
+				if e.Reason == "backendError" || e.Reason == "internalError" {
+					code = http.StatusInternalServerError
+				}
+				fail(w, code, e.Reason, e.Message)
+				return
+			}
 			if s.Answer != nil {
 				if schema, rows, ok := s.Answer(j.Configuration.Query.Query); ok {
 					reply(w, &bq.GetQueryResultsResponse{JobComplete: true, JobReference: j.JobReference, TotalRows: uint64(len(rows)), Schema: schema, Rows: rows})
@@ -125,13 +167,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		fail(w, http.StatusNotFound, "notFound", "Not found: Job "+parts[2])
 	case r.Method == http.MethodGet && len(parts) == 3 && parts[1] == "jobs":
-		if j := s.job(parts[2]); j != nil {
+		if j := s.job(parts[2]); j != nil && s.findable(r.URL.Query().Get("location")) {
+			if s.poll(parts[2]) {
+				reply(w, running(j))
+				return
+			}
 			reply(w, j)
 			return
 		}
 		fail(w, http.StatusNotFound, "notFound", "Not found: Job "+parts[2])
+	case r.Method == http.MethodGet && len(parts) == 3 && parts[1] == "datasets":
+		s.mu.Lock()
+		s.datasetGets++
+		s.mu.Unlock()
+		reply(w, &bq.Dataset{DatasetReference: &bq.DatasetReference{ProjectId: parts[0], DatasetId: parts[2]}, Location: s.location()})
 	case r.Method == http.MethodGet && len(parts) == 5 && parts[1] == "datasets" && parts[3] == "tables":
-		reply(w, &bq.Table{TableReference: s.dst, NumRows: s.rows, Schema: s.schema})
+		reply(w, &bq.Table{TableReference: s.dst, NumRows: s.rows, Schema: s.schema, Location: s.location()})
 	case r.Method == http.MethodPatch && len(parts) == 5 && parts[1] == "datasets" && parts[3] == "tables":
 		var t bq.Table
 		if err := json.NewDecoder(r.Body).Decode(&t); err != nil {
@@ -148,12 +199,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// location is the location of the double's datasets and jobs.
+func (s *Server) location() string {
+	if s.Location == "" {
+		return "US"
+	}
+	return s.Location
+}
+
+// findable reports whether a job in the double's location is found by a
+// request that names location loc.
+func (s *Server) findable(loc string) bool {
+	if loc == "" {
+		return strings.EqualFold(s.location(), "US") || strings.EqualFold(s.location(), "EU")
+	}
+	return strings.EqualFold(loc, s.location())
+}
+
 func (s *Server) insert(w http.ResponseWriter, job *bq.Job) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if loc := job.JobReference.Location; loc != "" && !strings.EqualFold(loc, s.location()) {
+		fail(w, http.StatusNotFound, "notFound", fmt.Sprintf("Not found: Dataset %s:d was not found in location %s", job.JobReference.ProjectId, loc))
+		return
+	}
+	job.JobReference.Location = s.location()
 	if job.Configuration.DryRun {
 		job.Status = &bq.JobStatus{State: "DONE"}
-		job.Statistics = &bq.JobStatistics{Query: &bq.JobStatistics2{}}
+		job.Statistics = &bq.JobStatistics{TotalBytesProcessed: s.DryRunBytes, Query: &bq.JobStatistics2{TotalBytesProcessed: s.DryRunBytes}}
 		if s.DryRunSchema != nil {
 			job.Statistics.Query.Schema = s.DryRunSchema(job.Configuration.Query.Query)
 		}
@@ -163,18 +236,56 @@ func (s *Server) insert(w http.ResponseWriter, job *bq.Job) {
 	}
 	id := job.JobReference.JobId
 	if _, taken := s.jobs[id]; taken {
-		fail(w, http.StatusConflict, "duplicate", fmt.Sprintf("Already Exists: Job %s:US.%s", job.JobReference.ProjectId, id))
+		fail(w, http.StatusConflict, "duplicate", fmt.Sprintf("Already Exists: Job %s:%s.%s", job.JobReference.ProjectId, s.location(), id))
 		return
 	}
-	job.JobReference.Location = "US"
 	job.Status = &bq.JobStatus{State: "DONE"}
+	if s.Fail != nil {
+		if e := s.Fail(job); e != nil {
+			job.Status.ErrorResult, job.Status.Errors = e, []*bq.ErrorProto{e}
+		}
+	}
 	if job.Configuration.Query.DestinationTable == nil {
 		job.Configuration.Query.DestinationTable = s.dst // the anonymous result table
 	}
 	s.jobs[id] = job
 	s.inserted = append(s.inserted, job)
 	s.created++
+	if s.RunningPolls > 0 {
+		reply(w, running(job))
+		return
+	}
 	reply(w, job)
+}
+
+// poll counts a jobs.get of job id and reports whether the job still
+// runs (RunningPolls).
+func (s *Server) poll(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.polls == nil {
+		s.polls = map[string]int{}
+	}
+	if s.polls[id] >= s.RunningPolls {
+		return false
+	}
+	s.polls[id]++
+	return true
+}
+
+// stillRunning reports whether job id has been polled fewer than
+// RunningPolls times.
+func (s *Server) stillRunning(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.polls[id] < s.RunningPolls
+}
+
+// running is j as jobs.get shows it while it runs.
+func running(j *bq.Job) *bq.Job {
+	c := *j
+	c.Status = &bq.JobStatus{State: "RUNNING"}
+	return &c
 }
 
 func (s *Server) job(id string) *bq.Job {

@@ -57,6 +57,16 @@ type Faults struct {
 	BreakCode  codes.Code
 	// Truncate ends stream 0 this many rows early, cleanly: a short read.
 	Truncate int64
+	// FailReads makes the next this many ReadRows calls, of any stream,
+	// fail with FailCode before sending a row. BigQuery answers a read of
+	// an expired session (6 h) or of a table replaced since the session
+	// was created with FailedPrecondition or NotFound.
+	FailReads int
+	FailCode  codes.Code
+	// ResponseRows, if positive, is how many rows one ReadRowsResponse
+	// holds instead of BatchRows: with wide rows, responses of several
+	// MiB, as BigQuery sends (up to 128 MiB).
+	ResponseRows int64
 }
 
 // BatchRows is how many rows the double puts in one ReadRowsResponse.

@@ -127,6 +127,9 @@ func (s *Server) ReadRows(req *storagepb.ReadRowsRequest, srv storagepb.BigQuery
 	if err != nil {
 		return err
 	}
+	if s.failRead() {
+		return status.Errorf(faults.FailCode, "bqreadfake: ReadRows of %s failed (injected)", req.GetReadStream())
+	}
 	end := st.rows.NumRows()
 	if st.index == 0 && faults.Truncate > 0 {
 		end = max(0, end-faults.Truncate)
@@ -144,7 +147,11 @@ func (s *Server) ReadRows(req *storagepb.ReadRowsRequest, srv storagepb.BigQuery
 		if faults.BreakAfter > 0 && sent >= faults.BreakAfter && s.breakOnce(st) {
 			return status.Errorf(faults.BreakCode, "bqreadfake: stream %d broken after %d rows (injected)", st.index, sent)
 		}
-		hi := min(end, off+BatchRows)
+		per := int64(BatchRows)
+		if faults.ResponseRows > 0 {
+			per = faults.ResponseRows
+		}
+		hi := min(end, off+per)
 		part := st.rows.NewSlice(off, hi)
 		msg, err := batchMessage(part, st.session.schemaMsg)
 		part.Release()
@@ -166,6 +173,17 @@ func (s *Server) ReadRows(req *storagepb.ReadRowsRequest, srv storagepb.BigQuery
 		off = hi
 	}
 	return nil
+}
+
+// failRead reports whether this ReadRows call fails, counting it down.
+func (s *Server) failRead() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.faults.FailReads <= 0 {
+		return false
+	}
+	s.faults.FailReads--
+	return true
 }
 
 func (s *Server) breakOnce(st *stream) bool {

@@ -144,6 +144,11 @@ func TestCheckRunsPreflightOnly(t *testing.T) {
 	if r.code != 0 || r.report.RowsRead != 0 || r.report.Partitions != 3 {
 		t.Fatalf("exit %d, report %+v\n%s", r.code, r.report, r.stderr)
 	}
+	// The query ran as a dry run only: its result's columns, bound to the
+	// schemas, and the bytes it will process are reported (issue 26).
+	if c := r.report.SourceCheck; c == nil || strings.Join(c.Columns, ",") != "user_id INT64,min_order_id INT64" {
+		t.Fatalf("source_check %+v: want the query's columns from a dry run", r.report.SourceCheck)
+	}
 	bad := runJob(t, s, "check", "--ksqldb-table=no_such_table")
 	if bad.code != backfill.ExitContract || !strings.Contains(bad.report.Error, "no_such_table") {
 		t.Fatalf("exit %d, error %q", bad.code, bad.report.Error)
