@@ -63,7 +63,7 @@ func settings(c *Config) []setting {
 
 		{"bigquery.project", "Google Cloud project that runs the query job (required)", &c.BigQuery.Project},
 		{"bigquery.billing_project", "quota/billing project, if not bigquery.project", &c.BigQuery.BillingProject},
-		{"bigquery.location", "BigQuery job location (e.g. EU, us-central1)", &c.BigQuery.Location},
+		{"bigquery.location", "BigQuery job location (e.g. EU, us-central1); unset: the source table's location (tables.get), or for bigquery.query the dry run's; passed on every job call (jobs outside the US and EU multi-regions are found only in their location)", &c.BigQuery.Location},
 		{"bigquery.table", "project.dataset.table of orders, for the default query", &c.BigQuery.Table},
 		{"bigquery.order_column", "order id column, for the default query", &c.BigQuery.OrderColumn},
 		{"bigquery.query", "SQL to run instead of the default MIN(order id) per user query: one SELECT whose columns are the key and the value fields' (see mapping.*; any other column is refused); the job learns them with a dry run and runs the query wrapped to one row per key (the key, MIN of the first value field, the other fields from the row holding that minimum)", &c.BigQuery.Query},
