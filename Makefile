@@ -77,7 +77,13 @@ E2E         := ./internal/e2e/
 EMULATOR_PKGS := -e /internal/e2e -e /internal/stack -e /cmd/sandbox -e /cmd/bench-bigquery
 SANDBOX_UNIT_PKGS = $(shell $(SANDBOX) $(GO) list ./... | grep -v $(EMULATOR_PKGS))
 
-.PHONY: deps-clang deps-test deps lint test test-unit test-e2e test-scale demo serve bench bench-quick
+.PHONY: help deps-clang deps-test deps lint lint-job lint-sandbox test test-fast test-job test-unit test-e2e test-scale demo serve bench bench-quick
+
+## help: list the targets with what each does.
+help:
+	@awk '/^## / { t = substr($$0, 4); \
+	  if (match(t, /^[a-z-]+:/)) { printf "  %-16s%s\n", substr(t, 1, RLENGTH - 1), substr(t, RLENGTH + 1); in_target = 1; next } \
+	  if (in_target) { printf "  %-16s %s\n", "", t; next } } { in_target = 0 }' $(MAKEFILE_LIST)
 
 # apt_install installs the Debian packages named by its argument that are
 # missing (checked by command name), without recommended packages.
@@ -98,21 +104,38 @@ deps-test:
 ## deps: everything the development targets use.
 deps: deps-test
 
-## lint: gofmt, go vet and staticcheck must be clean.
-lint: deps-test
+## lint: gofmt, go mod tidy, go vet and staticcheck must be clean in both modules.
+lint: lint-job lint-sandbox
+
+## lint-job: the job's module only (no clang): gofmt, go mod tidy -diff, vet, staticcheck.
+lint-job:
+	@[ -x "$(STATICCHECK)" ] || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
-	$(STATICCHECK) ./...
+	$(GO) mod tidy -diff
+	CC=$(BUILD_CC) $(GO) vet ./...
+	CC=$(BUILD_CC) $(STATICCHECK) ./...
+
+## lint-sandbox: the sandbox module (its vet builds the emulator: clang).
+lint-sandbox: deps-test
+	$(SANDBOX) $(GO) mod tidy -diff
 	$(SANDBOX) $(DEV_CGO) $(GO) vet ./...
 	$(SANDBOX) $(DEV_CGO) $(STATICCHECK) ./...
 
-## test: the whole suite: lint, the release build (the Dockerfile's flags), unit and component tests with -race, then end-to-end tests.
-test: lint build check-version test-unit test-e2e
+## test: the whole suite. The fast lane first (lint and tests of the job's module, about a minute),
+## then the sandbox's lint, the release build (the Dockerfile's flags), the component tests with -race
+## and the end-to-end tests.
+test: test-fast lint-sandbox build check-version test-unit test-e2e
 
-## test-unit: the job module's tests and the sandbox's component tests, with -race.
-test-unit: deps-test
-	$(GO) test -race -count=1 ./...
-	$(SANDBOX) $(GO) test -race -count=1 $(SANDBOX_UNIT_PKGS)
+## test-fast: lint and -race tests of the job's module; needs neither clang nor kcat.
+test-fast: lint-job test-job
+
+## test-job: the job module's tests with -race (no clang, no kcat).
+test-job:
+	CC=$(BUILD_CC) $(GO) test -race -count=1 ./...
+
+## test-unit: the job module's tests and the sandbox's component tests, with -race (no clang, no kcat).
+test-unit: test-job
+	$(SANDBOX) CC=$(BUILD_CC) $(GO) test -race -count=1 $(SANDBOX_UNIT_PKGS)
 
 ## test-scale: the exactly-once matrix's interrupted-and-rerun sequence at 200,000 users (minutes; not part of test).
 test-scale: deps-test
