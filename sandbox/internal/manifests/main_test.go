@@ -1,6 +1,7 @@
 // Package manifests_test checks the Kubernetes manifests under k8s/ by
-// decoding them strictly into the Kubernetes API types. It lives in the
-// sandbox module so that the job's module does not depend on k8s.io.
+// decoding them strictly into the Kubernetes API types, and the ksqlDB
+// migrations beside them. It lives in the sandbox module so that the job's
+// module does not depend on k8s.io and k8s/ holds manifests only.
 package manifests_test
 
 import (

@@ -1,4 +1,4 @@
-package k8s
+package manifests_test
 
 import (
 	"os"
