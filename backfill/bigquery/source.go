@@ -1,5 +1,8 @@
-// Package bigquery reads the backfill's rows from a BigQuery query with
-// the official client's iterator, through the Storage Read API by default.
+// Package bigquery reads the backfill's rows from a BigQuery query: it runs
+// the query (or attaches to the query job a sharded run shares) with the
+// official client, then reads the job's result table through the Storage
+// Read API, decoding its Arrow record batches stream by stream, or, with
+// read_api=rest, through the client's row iterator (jobs.getQueryResults).
 package bigquery
 
 import (

@@ -1,4 +1,4 @@
-// Package sandbox runs the whole backfill flow on one machine, in process:
+// Package stack runs the whole backfill flow on one machine, in process:
 // a kfake Kafka cluster, the BigQuery emulator seeded with a synthetic
 // orders table, and the Schema Registry and ksqlDB doubles holding the
 // first-order pipeline's stream and table. The sandbox command and the
