@@ -296,7 +296,7 @@ func Names() []string {
 	return names
 }
 
-// Doc describes one setting for documentation: the README's table and
+// Doc describes one setting for documentation: docs/settings.md and
 // the Kubernetes ConfigMap's commented list.
 type Doc struct {
 	Name, Flag, Env, Default, Usage string

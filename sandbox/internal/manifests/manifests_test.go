@@ -748,7 +748,7 @@ func TestConfigMapNamesEverySetting(t *testing.T) {
 	if os.Getenv("UPDATE_CONFIGMAP") == "" {
 		t.Fatalf("%s does not name %d settings; add them or run UPDATE_CONFIGMAP=1 go test ./internal/manifests/ in sandbox/:\n%s", file, len(missing), strings.Join(missing, "\n"))
 	}
-	out := strings.TrimRight(string(raw), "\n") + "\n\n  # Every other setting, commented out with its default (see the README):\n" + strings.Join(missing, "\n") + "\n"
+	out := strings.TrimRight(string(raw), "\n") + "\n\n  # Every other setting, commented out with its default (see docs/settings.md):\n" + strings.Join(missing, "\n") + "\n"
 	if err := os.WriteFile(file, []byte(out), 0o644); err != nil {
 		t.Fatal(err)
 	}
