@@ -172,9 +172,8 @@ func Default() Config {
 			Linger:           20 * time.Millisecond,
 			BatchBytes:       1 << 20,
 			MessageTimeout:   2 * time.Minute,
-			// 50k queued records (not 100k): the same throughput in the bench
-			// (docs/performance.md) with a fifth less peak RSS, and still
-			// 2.5 M records/s of headroom at 20 ms acks=all latency.
+			// Half librdkafka's default: docs/performance.md measures the
+			// choice.
 			QueueMaxMessages: 50000,
 			QueueMaxKBytes:   32768,
 			ConnectTimeout:   30 * time.Second,
