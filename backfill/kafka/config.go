@@ -56,8 +56,10 @@ var forcedProperties = map[string]string{
 	"allow.auto.create.topics": "false",
 }
 
-// configMap builds the librdkafka configuration.
-func (c Config) configMap() (ckafka.ConfigMap, error) {
+// connection is what every client of the job shares, the producer and the
+// consumers alike: the brokers and how to reach them (security protocol,
+// SASL or AWS MSK IAM, TLS).
+func (c Config) connection(clientID string) (ckafka.ConfigMap, error) {
 	if len(c.Brokers) == 0 {
 		return nil, fmt.Errorf("no Kafka brokers configured")
 	}
@@ -68,27 +70,9 @@ func (c Config) configMap() (ckafka.ConfigMap, error) {
 		}
 	}
 	m := ckafka.ConfigMap{
-		"bootstrap.servers":                     strings.Join(c.Brokers, ","),
-		"client.id":                             "ordermin-backfill",
-		"compression.type":                      orDefault(c.Compression, "lz4"),
-		"linger.ms":                             strconv.FormatFloat(c.lingerMS(), 'g', -1, 64), // a string, so that 0 is kept below
-		"batch.size":                            c.BatchBytes,
-		"message.timeout.ms":                    int(c.MessageTimeout / time.Millisecond),
-		"queue.buffering.max.messages":          c.QueueMaxMessages,
-		"queue.buffering.max.kbytes":            c.QueueMaxKBytes,
-		"max.in.flight.requests.per.connection": 5,
-		"go.delivery.report.fields":             "none",
-		// Small Go-side channels: their buffers are allocated up front and
-		// the delivery goroutine drains them at once (1 M entries by default).
-		"go.events.channel.size":  10000,
-		"go.produce.channel.size": 1000,
-		"go.logs.channel.enable":  true,
-		"security.protocol":       orDefault(c.SecurityProtocol, "PLAINTEXT"),
-	}
-	for k, v := range m {
-		if n, ok := v.(int); ok && n <= 0 {
-			delete(m, k) // librdkafka default
-		}
+		"bootstrap.servers": strings.Join(c.Brokers, ","),
+		"client.id":         clientID,
+		"security.protocol": orDefault(c.SecurityProtocol, "PLAINTEXT"),
 	}
 	switch c.SASLMechanism {
 	case "":
@@ -108,20 +92,78 @@ func (c Config) configMap() (ckafka.ConfigMap, error) {
 		m["enable.ssl.certificate.verification"] = false
 		m["ssl.endpoint.identification.algorithm"] = "none"
 	}
+	return m, nil
+}
+
+// withProperties sets the user's extra Properties on m, then own, which
+// win over them. A property that would change a forced one is refused:
+// the producer passes forcedProperties as forced; a consumer's own
+// settings simply win.
+func (c Config) withProperties(m ckafka.ConfigMap, own map[string]string, forced bool) (ckafka.ConfigMap, error) {
 	for k, v := range c.Properties {
 		if c.SASLMechanism == AWSMSKIAM && (k == "security.protocol" || strings.HasPrefix(k, "sasl.")) {
 			// config.Validate refuses it, naming the setting.
 			return nil, backfill.Errorf(backfill.KindInternal, "internal error: kafka property %s would replace what SASL mechanism %s sets", k, AWSMSKIAM)
 		}
-		if _, forced := forcedProperties[k]; forced && v != forcedProperties[k] {
-			return nil, fmt.Errorf("kafka property %s=%s is not allowed: the backfill needs %s=%s", k, v, k, forcedProperties[k])
+		if want, ok := own[k]; forced && ok && v != want {
+			return nil, fmt.Errorf("kafka property %s=%s is not allowed: the backfill needs %s=%s", k, v, k, want)
 		}
 		m[k] = v
 	}
-	for k, v := range forcedProperties {
+	for k, v := range own {
 		m[k] = v
 	}
 	return m, nil
+}
+
+// producerConfig is the producer's librdkafka configuration: the
+// connection, the producer's tuning, the user's Properties (which may
+// change the tuning) and forcedProperties.
+func (c Config) producerConfig() (ckafka.ConfigMap, error) {
+	m, err := c.connection("ordermin-backfill")
+	if err != nil {
+		return nil, err
+	}
+	tuning := ckafka.ConfigMap{
+		"compression.type":                      orDefault(c.Compression, "lz4"),
+		"linger.ms":                             strconv.FormatFloat(c.lingerMS(), 'g', -1, 64), // a string, so that 0 is kept below
+		"batch.size":                            c.BatchBytes,
+		"message.timeout.ms":                    int(c.MessageTimeout / time.Millisecond),
+		"queue.buffering.max.messages":          c.QueueMaxMessages,
+		"queue.buffering.max.kbytes":            c.QueueMaxKBytes,
+		"max.in.flight.requests.per.connection": 5,
+		"go.delivery.report.fields":             "none",
+		// Small Go-side channels: their buffers are allocated up front and
+		// the delivery goroutine drains them at once (1 M entries by default).
+		"go.events.channel.size":  10000,
+		"go.produce.channel.size": 1000,
+		"go.logs.channel.enable":  true,
+	}
+	for k, v := range tuning {
+		if n, ok := v.(int); ok && n <= 0 {
+			continue // librdkafka default
+		}
+		m[k] = v
+	}
+	return c.withProperties(m, forcedProperties, true)
+}
+
+// consumerConfig is the configuration of a consumer the job assigns
+// partitions to and that commits nothing: the connection, the user's
+// Properties (librdkafka ignores, with a warning, any that only a producer
+// takes) and the consumer's own settings.
+func (c Config) consumerConfig(clientID, isolation, offsetReset string) (ckafka.ConfigMap, error) {
+	m, err := c.connection(clientID)
+	if err != nil {
+		return nil, err
+	}
+	return c.withProperties(m, map[string]string{
+		"group.id":             clientID, // never joined nor committed: partitions are assigned
+		"enable.auto.commit":   "false",
+		"enable.partition.eof": "true",
+		"isolation.level":      isolation,
+		"auto.offset.reset":    offsetReset,
+	}, false)
 }
 
 // lingerMS is Linger in milliseconds, fractions and 0 included (librdkafka

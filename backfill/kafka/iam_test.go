@@ -108,7 +108,7 @@ func TestTokenRefreshFailures(t *testing.T) {
 func TestIAMConfigMap(t *testing.T) {
 	cfg := testConfig([]string{"b-1.msk.example:9098"})
 	cfg.SASLMechanism, cfg.AWSRegion = AWSMSKIAM, "eu-west-1"
-	m, err := cfg.configMap()
+	m, err := cfg.producerConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestIAMConfigMap(t *testing.T) {
 		}
 	}
 	cfg.SecurityProtocol = "SASL_SSL"
-	if _, err := cfg.configMap(); err != nil {
+	if _, err := cfg.producerConfig(); err != nil {
 		t.Fatal(err)
 	}
 	for _, bad := range []Config{

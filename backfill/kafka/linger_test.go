@@ -11,7 +11,7 @@ import (
 func TestLingerIsHonouredDownToZero(t *testing.T) {
 	for linger, want := range map[time.Duration]string{0: "0", 500 * time.Microsecond: "0.5", 20 * time.Millisecond: "20"} {
 		cfg := Config{Brokers: []string{unreachable}, Topic: "STREAM.ORDER.INSERT", Linger: linger}
-		m, err := cfg.configMap()
+		m, err := cfg.producerConfig()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -27,19 +27,10 @@ func (p *Producer) OnlyMarkers(ctx context.Context, partition int32, from, to in
 	if from >= to {
 		return true, nil
 	}
-	m, err := p.cfg.configMap()
+	m, err := p.cfg.consumerConfig("ordermin-backfill-markers", "read_uncommitted", "earliest")
 	if err != nil {
 		return false, err
 	}
-	for _, k := range producerOnly {
-		delete(m, k)
-	}
-	m["group.id"] = "ordermin-backfill-markers" // never joined nor committed: partitions are assigned
-	m["enable.auto.commit"] = false
-	m["enable.partition.eof"] = true
-	m["isolation.level"] = "read_uncommitted"
-	m["auto.offset.reset"] = "earliest"
-	m["client.id"] = "ordermin-backfill-markers"
 	c, err := ckafka.NewConsumer(&m)
 	if err != nil {
 		return false, backfill.Errorf(backfill.KindInternal, "creating the consumer that looks for transaction markers: %v", err)

@@ -60,7 +60,7 @@ func New(cfg Config, log *slog.Logger) (*Producer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m, err := cfg.configMap()
+	m, err := cfg.producerConfig()
 	if err != nil {
 		var kinded *backfill.Error
 		if errors.As(err, &kinded) {

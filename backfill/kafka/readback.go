@@ -18,13 +18,6 @@ import (
 // RunHeader is the record header that names the run that wrote a record.
 const RunHeader = "ordermin-backfill-run"
 
-// producerOnly are producer settings a read-back consumer must not get.
-var producerOnly = []string{
-	"linger.ms", "batch.size", "message.timeout.ms", "queue.buffering.max.messages", "queue.buffering.max.kbytes",
-	"max.in.flight.requests.per.connection", "go.delivery.report.fields", "go.events.channel.size", "go.produce.channel.size",
-	"go.logs.channel.enable", "compression.type", "enable.idempotence", "acks", "partitioner", "allow.auto.create.topics",
-}
-
 // ReadBackLimits bound a read-back.
 type ReadBackLimits struct {
 	MaxRecords int64         // stop after reading this many records; default 1,000,000
@@ -64,19 +57,12 @@ func (p *Producer) ReadBack(ctx context.Context, gaps map[int32][][2]int64, runI
 	if d.Unacknowledged == 0 {
 		return d, nil
 	}
-	m, err := p.cfg.configMap()
+	// auto.offset.reset=error: an offset retention removes mid-read is
+	// reported, not skipped.
+	m, err := p.cfg.consumerConfig("ordermin-backfill-readback-"+runID, "read_committed", "error")
 	if err != nil {
 		return d, err
 	}
-	for _, k := range producerOnly {
-		delete(m, k)
-	}
-	m["group.id"] = "ordermin-backfill-readback-" + runID // never joined nor committed: partitions are assigned
-	m["enable.auto.commit"] = false
-	m["enable.partition.eof"] = true
-	m["isolation.level"] = "read_committed"
-	m["auto.offset.reset"] = "error" // an offset retention removes mid-read is reported, not skipped
-	m["client.id"] = "ordermin-backfill-readback"
 	c, err := ckafka.NewConsumer(&m)
 	if err != nil {
 		d.Status, d.Reason = "partial", "the read-back consumer could not be created"
