@@ -125,6 +125,19 @@ func TestAutoAndDeltaNeedKsqlDBAndBrokers(t *testing.T) {
 	}
 }
 
+// An unknown mode is reported once, not again as a mode that needs
+// ksqlDB and the brokers.
+func TestUnknownModeIsOneError(t *testing.T) {
+	base := []string{"--dry-run", "--bigquery-project=p", "--bigquery-table=d.t", "--schema-registry-url=http://sr", "--ksqldb-preflight=false", "--ksqldb-verify=none"}
+	_, err := Load(append([]string{"--mode=bogus"}, base...), env(nil), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `"bogus" is not one of auto, delta, full`) {
+		t.Fatalf("mode=bogus: %v", err)
+	}
+	if strings.Contains(err.Error(), "bogus mode") {
+		t.Errorf("mode=bogus is also reported as a mode that needs ksqlDB or the brokers:\n%v", err)
+	}
+}
+
 // TestRemovedVerifyTimeoutSaysWhatReplacesIt: ksqldb.verify_timeout is
 // refused wherever it is set, naming ksqldb.stall_timeout.
 func TestRemovedVerifyTimeoutSaysWhatReplacesIt(t *testing.T) {

@@ -173,10 +173,11 @@ func (c *Config) Validate() error {
 			c.Shard.Index, c.Shard.Count, c.Shard.Count, countFrom, Env("shard.count"))
 	}
 	oneOf("mode", string(c.Mode))
-	if c.Mode != ModeFull && c.KsqlDB.URL == "" {
+	knownMode := slices.Contains(choices["mode"], string(c.Mode))
+	if knownMode && c.Mode != ModeFull && c.KsqlDB.URL == "" {
 		bad("mode", "%s mode waits for ksqlDB and looks keys up in it: set ksqldb.url, or say mode=full", c.Mode)
 	}
-	if c.Mode != ModeFull && len(k.Brokers) == 0 {
+	if knownMode && c.Mode != ModeFull && len(k.Brokers) == 0 {
 		bad("kafka.brokers", "%s mode reads the topic's offsets: set the brokers, or say mode=full", c.Mode)
 	}
 	oneOf("log.level", c.Log.Level)
