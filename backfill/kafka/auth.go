@@ -61,7 +61,7 @@ func (p *Producer) authFailure(brokers string) error {
 	switch authKind(*e) {
 	case authRefused:
 		if mech == AWSMSKIAM {
-			return backfill.Errorf(backfill.KindConfig, "MSK IAM authentication to the Kafka brokers %s failed: %v; check kafka.aws_region and that the pod's IAM role (EKS IRSA: the ServiceAccount's eks.amazonaws.com/role-arn) allows kafka-cluster:Connect, DescribeTopic and WriteData", brokers, e)
+			return backfill.Errorf(backfill.KindConfig, "MSK IAM authentication to the Kafka brokers %s failed: %v; check kafka.aws_region and that the pod's IAM role (EKS IRSA: the ServiceAccount's eks.amazonaws.com/role-arn) allows kafka-cluster:Connect and WriteDataIdempotently on the cluster and DescribeTopic, WriteData and ReadData on the topic (the policy in k8s/README.md)", brokers, e)
 		}
 		return backfill.Errorf(backfill.KindConfig, "SASL authentication failed: check kafka.sasl_username/password (mechanism %s, user %q, brokers %s): %v", mech, p.cfg.SASLUsername, brokers, e)
 	case tlsRefused:
@@ -75,7 +75,7 @@ func (p *Producer) topicDenied(brokers string, err error) error {
 	who := "the SASL user " + fmt.Sprintf("%q", p.cfg.SASLUsername) + " needs Describe and Write ACLs on it"
 	switch p.cfg.SASLMechanism {
 	case AWSMSKIAM:
-		who = "the pod's IAM role (EKS IRSA) needs kafka-cluster:DescribeTopic and kafka-cluster:WriteData on it"
+		who = "the pod's IAM role (EKS IRSA) needs kafka-cluster:DescribeTopic, WriteData and ReadData on it (the policy in k8s/README.md)"
 	case "":
 		who = "the client needs Describe and Write ACLs on it"
 	}
