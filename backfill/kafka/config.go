@@ -48,7 +48,7 @@ type Config struct {
 
 // forcedProperties are set whatever Properties say: they are what makes
 // the backfill correct for ksqlDB, its retries free of duplicates (but for
-// the librdkafka epoch-bump case the README describes under leader changes).
+// the librdkafka epoch-bump case docs/ksqldb.md describes under duplicates).
 var forcedProperties = map[string]string{
 	"enable.idempotence":       "true",
 	"acks":                     "all",

@@ -2,8 +2,8 @@
 // reads MIN(order_id) per user, writes Avro records in the Confluent wire
 // format to the stream's topic and verifies the table with pull queries.
 //
-// Usage: backfill [run|check|version] [flags]. See README.md for settings
-// and exit codes.
+// Usage: backfill [run|check|help|version] [flags]. Settings: docs/settings.md;
+// exit codes: README.md.
 package main
 
 import (

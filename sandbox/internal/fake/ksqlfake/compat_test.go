@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// compatRows are the README's compatibility table rows: a label and a
+// compatRows are docs/ksqldb.md's compatibility table rows: a label and a
 // release whose profile stands for every release the label names.
 var compatRows = []struct{ label, version string }{
 	{"0.15", "0.15.0"},
@@ -48,10 +48,10 @@ func compatTable(t *testing.T) string {
 	return b.String()
 }
 
-// The README's compatibility table is the one the profiles give;
-// UPDATE_README=1 go test -run TestReadmeCompatibility rewrites it.
-func TestReadmeCompatibilityTableMatchesTheProfiles(t *testing.T) {
-	raw, err := os.ReadFile("../../../../README.md")
+// docs/ksqldb.md's compatibility table is the one the profiles give;
+// UPDATE_DOCS=1 go test -run TestCompatibility rewrites it.
+func TestCompatibilityTableMatchesTheProfiles(t *testing.T) {
+	raw, err := os.ReadFile("../../../../docs/ksqldb.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,18 +59,18 @@ func TestReadmeCompatibilityTableMatchesTheProfiles(t *testing.T) {
 	_, rest, ok1 := strings.Cut(string(raw), begin)
 	got, _, ok2 := strings.Cut(rest, end)
 	if !ok1 || !ok2 {
-		t.Fatalf("README.md lacks the %q … %q block", strings.TrimSpace(begin), end)
+		t.Fatalf("docs/ksqldb.md lacks the %q … %q block", strings.TrimSpace(begin), end)
 	}
 	want := compatTable(t)
 	if got == want {
 		return
 	}
-	if os.Getenv("UPDATE_README") != "" {
+	if os.Getenv("UPDATE_DOCS") != "" {
 		out := strings.Replace(string(raw), begin+got+end, begin+want+end, 1)
-		if err := os.WriteFile("../../../../README.md", []byte(out), 0o644); err != nil {
+		if err := os.WriteFile("../../../../docs/ksqldb.md", []byte(out), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
-	t.Errorf("README.md's ksqlDB compatibility table differs from the profiles (UPDATE_README=1 rewrites it); want:\n%s", want)
+	t.Errorf("docs/ksqldb.md's ksqlDB compatibility table differs from the profiles (UPDATE_DOCS=1 rewrites it); want:\n%s", want)
 }

@@ -12,18 +12,18 @@ import (
 	"github.com/ordermin/ordermin-backfill/sandbox/internal/stack"
 )
 
-var updateReadme = flag.Bool("update-readme", false, "rewrite README.md's report example from this run")
+var updateReportExample = flag.Bool("update-report-example", false, "rewrite docs/report.md's report example from this run")
 
 const (
 	reportBegin = "<!-- report-example:begin -->\n"
 	reportEnd   = "<!-- report-example:end -->"
 )
 
-// TestReadmeReportExampleIsARealRun runs the job on a small sandbox and
-// holds README.md's report example to the real report: the same fields,
+// TestReportExampleIsARealRun runs the job on a small sandbox and
+// holds docs/report.md's report example to the real report: the same fields,
 // nested alike, so every documented field exists and none is left
-// undocumented. -update-readme rewrites the example from the run.
-func TestReadmeReportExampleIsARealRun(t *testing.T) {
+// undocumented. -update-report-example rewrites the example from the run.
+func TestReportExampleIsARealRun(t *testing.T) {
 	s := startStack(t, stack.Options{Users: 500, Partitions: 3})
 	r := runJob(t, s, "--run-id=readme-example", "--ksqldb-verify=sample")
 	if r.code != 0 {
@@ -33,7 +33,7 @@ func TestReadmeReportExampleIsARealRun(t *testing.T) {
 	if err := json.Indent(&pretty, []byte(strings.TrimSpace(r.stdout)), "", "  "); err != nil {
 		t.Fatal(err)
 	}
-	const path = "../../../README.md"
+	const path = "../../../docs/report.md"
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -41,9 +41,9 @@ func TestReadmeReportExampleIsARealRun(t *testing.T) {
 	before, rest, ok1 := strings.Cut(string(raw), reportBegin)
 	block, after, ok2 := strings.Cut(rest, reportEnd)
 	if !ok1 || !ok2 {
-		t.Fatalf("README.md has no report example between %q and %q", strings.TrimSpace(reportBegin), reportEnd)
+		t.Fatalf("docs/report.md has no report example between %q and %q", strings.TrimSpace(reportBegin), reportEnd)
 	}
-	if *updateReadme {
+	if *updateReportExample {
 		block = "```json\n" + pretty.String() + "\n```\n"
 		if err := os.WriteFile(path, []byte(before+reportBegin+block+reportEnd+after), 0o644); err != nil {
 			t.Fatal(err)
@@ -52,13 +52,13 @@ func TestReadmeReportExampleIsARealRun(t *testing.T) {
 	doc := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(block), "```json"), "```")
 	var documented, real any
 	if err := json.Unmarshal([]byte(doc), &documented); err != nil {
-		t.Fatalf("README.md's report example is not JSON: %v", err)
+		t.Fatalf("docs/report.md's report example is not JSON: %v", err)
 	}
 	if err := json.Unmarshal(pretty.Bytes(), &real); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := fieldPaths(documented, ""), fieldPaths(real, ""); !slices.Equal(got, want) {
-		t.Fatalf("README.md's report example has fields\n%v\na real run's report has\n%v\n(go test -run TestReadmeReportExampleIsARealRun -update-readme rewrites it)", got, want)
+		t.Fatalf("docs/report.md's report example has fields\n%v\na real run's report has\n%v\n(go test -run TestReportExampleIsARealRun -update-report-example rewrites it)", got, want)
 	}
 }
 
