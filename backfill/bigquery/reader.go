@@ -24,13 +24,21 @@ type restReader struct {
 	fallback string // why the Storage Read API was not used (read_api=auto)
 }
 
-// openREST returns a reader over the job's result pages. The schema and
-// row count arrive with the first page, so it reads one row ahead.
-func openREST(ctx context.Context, client *bigquery.Client, job *bigquery.Job, fallback string) (*restReader, error) {
+// openREST returns a reader over the job's result in pages of at most
+// pageRows rows (negative: no row limit; see Config.RESTPageRows). The
+// schema and row count arrive with the first page, so it reads one row
+// ahead.
+func openREST(ctx context.Context, client *bigquery.Client, job *bigquery.Job, pageRows int, fallback string) (*restReader, error) {
 	it, err := job.Read(ctx)
 	if err != nil {
 		return nil, classify(err, "reading the result of BigQuery job "+job.ID())
 	}
+	// The client sends PageInfo().MaxSize as each getQueryResults call's
+	// maxResults, and none when it is 0: BigQuery then fills each reply
+	// up to 10 MB (cloud.google.com/go/bigquery v1.86.2, iterator.go
+	// fetchJobResultPage; google.golang.org/api/iterator PageInfo.next).
+	// The iterator holds one page at a time.
+	it.PageInfo().MaxSize = max(pageRows, 0)
 	r := &restReader{client: client, it: it, jobID: job.ID(), fallback: fallback}
 	r.peekErr = it.Next(&r.peek)
 	if r.peekErr != nil && r.peekErr != iterator.Done {

@@ -72,6 +72,11 @@ type Config struct {
 	// retryable errors without delivering a row (0: DefaultReadRetryTimeout).
 	ReadRetryTimeout time.Duration
 	QueryTimeout     time.Duration // bound on running the job before rows flow
+	// RESTPageRows is the most rows a jobs.getQueryResults page holds
+	// over REST (0: DefaultRESTPageRows). Negative asks for no row limit,
+	// the client library's default, where only BigQuery's 10 MB reply
+	// limit bounds a page: the bench compares it, nothing else sets it.
+	RESTPageRows int
 
 	// reduce, set by OpenKeyed for a custom Query, is what the query is
 	// reduced to: one row per key (KeyedSQL).
@@ -84,6 +89,27 @@ const (
 	ReadREST    = "rest"    // jobs.getQueryResults pages
 	ReadAuto    = "auto"    // the Storage Read API, else REST with the cause logged and reported
 )
+
+// DefaultRESTPageRows is the most rows one jobs.getQueryResults page
+// holds when the job reads over REST. The client library asks for no row
+// limit unless told (its RowIterator's PageInfo().MaxSize), and BigQuery
+// then fills each reply up to 10 MB: at 41-45 bytes of JSON per row of
+// the default query's two INT64 columns, some 250,000 rows, which the
+// client holds decoded twice over (its JSON cells and its values) while
+// the job reads them: 255-280 MiB peak RSS for the read alone. 20,000
+// rows is under 1 MB of JSON at two INT64 columns and held the read at
+// 74-78 MiB, near the Storage Read API's 58-77 MiB, at 1 M and 10 M rows
+// alike (issue 27 item 9; docs/performance.md, "Memory over REST").
+const DefaultRESTPageRows = 20_000
+
+// restPageRows is the page size of a REST read: RESTPageRows, 0 the
+// default, negative none.
+func (c Config) restPageRows() int {
+	if c.RESTPageRows == 0 {
+		return DefaultRESTPageRows
+	}
+	return c.RESTPageRows
+}
 
 // Param is a named query parameter, typed as in BigQuery.
 type Param struct{ Name, Type, Value string }
@@ -190,7 +216,7 @@ func (s *Source) open(ctx context.Context, plan func([]backfill.Column) (backfil
 			return nil, err
 		}
 	}
-	r, err := openREST(ctx, client, job, fallback)
+	r, err := openREST(ctx, client, job, s.cfg.restPageRows(), fallback)
 	if err != nil {
 		return nil, err
 	}

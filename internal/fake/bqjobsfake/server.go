@@ -3,8 +3,26 @@
 // (dry runs too), jobs.getQueryResults, jobs.get, datasets.get, tables.get
 // and tables.patch. It runs no SQL: every
 // query job "writes" the one result table it is given, whose rows a
-// bqreadfake server serves, unless Answer gives the query's rows, which
-// getQueryResults then returns.
+// bqreadfake server serves (and getQueryResults, when Row is set), unless
+// Answer gives the query's rows, which getQueryResults then returns.
+//
+// getQueryResults pages as BigQuery documents it: at most maxResults rows
+// per reply, and replies limited to 10 MB whatever maxResults says (by
+// default there is no row limit and only the byte limit applies);
+// pageToken, non-empty while rows remain, asks for the next page, and
+// startIndex for the rows from an index on. See the REST reference,
+// https://cloud.google.com/bigquery/docs/reference/rest/v2/jobs/getQueryResults
+// (query parameters maxResults, pageToken, startIndex; response fields
+// rows, "as many results as can be contained within the maximum permitted
+// reply size", and pageToken, "when this token is non-empty, it indicates
+// additional results are available") and jobs.query's maxResults for the
+// 10 MB limit, https://cloud.google.com/bigquery/docs/reference/rest/v2/jobs/query
+// (tabledata.list pages the same way:
+// https://cloud.google.com/bigquery/docs/reference/rest/v2/tabledata/list).
+// The client library (cloud.google.com/go/bigquery v1.86.2, iterator.go
+// fetchJobResultPage) sends maxResults only when the RowIterator's
+// PageInfo().MaxSize is set, and job.go waitForQuery asks with
+// maxResults=0 only to wait for the job, reading no rows.
 //
 // Like BigQuery, it refuses a second jobs.insert with a job id already
 // taken with 409 and reason "duplicate" (REST reference, jobs.insert;
@@ -16,10 +34,13 @@
 package bqjobsfake
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -38,6 +59,11 @@ type Server struct {
 	// the double answers itself over REST (ok false: the query writes the
 	// result table).
 	Answer func(sql string) (schema *bq.TableSchema, rows []*bq.TableRow, ok bool)
+	// Row, if set before the first query, returns row i (0 <= i < rows)
+	// of the result table, which getQueryResults then pages through for
+	// every query Answer does not answer. Unset, those queries' results
+	// read as no rows over REST (their rows are a bqreadfake server's).
+	Row func(i uint64) *bq.TableRow
 	// Fail, if set before the first query, decides how each query job
 	// inserted ends: a non-nil error makes it end DONE with that error
 	// (status.errorResult and status.errors), as a job that fails while
@@ -72,6 +98,22 @@ type Server struct {
 	datasetGets int
 	polls       map[string]int
 	patches     []*bq.Table
+	reads       []ResultRead
+}
+
+// MaxReplyBytes is the most bytes of rows one getQueryResults reply
+// carries, whatever maxResults asks: BigQuery limits responses to 10 MB.
+const MaxReplyBytes = 10 << 20
+
+// ResultRead is one getQueryResults call on a complete job: the page it
+// asked for and the rows it got.
+type ResultRead struct {
+	Job        string
+	MaxResults int64 // -1: not set (no row limit, only MaxReplyBytes)
+	StartIndex uint64
+	PageToken  string // as asked
+	Rows       int    // rows returned
+	NextToken  string // the reply's pageToken; empty at the end
 }
 
 // Start serves on a free 127.0.0.1 port. Every query job's result is the
@@ -130,6 +172,14 @@ func (s *Server) Patches() []*bq.Table {
 	return append([]*bq.Table(nil), s.patches...)
 }
 
+// ResultReads returns every getQueryResults call on a complete job, in
+// order.
+func (s *Server) ResultReads() []ResultRead {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]ResultRead(nil), s.reads...)
+}
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, rest, _ := strings.Cut(r.URL.Path, "/projects/")
@@ -156,13 +206,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				fail(w, code, e.Reason, e.Message)
 				return
 			}
+			res := &bq.GetQueryResultsResponse{JobComplete: true, JobReference: j.JobReference, TotalRows: s.rows, Schema: s.schema}
+			row := s.Row
 			if s.Answer != nil {
 				if schema, rows, ok := s.Answer(j.Configuration.Query.Query); ok {
-					reply(w, &bq.GetQueryResultsResponse{JobComplete: true, JobReference: j.JobReference, TotalRows: uint64(len(rows)), Schema: schema, Rows: rows})
-					return
+					res.TotalRows, res.Schema, row = uint64(len(rows)), schema, func(i uint64) *bq.TableRow { return rows[i] }
 				}
 			}
-			reply(w, &bq.GetQueryResultsResponse{JobComplete: true, JobReference: j.JobReference, TotalRows: s.rows, Schema: s.schema})
+			n := res.TotalRows
+			if row == nil {
+				n = 0 // the rows are bqreadfake's; totalRows says how many
+			}
+			s.page(w, parts[2], r.URL.Query(), res, n, row)
 			return
 		}
 		fail(w, http.StatusNotFound, "notFound", "Not found: Job "+parts[2])
@@ -197,6 +252,127 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		fail(w, http.StatusNotFound, "notFound", "bqjobsfake does not serve "+r.Method+" "+r.URL.Path)
 	}
+}
+
+// page replies to a getQueryResults call with the page of the n rows
+// (row i is row(i)) that q asks for: from pageToken, else from
+// startIndex, at most maxResults rows and MaxReplyBytes bytes of them.
+// res.TotalRows stays the whole result's, as BigQuery reports it.
+func (s *Server) page(w http.ResponseWriter, job string, q url.Values, res *bq.GetQueryResultsResponse, n uint64, row func(uint64) *bq.TableRow) {
+	read := ResultRead{Job: job, MaxResults: -1, PageToken: q.Get("pageToken")}
+	var err error
+	if v := q.Get("maxResults"); v != "" {
+		if read.MaxResults, err = strconv.ParseInt(v, 10, 64); err != nil || read.MaxResults < 0 {
+			fail(w, http.StatusBadRequest, "invalid", "Invalid value for maxResults: "+v)
+			return
+		}
+	}
+	if v := q.Get("startIndex"); v != "" {
+		if read.StartIndex, err = strconv.ParseUint(v, 10, 64); err != nil {
+			fail(w, http.StatusBadRequest, "invalid", "Invalid value for startIndex: "+v)
+			return
+		}
+	}
+	start := read.StartIndex
+	if read.PageToken != "" {
+		// Tokens are opaque to the client; the double's name the next row.
+		next, ok := strings.CutPrefix(read.PageToken, tokenPrefix)
+		if start, err = strconv.ParseUint(next, 10, 64); !ok || err != nil || start > n {
+			fail(w, http.StatusBadRequest, "invalid", "Invalid page token: "+read.PageToken)
+			return
+		}
+	}
+	end := n
+	if read.MaxResults >= 0 && start+uint64(read.MaxResults) < end {
+		end = start + uint64(read.MaxResults)
+	}
+	var rows bytes.Buffer
+	i := start
+	for ; i < end; i++ {
+		before := rows.Len()
+		if i > start {
+			rows.WriteByte(',')
+		}
+		appendRow(&rows, row(i))
+		if rows.Len() > MaxReplyBytes && i > start {
+			rows.Truncate(before) // the reply is full: this row starts the next page
+			break
+		}
+	}
+	if i < n {
+		res.PageToken = tokenPrefix + strconv.FormatUint(i, 10)
+	}
+	read.Rows, read.NextToken = int(i-start), res.PageToken
+	s.mu.Lock()
+	s.reads = append(s.reads, read)
+	s.mu.Unlock()
+	head, err := json.Marshal(res)
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "internalError", err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if read.Rows == 0 {
+		w.Write(head) //nolint:errcheck // as reply
+		return
+	}
+	w.Write(head[:len(head)-1])  //nolint:errcheck // as reply
+	w.Write([]byte(`,"rows":[`)) //nolint:errcheck // as reply
+	w.Write(rows.Bytes())        //nolint:errcheck // as reply
+	w.Write([]byte("]}\n"))      //nolint:errcheck // as reply
+}
+
+// tokenPrefix starts the double's page tokens.
+const tokenPrefix = "bqjobsfake-row-"
+
+// appendRow appends r in BigQuery's JSON form, {"f":[{"v":...},...]}:
+// strings (every scalar BigQuery returns) and NULLs directly, anything
+// else (records, arrays) through encoding/json.
+func appendRow(b *bytes.Buffer, r *bq.TableRow) {
+	b.WriteString(`{"f":[`)
+	if r != nil {
+		for k, c := range r.F {
+			if k > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`{"v":`)
+			var v any
+			if c != nil {
+				v = c.V
+			}
+			switch v := v.(type) {
+			case nil:
+				b.WriteString("null")
+			case string:
+				if plain(v) {
+					b.WriteByte('"')
+					b.WriteString(v)
+					b.WriteByte('"')
+					break
+				}
+				j, _ := json.Marshal(v) // a string always marshals
+				b.Write(j)
+			default:
+				j, err := json.Marshal(v)
+				if err != nil {
+					j = []byte("null")
+				}
+				b.Write(j)
+			}
+			b.WriteByte('}')
+		}
+	}
+	b.WriteString("]}")
+}
+
+// plain reports whether v is a JSON string as it stands between quotes.
+func plain(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // location is the location of the double's datasets and jobs.

@@ -48,6 +48,7 @@ func TestScenariosDeliverEveryRow(t *testing.T) {
 	}{
 		{ScenarioLimit, 3000}, {ScenarioJob, 3000}, {ScenarioJobDiscard, 3000}, {ScenarioVerifyFull, 3000}, {ScenarioSeed, 3}, {ScenarioJob, 2000},
 		{ScenarioJobStorage, 3000}, {ScenarioReadStorage, 3000}, {ScenarioReadIterator, 3000},
+		{ScenarioReadREST, 45000}, {ScenarioReadRESTUnpaged, 3000},
 	} {
 		if err := b.resetTopic(ctx); err != nil {
 			t.Fatal(err)
@@ -125,6 +126,7 @@ func TestMainRunsScenariosInChildren(t *testing.T) {
 		"job/limit at 2 k rows: ",
 		"job-storage/limit at 2 k rows: ",
 		"read stage CPU s per M rows at 2 k rows: direct reader ",
+		"read stage at 2 k rows, rows/s and peak RSS: read-storage ",
 		"job at 2 k rows / seed-like: ",
 	} {
 		if !strings.Contains(out.String(), want) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	bqclient "cloud.google.com/go/bigquery"
@@ -56,6 +57,7 @@ func startBigQuery(rows int64) (*bigQueryDoubles, error) {
 		read.Close()
 		return nil, err
 	}
+	jobs.Row = resultRow
 	return &bigQueryDoubles{rows: rows, jobs: jobs, read: read}, nil
 }
 
@@ -87,6 +89,12 @@ func resultRecord(rows int64) arrow.Record {
 	return b.NewRecord()
 }
 
+// resultRow is row i of resultRecord as jobs.getQueryResults returns it
+// (INT64 values as JSON strings), made when asked for.
+func resultRow(i uint64) *bq.TableRow {
+	return &bq.TableRow{F: []*bq.TableCell{{V: strconv.FormatUint(i+1, 10)}, {V: strconv.FormatUint(1000*(i+1), 10)}}}
+}
+
 // BigQueryEndpoints are the doubles' addresses, passed to a child.
 type BigQueryEndpoints struct {
 	REST    string // bqjobsfake, as bigquery.endpoint
@@ -100,6 +108,40 @@ func bigQuerySource(e BigQueryEndpoints, t Tuning) *bigquery.Source {
 	c.BigQuery.Project, c.BigQuery.Table = bqProject, bqTable
 	c.BigQuery.Endpoint, c.BigQuery.StorageEndpoint, c.BigQuery.StoragePlaintext = e.REST, e.Storage, true
 	return bigquery.New(cli.BigQueryConfig(c), warnLogger())
+}
+
+// readRESTRun reads the result through the job's REST reader
+// (read_api=rest), row by row as the pipeline does, pages of pageRows
+// rows (0: bigquery.DefaultRESTPageRows; negative: no row limit, the
+// reader before issue 27 item 9), and drops the rows: the read stage alone.
+func readRESTRun(rows int64, e BigQueryEndpoints, t Tuning, pageRows int) timed {
+	return func(ctx context.Context) (int64, error) {
+		c := t.apply()
+		c.BigQuery.Project, c.BigQuery.Table, c.BigQuery.Endpoint = bqProject, bqTable, e.REST
+		cfg := cli.BigQueryConfig(c)
+		cfg.ReadAPI, cfg.RESTPageRows = bigquery.ReadREST, pageRows
+		r, err := bigquery.New(cfg, warnLogger()).Open(ctx)
+		if err != nil {
+			return 0, err
+		}
+		defer r.Close()
+		if r.Path() != bigquery.PathREST {
+			return 0, fmt.Errorf("the source reads through %s, not REST", r.Path())
+		}
+		var n int64
+		row := make([]any, 0, len(r.Columns()))
+		for {
+			err := r.Next(&row)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return n, err
+			}
+			n++
+		}
+		return n, checkRows(n, rows)
+	}
 }
 
 // readStorageRun reads the result through the job's direct reader, column

@@ -157,7 +157,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		if *memProfile != "" {
 			childArgs = append(childArgs, "-memprofile="+*memProfile)
 		}
-		fmt.Fprintf(stderr, "bench: %-13s %9d rows (load %s) ...\n", p.scenario, p.rows, loadAverage())
+		fmt.Fprintf(stderr, "bench: %-17s %9d rows (load %s) ...\n", p.scenario, p.rows, loadAverage())
 		// This process is idle but for the broker while the child runs:
 		// its CPU over the run is the broker's.
 		u0, s0 := cpuTime()
@@ -173,7 +173,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "bench: %s, %d rows: %v\n", p.scenario, p.rows, err)
 			return 1
 		}
-		fmt.Fprintf(stderr, "bench: %-13s %9d rows: %.2fs, %.0f rows/s\n", p.scenario, p.rows, res.Seconds, res.RowsPerSecond())
+		fmt.Fprintf(stderr, "bench: %-17s %9d rows: %.2fs, %.0f rows/s\n", p.scenario, p.rows, res.Seconds, res.RowsPerSecond())
 		results = append(results, res)
 	}
 	var brokerRSS int64
@@ -186,7 +186,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 
 // needsBroker reports whether a scenario produces to the broker.
 func needsBroker(scenario string) bool {
-	return scenario != ScenarioJobDiscard && scenario != ScenarioVerifyFull && scenario != ScenarioReadStorage && scenario != ScenarioReadIterator
+	return scenario != ScenarioJobDiscard && scenario != ScenarioVerifyFull && !slices.Contains(readScenarios, scenario)
 }
 
 type planned struct {
@@ -199,7 +199,7 @@ type planned struct {
 // that load drifts hit them alike), the limit first in even groups and the
 // job-storage first in odd ones (so that neither always follows the
 // other's clean-up); the discarding job, the full verification recorder
-// and the two read-stage scenarios once; then the seed-like baseline once.
+// and the read-stage scenarios once; then the seed-like baseline once.
 func makePlan(only []string, rows []int64, seedRows int64, pairs int) ([]planned, error) {
 	want := map[string]bool{}
 	for _, s := range only {
@@ -216,12 +216,12 @@ func makePlan(only []string, rows []int64, seedRows int64, pairs int) ([]planned
 	var plan []planned
 	for _, n := range rows {
 		for i := range pairs {
-			order := []string{ScenarioLimit, ScenarioJob, ScenarioJobStorage, ScenarioJobDiscard, ScenarioVerifyFull, ScenarioReadStorage, ScenarioReadIterator}
+			order := append([]string{ScenarioLimit, ScenarioJob, ScenarioJobStorage, ScenarioJobDiscard, ScenarioVerifyFull}, readScenarios...)
 			if i%2 == 1 {
 				order[0], order[2] = ScenarioJobStorage, ScenarioLimit
 			}
 			for _, s := range order {
-				once := s == ScenarioJobDiscard || s == ScenarioVerifyFull || s == ScenarioReadStorage || s == ScenarioReadIterator
+				once := s == ScenarioJobDiscard || s == ScenarioVerifyFull || slices.Contains(readScenarios, s)
 				if want[s] && (i == 0 || !once) {
 					plan = append(plan, planned{s, n})
 				}

@@ -27,14 +27,16 @@ const (
 )
 
 var descriptions = map[string]string{
-	ScenarioLimit:        "raw produce of the job's pre-encoded records (key, value, and the run header unless -no-run-header), one goroutine (no source, no Avro)",
-	ScenarioJob:          "backfill.Pipeline: in-memory backfilltest.Source, mapping, Avro, errgroup, delivery accounting",
-	ScenarioJobDiscard:   "the same pipeline against a discarding producer: the job alone, no librdkafka, no broker",
-	ScenarioVerifyFull:   "job-discard with ksqldb.verify=full's recorder keeping every key, then its sorted keys: the memory full verification needs",
-	ScenarioJobStorage:   "the job reading the query result through backfill/bigquery's Storage Read API reader from the doubles in the parent (BigQuery's Arrow framing, 4 streams), then the same pipeline and producer as job",
-	ScenarioReadStorage:  "the read stage alone: backfill/bigquery's direct reader (query job, read session, Arrow columns), rows dropped",
-	ScenarioReadIterator: "the read stage alone: the client library's RowIterator over the same Storage Read API double (EnableStorageReadClient, job.Read)",
-	ScenarioSeed:         "one record at a time, waiting for its delivery report (the seed's per-row INSERT … VALUES); rate extrapolated",
+	ScenarioLimit:           "raw produce of the job's pre-encoded records (key, value, and the run header unless -no-run-header), one goroutine (no source, no Avro)",
+	ScenarioJob:             "backfill.Pipeline: in-memory backfilltest.Source, mapping, Avro, errgroup, delivery accounting",
+	ScenarioJobDiscard:      "the same pipeline against a discarding producer: the job alone, no librdkafka, no broker",
+	ScenarioVerifyFull:      "job-discard with ksqldb.verify=full's recorder keeping every key, then its sorted keys: the memory full verification needs",
+	ScenarioJobStorage:      "the job reading the query result through backfill/bigquery's Storage Read API reader from the doubles in the parent (BigQuery's Arrow framing, 4 streams), then the same pipeline and producer as job",
+	ScenarioReadStorage:     "the read stage alone: backfill/bigquery's direct reader (query job, read session, Arrow columns), rows dropped",
+	ScenarioReadIterator:    "the read stage alone: the client library's RowIterator over the same Storage Read API double (EnableStorageReadClient, job.Read)",
+	ScenarioReadREST:        "the read stage alone over REST (read_api=rest): backfill/bigquery's reader paging jobs.getQueryResults from the REST double, bigquery.DefaultRESTPageRows rows per page",
+	ScenarioReadRESTUnpaged: "the same reader asking for no row limit per page, as before issue 27 item 9: each reply as full as BigQuery's 10 MB allows",
+	ScenarioSeed:            "one record at a time, waiting for its delivery report (the seed's per-row INSERT … VALUES); rate extrapolated",
 }
 
 // printReport prints the table and the ratios against the targets.
@@ -110,10 +112,20 @@ func printReport(w io.Writer, results []Result, brokerMode string, brokerRSSKiB 
 			fmt.Fprintf(w, "read stage CPU s per M rows at %s rows: direct reader %.3f, client RowIterator %.3f (%.1fx) (target <= %.2f for the direct reader: %s)\n",
 				human(n), dcpu, ccpu, ccpu/dcpu, targetReadCPU, verdict(dcpu <= targetReadCPU))
 		}
+		var reads []string
+		for _, s := range []string{ScenarioReadStorage, ScenarioReadREST, ScenarioReadRESTUnpaged} {
+			if rs := runs[key(s, n)]; len(rs) > 0 {
+				m := medianRun(rs)
+				reads = append(reads, fmt.Sprintf("%s %.0f rows/s, %.1f MiB", s, m.RowsPerSecond(), m.PeakRSSMiB()))
+			}
+		}
+		if len(reads) > 1 {
+			fmt.Fprintf(w, "read stage at %s rows, rows/s and peak RSS: %s\n", human(n), strings.Join(reads, "; "))
+		}
 	}
 	if len(counts) >= 2 {
 		lo, hi := counts[0], counts[len(counts)-1]
-		for _, s := range []string{ScenarioJob, ScenarioJobStorage, ScenarioJobDiscard, ScenarioLimit} {
+		for _, s := range []string{ScenarioJob, ScenarioJobStorage, ScenarioJobDiscard, ScenarioLimit, ScenarioReadStorage, ScenarioReadREST, ScenarioReadRESTUnpaged} {
 			a, b := runs[key(s, lo)], runs[key(s, hi)]
 			if len(a) == 0 || len(b) == 0 {
 				continue
@@ -122,7 +134,7 @@ func printReport(w io.Writer, results []Result, brokerMode string, brokerRSSKiB 
 			growth := mb/ma - 1
 			line := fmt.Sprintf("%s peak RSS at %s vs %s rows: %.1f vs %.1f MiB (%+.1f%%), medians of %d and %d runs (ranges %s and %s MiB)",
 				s, human(hi), human(lo), mb, ma, 100*growth, len(b), len(a), rssRange(b), rssRange(a))
-			if s == ScenarioJob || s == ScenarioJobStorage {
+			if s == ScenarioJob || s == ScenarioJobStorage || s == ScenarioReadREST {
 				line += fmt.Sprintf(" (target within %.0f%% and under %d MiB: %s)", 100*targetRSSGrowth, targetRSSMiB,
 					verdict(growth <= targetRSSGrowth && slices.Max(peakRSS(b)) < targetRSSMiB))
 			}
@@ -147,7 +159,7 @@ func printReport(w io.Writer, results []Result, brokerMode string, brokerRSSKiB 
 	}
 	fmt.Fprintln(w)
 	for _, s := range Scenarios {
-		fmt.Fprintf(w, "  %-13s %s\n", s, descriptions[s])
+		fmt.Fprintf(w, "  %-17s %s\n", s, descriptions[s])
 	}
 	fmt.Fprintln(w, "  CPU s is user+system time of the scenario's child process (the job or produce loop and librdkafka) over the timed")
 	fmt.Fprintln(w, "  section, the broker not included; broker CPU s is the bench parent's (kfake's, and the BigQuery doubles' for the")

@@ -28,14 +28,25 @@ const (
 	ScenarioJobStorage   = "job-storage"
 	ScenarioReadStorage  = "read-storage"  // the direct Storage Read API reader alone
 	ScenarioReadIterator = "read-iterator" // the client library's RowIterator over the Storage Read API alone
+	// ScenarioReadREST is the job's reader over REST (read_api=rest),
+	// pages of bigquery.DefaultRESTPageRows rows, alone.
+	ScenarioReadREST = "read-rest"
+	// ScenarioReadRESTUnpaged is the same reader asking for no row limit
+	// per page, as it did before issue 27 item 9: BigQuery's 10 MB replies.
+	ScenarioReadRESTUnpaged = "read-rest-unpaged"
 )
 
 // Scenarios lists every scenario in table order.
-var Scenarios = []string{ScenarioLimit, ScenarioJob, ScenarioJobStorage, ScenarioJobDiscard, ScenarioVerifyFull, ScenarioReadStorage, ScenarioReadIterator, ScenarioSeed}
+var Scenarios = []string{ScenarioLimit, ScenarioJob, ScenarioJobStorage, ScenarioJobDiscard, ScenarioVerifyFull,
+	ScenarioReadStorage, ScenarioReadIterator, ScenarioReadREST, ScenarioReadRESTUnpaged, ScenarioSeed}
+
+// readScenarios read from the BigQuery doubles and drop the rows: no
+// broker, once per row count.
+var readScenarios = []string{ScenarioReadStorage, ScenarioReadIterator, ScenarioReadREST, ScenarioReadRESTUnpaged}
 
 // usesBigQuery reports whether a scenario reads from the BigQuery doubles.
 func usesBigQuery(scenario string) bool {
-	return scenario == ScenarioJobStorage || scenario == ScenarioReadStorage || scenario == ScenarioReadIterator
+	return scenario == ScenarioJobStorage || slices.Contains(readScenarios, scenario)
 }
 
 // Result is what one scenario measured. Rows/s is Rows/Seconds; CPU is
@@ -123,6 +134,12 @@ func Run(ctx context.Context, o RunOptions) (Result, error) {
 	case ScenarioReadIterator:
 		res.Broker = "none"
 		run = readIteratorRun(o.Rows, o.BigQuery, o.Tuning)
+	case ScenarioReadREST:
+		res.Broker = "none"
+		run = readRESTRun(o.Rows, o.BigQuery, o.Tuning, o.Tuning.RESTPageRows)
+	case ScenarioReadRESTUnpaged:
+		res.Broker = "none"
+		run = readRESTRun(o.Rows, o.BigQuery, o.Tuning, -1)
 	case ScenarioJobDiscard:
 		res.Broker = "none"
 		run = jobRun(o.Rows, &backfilltest.Source{Rows: o.Rows}, codec, &discardProducer{}, o.Tuning)

@@ -22,6 +22,7 @@ type Tuning struct {
 	Compression   string
 	Properties    propertyList // extra librdkafka properties, k=v
 	NoRunHeader   bool         // kafka.run_header=false
+	RESTPageRows  int          // read-rest's rows per getQueryResults page (0: bigquery.DefaultRESTPageRows)
 }
 
 // propertyList is a repeatable -property k=v flag.
@@ -47,6 +48,7 @@ func (t *Tuning) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.Compression, "compression", "", "override kafka.compression (experiments)")
 	fs.Var(&t.Properties, "property", "extra librdkafka property key=value, repeatable (experiments)")
 	fs.BoolVar(&t.NoRunHeader, "no-run-header", false, "kafka.run_header=false: records without the run header (experiments)")
+	fs.IntVar(&t.RESTPageRows, "rest-page-rows", 0, "read-rest's rows per jobs.getQueryResults page (experiments; 0 = bigquery.DefaultRESTPageRows)")
 }
 
 // args returns the flags that pass t on to a child.
@@ -65,6 +67,7 @@ func (t Tuning) args() []string {
 	add("queue-kbytes", t.QueueKBytes > 0, t.QueueKBytes)
 	add("compression", t.Compression != "", t.Compression)
 	add("no-run-header", t.NoRunHeader, true)
+	add("rest-page-rows", t.RESTPageRows > 0, t.RESTPageRows)
 	for _, p := range t.Properties {
 		add("property", true, p)
 	}
