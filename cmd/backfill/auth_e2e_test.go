@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -73,6 +74,9 @@ type authWorld struct {
 	read                          *bqreadfake.Server
 	registry                      *srfake.Server
 	restEndpoint, storageEndpoint string
+	// beforeREST, if set, sees each REST call that carried a valid token
+	// before the REST double answers it.
+	beforeREST func(r *http.Request)
 }
 
 func newAuthWorld(t *testing.T) *authWorld {
@@ -101,7 +105,12 @@ func newAuthWorld(t *testing.T) *authWorld {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.jobs.Close)
-	w.rest = httptest.NewUnstartedServer(w.google.RequireToken(w.jobs))
+	w.rest = httptest.NewUnstartedServer(w.google.RequireToken(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if w.beforeREST != nil {
+			w.beforeREST(r)
+		}
+		w.jobs.ServeHTTP(rw, r)
+	})))
 	w.rest.TLS = ca.ServerConfig()
 	w.rest.StartTLS()
 	t.Cleanup(w.rest.Close)
@@ -460,4 +469,47 @@ func TestGoogleCredentialFailures(t *testing.T) {
 			t.Logf("exit %d in %s: %s", r.code, r.elapsed.Round(time.Millisecond), msg)
 		})
 	}
+}
+
+// Impersonation denied once the query has run: the Storage Read API
+// call is the first to need a new token, and its failure names the
+// service account and the missing role too (through gRPC, which would
+// otherwise turn it into an Unauthenticated status read as a missing
+// Storage Read API role), with exit 2.
+func TestImpersonationDeniedAtTheStorageReadAPI(t *testing.T) {
+	w := newAuthWorld(t)
+	w.google.ExpiresIn, w.google.Lifetime = 1, time.Second
+	w.writeToken(t, w.google.DefaultAllowedAudience(), time.Now().Add(time.Hour))
+	var once sync.Once
+	w.beforeREST = func(r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/tables/anon") { // the result table's metadata: the last REST call before the read session
+			once.Do(func() {
+				w.google.SetDeny(true)
+				time.Sleep(1500 * time.Millisecond) // every token issued so far expires
+			})
+		}
+	}
+	r := w.run(t, []string{"GOOGLE_APPLICATION_CREDENTIALS=" + w.configFile})
+	msg, _ := r.report["error"].(string)
+	if r.code != 2 || r.report["error_kind"] != "config" {
+		t.Errorf("exit %d (%v), want 2 (config): %s", r.code, r.report["error_kind"], msg)
+	}
+	for _, want := range []string{"Storage Read API", wifServiceAccount, "roles/iam.workloadIdentityUser"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the error does not name %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "readSessionUser") {
+		t.Errorf("the error blames the Storage Read API's role:\n%s", msg)
+	}
+	var rpc int
+	for _, c := range w.google.Calls() {
+		if c.API == "grpc" {
+			rpc++
+		}
+	}
+	if rpc != 0 {
+		t.Errorf("%d gRPC calls reached the Storage Read double without a token", rpc)
+	}
+	t.Logf("exit %d in %s: %s", r.code, r.elapsed.Round(time.Millisecond), msg)
 }
