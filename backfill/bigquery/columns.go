@@ -175,9 +175,9 @@ func (s *Source) Check(ctx context.Context, plan func([]backfill.Column) (backfi
 	if err != nil {
 		return nil, backfill.Errorf(backfill.KindConfig, "bigquery.params: %w", err)
 	}
-	client, err := bigquery.NewClient(ctx, s.cfg.Project, s.clientOptions(s.cfg.Endpoint)...)
+	client, err := s.newClient(ctx)
 	if err != nil {
-		return nil, classify(err, "creating the BigQuery client for project "+s.cfg.Project)
+		return nil, err
 	}
 	defer client.Close()
 	own := *s
