@@ -513,3 +513,30 @@ func TestImpersonationDeniedAtTheStorageReadAPI(t *testing.T) {
 	}
 	t.Logf("exit %d in %s: %s", r.code, r.elapsed.Round(time.Millisecond), msg)
 }
+
+// An STS that does not answer is not BigQuery that does not answer: the
+// first call's bound (bigquery.read_session_timeout) ends the wait, and
+// the message names the token endpoint; exit 4, as for any endpoint that
+// did not answer (the Job's next pod retries).
+func TestSecurityTokenServiceDoesNotAnswer(t *testing.T) {
+	w := newAuthWorld(t)
+	w.writeToken(t, w.google.DefaultAllowedAudience(), time.Now().Add(time.Hour))
+	w.google.SetDelay(time.Minute)
+	r := w.run(t, []string{"GOOGLE_APPLICATION_CREDENTIALS=" + w.configFile}, "--bigquery-read-session-timeout=2s")
+	msg, _ := r.report["error"].(string)
+	if r.code != 4 || r.report["error_kind"] != "source" {
+		t.Errorf("exit %d (%v), want 4 (source): %s", r.code, r.report["error_kind"], msg)
+	}
+	for _, want := range []string{w.google.TokenURL(), "bigquery.read_session_timeout=2s", "access token"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the error does not name %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "no answer from BigQuery") {
+		t.Errorf("the error blames BigQuery:\n%s", msg)
+	}
+	if r.elapsed > 15*time.Second {
+		t.Errorf("the run took %s", r.elapsed)
+	}
+	t.Logf("exit %d in %s: %s", r.code, r.elapsed.Round(time.Millisecond), msg)
+}

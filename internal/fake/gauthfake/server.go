@@ -90,6 +90,7 @@ type Server struct {
 
 	mu             sync.Mutex
 	deny           bool
+	delay          time.Duration
 	exchanges      []Exchange
 	impersonations []Impersonation
 	calls          []Call
@@ -192,6 +193,14 @@ func (s *Server) SetDeny(deny bool) {
 	s.deny = deny
 }
 
+// SetDelay holds each STS answer for d (or until the caller gives up),
+// as an endpoint that does not answer.
+func (s *Server) SetDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay = d
+}
+
 // Exchanges returns the STS requests so far, in order.
 func (s *Server) Exchanges() []Exchange {
 	s.mu.Lock()
@@ -229,6 +238,16 @@ func (s *Server) SubjectOf(access string) (string, bool) {
 
 // token is STS's token exchange.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	delay := s.delay
+	s.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if err := r.ParseForm(); err != nil {
 		oauthError(w, "invalid_request", err.Error())
 		return
