@@ -234,13 +234,30 @@ type googleAuth struct {
 	once  sync.Once
 	creds *auth.Credentials
 	err   error
+	w     *explaining
+}
+
+// failedSince returns the last failure to get a token since t, if any: a
+// REST call whose deadline ended while it waited for a token returns the
+// context's error alone (google.golang.org/api internal/gensupport
+// send.go replaces the client's error with ctx.Err()).
+func (a *googleAuth) failedSince(t time.Time) (*tokenError, bool) {
+	if a == nil || a.w == nil {
+		return nil, false
+	}
+	a.w.mu.Lock()
+	defer a.w.mu.Unlock()
+	if a.w.last == nil || a.w.lastAt.Before(t) {
+		return nil, false
+	}
+	return a.w.last, true
 }
 
 // credentials returns the credentials of both clients, built once.
 func (s *Source) credentials() (*auth.Credentials, error) {
 	s.auth.once.Do(func() {
 		d, content := findCredentials(s.cfg)
-		s.auth.creds, s.auth.err = newCredentials(d, content)
+		s.auth.creds, s.auth.w, s.auth.err = newCredentials(d, content)
 		if s.auth.err == nil {
 			s.log.Debug("google credentials ready", "google_credentials", d)
 		}
@@ -257,25 +274,25 @@ var scopes = []string{bigquery.Scope}
 // their token provider so that a failure to get a token is explained.
 // A file the library cannot use is refused here, before any call, with
 // exit 2.
-func newCredentials(d backfill.GoogleCredentials, content []byte) (*auth.Credentials, error) {
+func newCredentials(d backfill.GoogleCredentials, content []byte) (*auth.Credentials, *explaining, error) {
 	opts := &credentials.DetectOptions{Scopes: scopes}
 	var creds *auth.Credentials
 	var err error
 	switch {
 	case d.Problem != "":
-		return nil, backfill.Errorf(backfill.KindConfig, "%s: the file %s: set %s (or GOOGLE_APPLICATION_CREDENTIALS) to a service account key or a credential configuration (on EKS: %s, mounted by %s)",
+		return nil, nil, backfill.Errorf(backfill.KindConfig, "%s: the file %s: set %s (or GOOGLE_APPLICATION_CREDENTIALS) to a service account key or a credential configuration (on EKS: %s, mounted by %s)",
 			summary(d), d.Problem, sourceSetting, eksCredentialCfg, eksOverlay)
 	case content == nil:
 		// No file: the auth library asks the metadata server, if any.
 		if creds, err = credentials.DetectDefault(opts); err != nil {
-			return nil, backfill.Errorf(backfill.KindConfig, "%s: %v: on GKE, enable Workload Identity for the pod's Kubernetes service account; elsewhere (EKS: %s) set GOOGLE_APPLICATION_CREDENTIALS to a workload identity federation credential configuration (%s), or bigquery.credentials_file",
+			return nil, nil, backfill.Errorf(backfill.KindConfig, "%s: %v: on GKE, enable Workload Identity for the pod's Kubernetes service account; elsewhere (EKS: %s) set GOOGLE_APPLICATION_CREDENTIALS to a workload identity federation credential configuration (%s), or bigquery.credentials_file",
 				summary(d), err, eksOverlay, eksCredentialCfg)
 		}
 	default:
 		// The file's own type: bigquery.credentials_file may hold a key or
 		// a credential configuration alike.
 		if creds, err = credentials.NewCredentialsFromJSON(credentials.CredType(d.Type), content, opts); err != nil {
-			return nil, backfill.Errorf(backfill.KindConfig, "%s: the auth library cannot use the file: %v: it must be a service account key (service_account), a workload identity federation credential configuration (external_account, as `gcloud iam workload-identity-pools create-cred-config` writes it), impersonated_service_account or authorized_user",
+			return nil, nil, backfill.Errorf(backfill.KindConfig, "%s: the auth library cannot use the file: %v: it must be a service account key (service_account), a workload identity federation credential configuration (external_account, as `gcloud iam workload-identity-pools create-cred-config` writes it), impersonated_service_account or authorized_user",
 				summary(d), err)
 		}
 	}
@@ -286,7 +303,7 @@ func newCredentials(d backfill.GoogleCredentials, content []byte) (*auth.Credent
 		ProjectIDProvider:      auth.CredentialsPropertyFunc(creds.ProjectID),
 		QuotaProjectIDProvider: auth.CredentialsPropertyFunc(creds.QuotaProjectID),
 		UniverseDomainProvider: auth.CredentialsPropertyFunc(creds.UniverseDomain),
-	}), nil
+	}), w, nil
 }
 
 // explaining is the library's token provider, whose failures it explains.
@@ -295,15 +312,52 @@ func newCredentials(d backfill.GoogleCredentials, content []byte) (*auth.Credent
 type explaining struct {
 	tp   auth.TokenProvider
 	desc backfill.GoogleCredentials
+
+	mu     sync.Mutex
+	last   *tokenError // the last failure, for failedSince
+	lastAt time.Time
 }
 
 // Token implements auth.TokenProvider.
 func (e *explaining) Token(ctx context.Context) (*auth.Token, error) {
 	t, err := e.tp.Token(ctx)
-	if err != nil && ctx.Err() == nil {
-		return nil, explainToken(e.desc, err)
+	var te *tokenError
+	switch {
+	case err == nil:
+		return t, nil
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		// The call's bound ended while a token endpoint kept it waiting:
+		// say which, rather than let it pass for BigQuery not answering.
+		te = tokenErrorf(backfill.KindSource, err, "%s: getting an access token: %s did not answer before the call's deadline: check that the pod can reach it (egress, DNS, proxy); the Job's next pod retries",
+			summary(e.desc), endpointOf(err, e.desc))
+	case ctx.Err() != nil:
+		return nil, err // the run is stopping
+	default:
+		te = explainToken(e.desc, err)
 	}
-	return t, err
+	e.mu.Lock()
+	e.last, e.lastAt = te, time.Now()
+	e.mu.Unlock()
+	return nil, te
+}
+
+// endpointOf names the endpoint a token request failed at: the URL of
+// err's *url.Error without its query (which may hold a secret), else the
+// credentials' token endpoint.
+func endpointOf(err error, d backfill.GoogleCredentials) string {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		if u, perr := url.Parse(uerr.URL); perr == nil {
+			return u.Scheme + "://" + u.Host + u.Path
+		}
+	}
+	switch {
+	case d.TokenURL != "":
+		return d.TokenURL
+	case d.Type == CredentialsMetadataServer:
+		return "the metadata server"
+	}
+	return "the token endpoint"
 }
 
 // tokenError is a failure to get an access token, explained: its kind
@@ -392,12 +446,8 @@ func explainToken(d backfill.GoogleCredentials, err error) *tokenError {
 	}
 	var uerr *url.Error
 	if errors.As(err, &uerr) {
-		endpoint := uerr.URL
-		if u, perr := url.Parse(uerr.URL); perr == nil {
-			endpoint = u.Scheme + "://" + u.Host + u.Path // no query: it may hold a token
-		}
 		return tokenErrorf(backfill.KindSource, err, "%s: getting an access token: %s did not answer (%v): check that the pod can reach it (egress, DNS, proxy); the Job's next pod retries",
-			head, endpoint, uerr.Err)
+			head, endpointOf(err, d), uerr.Err)
 	}
 	if d.Type == CredentialsMetadataServer {
 		return tokenErrorf(backfill.KindConfig, err, "%s: the metadata server gave no token: %v: on GKE, check the Kubernetes service account's iam.gke.io/gcp-service-account annotation and that the Google service account grants it roles/iam.workloadIdentityUser; elsewhere (EKS: %s) set GOOGLE_APPLICATION_CREDENTIALS to a credential configuration",
