@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,7 +77,7 @@ type authWorld struct {
 	restEndpoint, storageEndpoint string
 	// beforeREST, if set, sees each REST call that carried a valid token
 	// before the REST double answers it.
-	beforeREST func(r *http.Request)
+	beforeREST atomic.Pointer[func(r *http.Request)]
 }
 
 func newAuthWorld(t *testing.T) *authWorld {
@@ -106,8 +107,8 @@ func newAuthWorld(t *testing.T) *authWorld {
 	}
 	t.Cleanup(w.jobs.Close)
 	w.rest = httptest.NewUnstartedServer(w.google.RequireToken(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if w.beforeREST != nil {
-			w.beforeREST(r)
+		if f := w.beforeREST.Load(); f != nil {
+			(*f)(r)
 		}
 		w.jobs.ServeHTTP(rw, r)
 	})))
@@ -481,7 +482,7 @@ func TestImpersonationDeniedAtTheStorageReadAPI(t *testing.T) {
 	w.google.ExpiresIn, w.google.Lifetime = 1, time.Second
 	w.writeToken(t, w.google.DefaultAllowedAudience(), time.Now().Add(time.Hour))
 	var once sync.Once
-	w.beforeREST = func(r *http.Request) {
+	hook := func(r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/tables/anon") { // the result table's metadata: the last REST call before the read session
 			once.Do(func() {
 				w.google.SetDeny(true)
@@ -489,6 +490,7 @@ func TestImpersonationDeniedAtTheStorageReadAPI(t *testing.T) {
 			})
 		}
 	}
+	w.beforeREST.Store(&hook)
 	r := w.run(t, []string{"GOOGLE_APPLICATION_CREDENTIALS=" + w.configFile})
 	msg, _ := r.report["error"].(string)
 	if r.code != 2 || r.report["error_kind"] != "config" {
