@@ -300,17 +300,19 @@ func (w *authWorld) noSecrets(t *testing.T, r authRun, tokens ...string) {
 // new file at its next exchange, whose tokens the later calls carry.
 func TestWorkloadIdentityFederationEndToEnd(t *testing.T) {
 	w := newAuthWorld(t)
-	// Tokens that live a second, so that the library (which refreshes a
-	// token 225 s before it expires: cloud.google.com/go/auth auth.go
-	// defaultExpiryDelta) exchanges again while the run goes on; the query
-	// job runs for a few seconds (jobs.get polls).
+	// Tokens that live a second or two, so that the library (which
+	// refreshes a token 225 s before it expires: cloud.google.com/go/auth
+	// auth.go defaultExpiryDelta, and at once when it has expired)
+	// exchanges again while the run goes on; the query job runs a while
+	// (jobs.get polls).
 	w.google.ExpiresIn, w.google.Lifetime = 1, 2*time.Second
-	w.jobs.RunningPolls = 8
+	w.jobs.RunningPolls = 4
 	first := w.writeToken(t, w.google.DefaultAllowedAudience(), time.Now().Add(time.Hour))
 
 	var second string
-	var wg sync.WaitGroup
+	rotated := make(chan struct{})
 	done := make(chan struct{})
+	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { // the kubelet: a new token once the first was exchanged
 		defer wg.Done()
@@ -323,11 +325,28 @@ func TestWorkloadIdentityFederationEndToEnd(t *testing.T) {
 			for _, e := range w.google.Exchanges() {
 				if e.SubjectToken == first && e.AccessToken != "" {
 					second = w.writeToken(t, w.google.DefaultAllowedAudience(), time.Now().Add(2*time.Hour))
+					close(rotated)
 					return
 				}
 			}
 		}
 	}()
+	// The last REST call before the read session waits for the rotation
+	// and until every token issued so far has expired: the Storage Read
+	// API calls then need tokens exchanged from the new file.
+	var once sync.Once
+	hook := func(r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/tables/anon") {
+			once.Do(func() {
+				select {
+				case <-rotated:
+				case <-time.After(30 * time.Second):
+				}
+				time.Sleep(2100 * time.Millisecond)
+			})
+		}
+	}
+	w.beforeREST.Store(&hook)
 	r := w.run(t, []string{"GOOGLE_APPLICATION_CREDENTIALS=" + w.configFile})
 	close(done)
 	wg.Wait()
@@ -382,12 +401,12 @@ func TestWorkloadIdentityFederationEndToEnd(t *testing.T) {
 		exchangedSecond = exchangedSecond || e.SubjectToken == second
 	}
 	for _, c := range calls {
-		if sub, ok := w.google.SubjectOf(c.Token); ok && sub == second {
+		if sub, ok := w.google.SubjectOf(c.Token); ok && sub == second && c.API == "grpc" {
 			usedSecond = true
 		}
 	}
 	if !exchangedSecond || !usedSecond {
-		t.Errorf("after the token file changed: exchanged %v, used by a BigQuery call %v; want both (%d exchanges, %d calls)",
+		t.Errorf("after the token file changed: exchanged %v, used by a Storage Read API call %v; want both (%d exchanges, %d calls)",
 			exchangedSecond, usedSecond, len(w.google.Exchanges()), len(calls))
 	}
 }
