@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"encoding/json"
+	"log/slog"
 	"time"
 )
 
@@ -341,4 +342,19 @@ type GoogleCredentials struct {
 	ServiceAccount string `json:"service_account,omitempty"`
 	// Problem says why the file could not be read or understood.
 	Problem string `json:"problem,omitempty"`
+}
+
+// LogValue logs the description as a group of its set fields, named as
+// in the report.
+func (g GoogleCredentials) LogValue() slog.Value {
+	var attrs []slog.Attr
+	for _, f := range []struct{ k, v string }{
+		{"type", g.Type}, {"source", g.Source}, {"file", g.File}, {"audience", g.Audience}, {"token_file", g.TokenFile},
+		{"credential_source", g.CredentialSource}, {"token_url", g.TokenURL}, {"service_account", g.ServiceAccount}, {"problem", g.Problem},
+	} {
+		if f.v != "" {
+			attrs = append(attrs, slog.String(f.k, f.v))
+		}
+	}
+	return slog.GroupValue(attrs...)
 }
