@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"encoding/json"
+	"log/slog"
 	"time"
 )
 
@@ -69,6 +70,9 @@ type Report struct {
 	// SourceCheck is what `backfill check` learnt of the query from a dry
 	// run: the result's columns and the bytes it will process.
 	SourceCheck *SourceCheck `json:"source_check,omitempty"`
+	// GoogleCredentials, in the report of `backfill check`, says which
+	// Google credentials the BigQuery clients use.
+	GoogleCredentials *GoogleCredentials `json:"google_credentials,omitempty"`
 
 	// Truncated names what JSONWithin dropped to fit a size limit; the
 	// full report is on stdout.
@@ -305,4 +309,52 @@ func (r Report) JSONWithin(limit int) []byte {
 		out = r.JSON()
 	}
 	return out
+}
+
+// GoogleCredentials says which Google credentials the BigQuery clients
+// use and whose identity they carry, as read from the settings, the
+// environment and the credentials file: never a token, a key or a secret.
+type GoogleCredentials struct {
+	// Type is the credentials file's type (external_account: workload
+	// identity federation; impersonated_service_account; service_account:
+	// a key file; authorized_user), metadata_server without a file (GKE
+	// Workload Identity, a VM's service account), or none (an emulator).
+	Type string `json:"type"`
+	// Source is where the file was found: bigquery.credentials_file,
+	// GOOGLE_APPLICATION_CREDENTIALS or gcloud's application default
+	// credentials file; or metadata server, or none.
+	Source string `json:"source"`
+	File   string `json:"file,omitempty"`
+	// Audience is an external account's workload identity provider.
+	Audience string `json:"audience,omitempty"`
+	// TokenFile is an external account's credential_source.file: the
+	// token it exchanges (on EKS, the projected service account token).
+	TokenFile string `json:"token_file,omitempty"`
+	// CredentialSource is an external account's other kind of subject
+	// token source: url, aws, executable or certificate.
+	CredentialSource string `json:"credential_source,omitempty"`
+	// TokenURL is an external account's Security Token Service endpoint.
+	TokenURL string `json:"token_url,omitempty"`
+	// ServiceAccount is the identity the calls carry: the service account
+	// impersonated, or a key file's client_email. Empty for an external
+	// account without impersonation (the federated principal itself) and
+	// for the metadata server (the pod's or VM's service account).
+	ServiceAccount string `json:"service_account,omitempty"`
+	// Problem says why the file could not be read or understood.
+	Problem string `json:"problem,omitempty"`
+}
+
+// LogValue logs the description as a group of its set fields, named as
+// in the report.
+func (g GoogleCredentials) LogValue() slog.Value {
+	var attrs []slog.Attr
+	for _, f := range []struct{ k, v string }{
+		{"type", g.Type}, {"source", g.Source}, {"file", g.File}, {"audience", g.Audience}, {"token_file", g.TokenFile},
+		{"credential_source", g.CredentialSource}, {"token_url", g.TokenURL}, {"service_account", g.ServiceAccount}, {"problem", g.Problem},
+	} {
+		if f.v != "" {
+			attrs = append(attrs, slog.String(f.k, f.v))
+		}
+	}
+	return slog.GroupValue(attrs...)
 }

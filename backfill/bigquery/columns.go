@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"cloud.google.com/go/bigquery"
 	"google.golang.org/api/iterator"
@@ -31,6 +32,7 @@ type probeResult struct {
 // getQueryResults find a job outside the US and EU multi-regions only in
 // its location.
 func (s *Source) probe(ctx context.Context, client *bigquery.Client, params []bigquery.QueryParameter) (*probeResult, error) {
+	start := time.Now()
 	pctx, cancel := s.firstCallContext(ctx)
 	defer cancel()
 	var res probeResult
@@ -41,7 +43,7 @@ func (s *Source) probe(ctx context.Context, client *bigquery.Client, params []bi
 		}
 		meta, err := client.DatasetInProject(p, d).Table(t).Metadata(pctx)
 		if err != nil {
-			return nil, s.firstCallErr(ctx, err, "looking up bigquery.table "+s.cfg.Table)
+			return nil, s.firstCallErr(ctx, start, err, "looking up bigquery.table "+s.cfg.Table)
 		}
 		res.location, res.table = meta.Location, meta.Schema
 	} else {
@@ -54,7 +56,7 @@ func (s *Source) probe(ctx context.Context, client *bigquery.Client, params []bi
 			}
 		}
 		if err != nil {
-			return nil, s.firstCallErr(ctx, err, "checking bigquery.query with a dry run")
+			return nil, s.firstCallErr(ctx, start, err, "checking bigquery.query with a dry run")
 		}
 		res.location, res.dryRun = job.Location(), true
 		if st := job.LastStatus(); st != nil && st.Statistics != nil {
@@ -106,8 +108,12 @@ func (s *Source) firstCallContext(ctx context.Context) (context.Context, context
 
 // firstCallErr classifies a failure of the first call, naming
 // read_session_timeout when it cut the call.
-func (s *Source) firstCallErr(ctx context.Context, err error, what string) error {
+func (s *Source) firstCallErr(ctx context.Context, start time.Time, err error, what string) error {
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		// A token endpoint that kept the call waiting, not BigQuery.
+		if te, ok := s.auth.failedSince(start); ok {
+			return backfill.Errorf(te.kind, "%s: %w (the first call to BigQuery is bounded by bigquery.read_session_timeout=%s)", what, te, s.cfg.ReadSessionTimeout)
+		}
 		endpoint := s.cfg.Endpoint
 		if endpoint == "" {
 			endpoint = "bigquery.googleapis.com"
@@ -175,9 +181,9 @@ func (s *Source) Check(ctx context.Context, plan func([]backfill.Column) (backfi
 	if err != nil {
 		return nil, backfill.Errorf(backfill.KindConfig, "bigquery.params: %w", err)
 	}
-	client, err := bigquery.NewClient(ctx, s.cfg.Project, s.clientOptions(s.cfg.Endpoint)...)
+	client, err := s.newClient(ctx)
 	if err != nil {
-		return nil, classify(err, "creating the BigQuery client for project "+s.cfg.Project)
+		return nil, err
 	}
 	defer client.Close()
 	own := *s

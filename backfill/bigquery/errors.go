@@ -56,6 +56,10 @@ const permissionHint = "check the credentials (Workload Identity, bigquery.crede
 // for the reasons BigQuery says to retry, exit 2 (KindConfig) for those
 // a retry fails the same way. The reason decides, not the HTTP status.
 func classify(err error, what string) error {
+	if te, ok := asTokenError(err); ok {
+		// No token to call with: the credentials' failure, explained.
+		return backfill.Errorf(te.kind, "%s: %w", what, te)
+	}
 	reason, code := errorReason(err)
 	if retryableReason(reason) {
 		if strings.Contains(reason, "RateLimit") || strings.HasPrefix(reason, "rateLimit") {
@@ -108,6 +112,9 @@ func errorInfoReason(st *status.Status) string {
 // classifyRPC turns a Storage Read API error into a backfill error naming
 // the cause and the fix, by gRPC code and ErrorInfo reason.
 func classifyRPC(err error, what string) error {
+	if te, ok := asTokenError(err); ok {
+		return backfill.Errorf(te.kind, "%s: %w", what, te)
+	}
 	st, ok := status.FromError(err)
 	if !ok {
 		return backfill.Errorf(backfill.KindSource, "%s: %w", what, err)

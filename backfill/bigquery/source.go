@@ -122,6 +122,9 @@ type Source struct {
 	// backoff, if set, replaces the pause between attempts to resume a
 	// stream (tests).
 	backoff *gax.Backoff
+	// auth is the Google credentials of the clients, built on first use
+	// and shared by the copies open makes.
+	auth *googleAuth
 }
 
 var _ backfill.KeyedSource = (*Source)(nil)
@@ -131,7 +134,7 @@ func New(cfg Config, log *slog.Logger) *Source {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Source{cfg: cfg, log: log}
+	return &Source{cfg: cfg, log: log, auth: &googleAuth{}}
 }
 
 // Open runs the query as given and returns a reader over its result.
@@ -156,9 +159,9 @@ func (s *Source) open(ctx context.Context, plan func([]backfill.Column) (backfil
 	if err != nil {
 		return nil, backfill.Errorf(backfill.KindConfig, "bigquery.params: %w", err)
 	}
-	client, err := bigquery.NewClient(ctx, s.cfg.Project, s.clientOptions(s.cfg.Endpoint)...)
+	client, err := s.newClient(ctx)
 	if err != nil {
-		return nil, classify(err, "creating the BigQuery client for project "+s.cfg.Project)
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -483,9 +486,22 @@ func (s *Source) countShard(ctx context.Context, client *bigquery.Client, query 
 	return uint64(c[0]), nil
 }
 
+// newClient creates the REST client.
+func (s *Source) newClient(ctx context.Context) (*bigquery.Client, error) {
+	opts, err := s.clientOptions(s.cfg.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	client, err := bigquery.NewClient(ctx, s.cfg.Project, opts...)
+	if err != nil {
+		return nil, classify(err, "creating the BigQuery client for project "+s.cfg.Project)
+	}
+	return client, nil
+}
+
 // storageClient connects to the Storage Read API.
 func (s *Source) storageClient(ctx context.Context) (*bqstorage.BigQueryReadClient, func() error, error) {
-	opts := s.clientOptions(s.cfg.StorageEndpoint)
+	var opts []option.ClientOption
 	var conn *grpc.ClientConn
 	if s.cfg.StorageEndpoint != "" && s.cfg.StoragePlaintext {
 		var err error
@@ -496,6 +512,11 @@ func (s *Source) storageClient(ctx context.Context) (*bqstorage.BigQueryReadClie
 			return nil, nil, backfill.Errorf(backfill.KindConfig, "bigquery.storage_endpoint %q: %w", s.cfg.StorageEndpoint, err)
 		}
 		opts = []option.ClientOption{option.WithGRPCConn(conn), option.WithoutAuthentication()}
+	} else {
+		var err error
+		if opts, err = s.clientOptions(s.cfg.StorageEndpoint); err != nil {
+			return nil, nil, err
+		}
 	}
 	rc, err := bqstorage.NewBigQueryReadClient(ctx, opts...)
 	if err != nil {
@@ -515,22 +536,26 @@ func (s *Source) storageClient(ctx context.Context) (*bqstorage.BigQueryReadClie
 
 // clientOptions are the options of both clients: the endpoint override
 // (an http:// endpoint is an emulator, used without authentication), the
-// credentials and the quota project.
-func (s *Source) clientOptions(endpoint string) []option.ClientOption {
+// credentials (one set for both clients: see credentials) and the quota
+// project.
+func (s *Source) clientOptions(endpoint string) ([]option.ClientOption, error) {
 	var opts []option.ClientOption
 	if endpoint != "" {
 		opts = append(opts, option.WithEndpoint(endpoint))
-		if strings.HasPrefix(endpoint, "http://") {
-			opts = append(opts, option.WithoutAuthentication())
-		}
 	}
-	if s.cfg.CredentialsFile != "" {
-		opts = append(opts, option.WithAuthCredentialsFile(option.ServiceAccount, s.cfg.CredentialsFile))
+	if strings.HasPrefix(endpoint, "http://") {
+		opts = append(opts, option.WithoutAuthentication())
+	} else {
+		creds, err := s.credentials()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, option.WithAuthCredentials(creds))
 	}
 	if s.cfg.BillingProject != "" {
 		opts = append(opts, option.WithQuotaProject(s.cfg.BillingProject))
 	}
-	return opts
+	return opts, nil
 }
 
 // splitTable parses "project.dataset.table" (or "project:dataset.table")

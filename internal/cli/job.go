@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/backfill/bigquery"
 	"github.com/ordermin/ordermin-backfill/backfill/ksqldb"
 	"github.com/ordermin/ordermin-backfill/config"
 )
@@ -35,6 +36,12 @@ func (j *job) run(ctx context.Context) error {
 	j.rep.RunID = c.RunID
 	if j.rep.RunID == "" {
 		j.rep.RunID = newRunID()
+	}
+	if j.check {
+		// Which Google credentials a run would use, reported even when a
+		// check of another system fails first.
+		gc := bigquery.DescribeCredentials(BigQueryConfig(c))
+		j.rep.GoogleCredentials = &gc
 	}
 
 	codec, err := j.schemas(ctx)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/backfill/bigquery"
 	"github.com/ordermin/ordermin-backfill/config"
 )
 
@@ -58,7 +59,10 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	for _, w := range config.UnknownEnv(environ) {
 		log.Warn(w)
 	}
-	log.Info("ordermin-backfill starting", "command", cmd, "version", versionString(), "dry_run", cfg.DryRun)
+	// Which Google credentials the BigQuery clients use, and whose
+	// identity: from the settings and the files, never a secret.
+	log.Info("ordermin-backfill starting", "command", cmd, "version", versionString(), "dry_run", cfg.DryRun,
+		"google_credentials", bigquery.DescribeCredentials(BigQueryConfig(cfg)))
 	if cfg.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, cfg.Timeout)

@@ -72,14 +72,20 @@ type Faults struct {
 // BatchRows is how many rows the double puts in one ReadRowsResponse.
 const BatchRows = 1024
 
-// Start serves on a free 127.0.0.1 port.
-func Start() (*Server, error) {
+// Start serves on a free 127.0.0.1 port, without TLS.
+func Start() (*Server, error) { return StartWith() }
+
+// StartWith serves on a free 127.0.0.1 port with the gRPC server options
+// opts: grpc.Creds for TLS, as BigQuery serves (a client sends OAuth
+// per-RPC credentials only over a secure transport), and interceptors
+// that check them.
+func StartWith(opts ...grpc.ServerOption) (*Server, error) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("bqreadfake: listen: %w", err)
 	}
 	s := &Server{
-		grpc: grpc.NewServer(), lis: lis,
+		grpc: grpc.NewServer(opts...), lis: lis,
 		tables: map[string]arrow.Record{}, sessions: map[string]*session{}, streams: map[string]*stream{},
 	}
 	storagepb.RegisterBigQueryReadServer(s.grpc, s)
@@ -87,7 +93,8 @@ func Start() (*Server, error) {
 	return s, nil
 }
 
-// Addr is the host:port to dial without TLS.
+// Addr is the host:port to dial (without TLS unless StartWith was given
+// grpc.Creds).
 func (s *Server) Addr() string { return s.lis.Addr().String() }
 
 // Close stops the server.
