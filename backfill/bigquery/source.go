@@ -93,13 +93,9 @@ const (
 // DefaultRESTPageRows is the most rows one jobs.getQueryResults page
 // holds when the job reads over REST. The client library asks for no row
 // limit unless told (its RowIterator's PageInfo().MaxSize), and BigQuery
-// then fills each reply up to 10 MB: at 41-45 bytes of JSON per row of
-// the default query's two INT64 columns, some 250,000 rows, which the
-// client holds decoded twice over (its JSON cells and its values) while
-// the job reads them: 255-280 MiB peak RSS for the read alone. 20,000
-// rows is under 1 MB of JSON at two INT64 columns and held the read at
-// 74-78 MiB, near the Storage Read API's 58-77 MiB, at 1 M and 10 M rows
-// alike (issue 27 item 9; docs/performance.md, "Memory over REST").
+// then fills each reply up to 10 MB, which the client holds decoded twice
+// over while the job reads it. 20,000 rows of the default query is under
+// 1 MB of JSON; docs/performance.md measures the memory it saves.
 const DefaultRESTPageRows = 20_000
 
 // restPageRows is the page size of a REST read: RESTPageRows, 0 the
