@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
-	"github.com/ordermin/ordermin-backfill/backfill/internal/httpc"
+	"github.com/ordermin/ordermin-backfill/internal/httpc"
 )
 
 // Config holds the ksqlDB connection settings.

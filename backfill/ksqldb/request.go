@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
-	"github.com/ordermin/ordermin-backfill/backfill/internal/httpc"
+	"github.com/ordermin/ordermin-backfill/internal/httpc"
 )
 
 // Media types of the ksqlDB REST API.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
-	"github.com/ordermin/ordermin-backfill/backfill/internal/httpc"
+	"github.com/ordermin/ordermin-backfill/internal/httpc"
 )
 
 func TestQuoteIdentifier(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/riferrei/srclient"
 
-	"github.com/ordermin/ordermin-backfill/backfill/internal/httpc"
+	"github.com/ordermin/ordermin-backfill/internal/httpc"
 )
 
 // failure is why the last attempt of a call failed.

@@ -18,7 +18,7 @@ import (
 	"github.com/riferrei/srclient"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
-	"github.com/ordermin/ordermin-backfill/backfill/internal/httpc"
+	"github.com/ordermin/ordermin-backfill/internal/httpc"
 )
 
 // Config says where the registry is and which schemas to use.
