@@ -43,14 +43,14 @@ type Config struct {
 func (c Config) String() string {
 	pw := ""
 	if c.Password != "" {
-		pw = "[redacted]"
+		pw = httpc.Redacted
 	}
-	return fmt.Sprintf("ksqldb.Config{URL:%s Username:%q Password:%s Stream:%q Table:%q}", redactURL(c.URL, c.Password), c.Username, pw, c.Stream, c.Table)
+	return fmt.Sprintf("ksqldb.Config{URL:%s Username:%q Password:%s Stream:%q Table:%q}", httpc.RedactURL(c.URL, c.Password), c.Username, pw, c.Stream, c.Table)
 }
 
 // LogValue keeps the password out of structured logs.
 func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("url", redactURL(c.URL, c.Password)), slog.String("username", c.Username),
+	return slog.GroupValue(slog.String("url", httpc.RedactURL(c.URL, c.Password)), slog.String("username", c.Username),
 		slog.String("stream", c.Stream), slog.String("table", c.Table))
 }
 
@@ -70,7 +70,7 @@ type Client struct {
 func New(cfg Config) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(cfg.URL, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, backfill.Errorf(backfill.KindConfig, "ksqlDB URL %q is not an http(s) URL", redactURL(cfg.URL, cfg.Password))
+		return nil, backfill.Errorf(backfill.KindConfig, "ksqlDB URL %q is not an http(s) URL", httpc.RedactURL(cfg.URL, cfg.Password))
 	}
 	user, pass := cfg.Username, cfg.Password
 	if u.User != nil {
@@ -193,12 +193,6 @@ func isNotFound(err error) bool {
 	}
 	m := strings.ToLower(e.Message)
 	return strings.Contains(m, "could not find") || strings.Contains(m, "does not exist")
-}
-
-// redactURL shows a configured URL without its password, also where the
-// URL does not parse.
-func redactURL(raw, password string) string {
-	return httpc.Redact(httpc.RedactURL(raw), password)
 }
 
 func truncate(s string, n int) string {

@@ -1,9 +1,12 @@
-// Package httpc holds what the job's two HTTP clients, ksqlDB
-// (backfill/ksqldb) and Schema Registry (backfill/schemaregistry), must
-// agree on, so that each rule is written once:
+// Package httpc is the job's one HTTP client and its one redaction. It sits
+// at the module root so that every package may use it: the ksqlDB
+// (backfill/ksqldb) and Schema Registry (backfill/schemaregistry) adapters
+// call their servers through Client.Do, and config and backfill/kafka
+// redact with it too. Each rule is written once:
 //
-//   - TLS (Config): TLS 1.2 or later; a CA file adds its certificates to
-//     the system's roots, so a private CA works beside public ones.
+//   - TLS (Config, Transport): TLS 1.2 or later; a CA file adds its
+//     certificates to the system's roots, so a private CA works beside
+//     public ones.
 //   - What is retried (RetryableStatus, RetryableError): an answer 429 or
 //     5xx, except 501 and 505 which say the server cannot serve the request
 //     at all, and a transport failure (no answer, or an answer cut short).
@@ -17,9 +20,10 @@
 //     date), which is honoured up to MaxRetryAfter (1 minute).
 //   - How a certificate failure is explained (ExplainUntrusted): which
 //     setting to change, named with the client's settings prefix.
-//   - Redaction (Redact, RedactURL): a basic-auth password never appears in
-//     an error or a log line, neither as given nor percent-encoded as it
-//     is in a URL's userinfo.
+//   - Redaction (Redact, RedactURL): a password never appears in an error
+//     or a log line, neither as given nor percent-encoded as in a URL nor
+//     escaped as in a JSON body; a URL is shown without its userinfo's
+//     password, also when it does not parse.
 //
 // A client may add retryable cases of its own protocol on top of these (ksqlDB
 // reports its pull-query rate limit as 400 / 40000 before 0.28.2) but
