@@ -77,7 +77,7 @@ func (c *Client) Do(ctx context.Context, attempt func(ctx context.Context, hc *h
 		last *Error
 		own  error
 	)
-	attempts, err := c.Policy.Do(ctx, func(int) (time.Duration, bool, error) {
+	attempts, err := c.Policy.do(ctx, func(int) (time.Duration, bool, error) {
 		if err := ctx.Err(); err != nil {
 			own = err
 			return 0, false, err
