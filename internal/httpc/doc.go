@@ -12,27 +12,22 @@
 //     Do works for a client library that makes the requests itself
 //     (srclient): the *http.Client each attempt gets ties them to the
 //     attempt.
-//
 //   - TLS (Config, Transport): TLS 1.2 or later; a CA file adds its
 //     certificates to the system's roots, so a private CA works beside
 //     public ones.
-//
 //   - What is retried (RetryableStatus, RetryableError): an answer 429 or
 //     5xx, except 501 and 505 which say the server cannot serve the request
 //     at all, and a transport failure (no answer, or an answer cut short).
 //     Never a TLS certificate failure (Untrusted): no retry makes a
 //     certificate trusted. Never another 4xx: the request itself is wrong.
-//
 //   - When (Policy): Policy.Retries retries after the first attempt, 0
 //     meaning none. The pause before retry n (n = 1, 2, …) is Base×2^(n-1),
 //     at most Cap (defaults 200ms and 5s), drawn uniformly from its upper
 //     half [d/2, d] so that clients failing together do not retry together,
 //     and never shorter than the server's Retry-After (seconds or an HTTP
 //     date), which is honoured up to MaxRetryAfter (1 minute).
-//
 //   - How a certificate failure is explained (ExplainUntrusted): which
 //     setting to change, named with the client's settings prefix.
-//
 //   - Redaction (Redact, RedactURL): a password never appears in an error
 //     or a log line, neither as given nor percent-encoded as in a URL nor
 //     escaped as in a JSON body; a URL is shown without its userinfo's
