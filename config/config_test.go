@@ -188,6 +188,33 @@ func TestSecretsFromFilesAndURLsNeverPrinted(t *testing.T) {
 	}
 }
 
+// A URL refused as not http(s) is shown without its password: in its
+// userinfo, also where the URL does not parse, or anywhere else in it when
+// the password is set apart.
+func TestRefusedURLsAreShownWithoutPassword(t *testing.T) {
+	for raw, want := range map[string]string{
+		"ftp://u:s3cret@sr.example:8081": "ftp://u:redacted@sr.example:8081",
+		"http://u:s3cret@sr:80:80":       "http://redacted@sr:80:80", // does not parse
+		"ftp://sr.example/?token=s3cret": "ftp://sr.example/?token=[redacted]",
+		"http://sr:80:80/?token=s3cret":  "http://sr:80:80/?token=[redacted]",
+	} {
+		err := checkURL(raw, "s3cret")
+		if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), want) {
+			t.Errorf("checkURL(%q) = %v, want it to show %s", raw, err, want)
+		}
+	}
+	for arg, want := range map[string]string{
+		"--schema-registry-url=https://u:s3cret@sr:8081": "--schema-registry-url=https://u:redacted@sr:8081",
+		"--ksqldb-password=s3cret":                       "--ksqldb-password=[redacted]",
+		"--ksqldb-password-file=/run/pw":                 "--ksqldb-password-file=/run/pw",
+		"u:s3cret@http://x":                              "redacted@http://x",
+	} {
+		if got := redactArg(arg); got != want {
+			t.Errorf("redactArg(%q) = %q, want %q", arg, got, want)
+		}
+	}
+}
+
 func TestPasswordAndFileTogetherRejected(t *testing.T) {
 	pw := writeFile(t, "pw", "x")
 	_, err := Load(append([]string{"--ksqldb-password=y", "--ksqldb-password-file=" + pw}, required...), env(nil), io.Discard)

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ordermin/ordermin-backfill/internal/httpc"
 )
 
 // ErrHelp is returned by Load when -h or --help was asked for; the usage
@@ -291,21 +293,23 @@ func (c *Config) resolveSecrets() error {
 }
 
 // redactArg hides the value of a password-like argument and the password
-// in a URL, for error messages.
+// in a URL, for error messages. Which arguments hold a password is told by
+// the flag's name, which only config knows; a URL is redacted as httpc
+// redacts every URL.
 func redactArg(a string) string {
 	lower := strings.ToLower(a)
 	name, value, hasValue := strings.Cut(a, "=")
 	switch {
 	case hasValue && strings.Contains(strings.ToLower(name), "password") &&
 		!strings.HasSuffix(strings.ToLower(name), "file"):
-		return name + "=" + redacted
+		return name + "=" + httpc.Redacted
 	case !hasValue && strings.Contains(lower, "password"):
-		return redacted
+		return httpc.Redacted
 	case strings.Contains(a, "://") && strings.Contains(a, "@"):
 		if hasValue && strings.Contains(value, "://") {
-			return name + "=" + Redact(value)
+			return name + "=" + httpc.RedactURL(value)
 		}
-		return Redact(a)
+		return httpc.RedactURL(a)
 	}
 	return a
 }

@@ -1,12 +1,14 @@
 package config
 
-import "log/slog"
+import (
+	"log/slog"
+
+	"github.com/ordermin/ordermin-backfill/internal/httpc"
+)
 
 // Secret is a credential. Every way of printing it shows "[redacted]";
 // Reveal returns the value for the client that needs it.
 type Secret string
-
-const redacted = "[redacted]"
 
 // Reveal returns the secret's value.
 func (s Secret) Reveal() string { return string(s) }
@@ -16,7 +18,7 @@ func (s Secret) String() string {
 	if s == "" {
 		return ""
 	}
-	return redacted
+	return httpc.Redacted
 }
 
 // GoString redacts the secret in %#v.

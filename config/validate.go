@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/internal/httpc"
 )
 
 // Validate checks every setting and returns all problems at once, each
@@ -63,7 +64,7 @@ func (c *Config) Validate() error {
 		// Only what follows the last @ is shown: what precedes it may be a password.
 		if at := strings.LastIndex(b, "@"); at >= 0 {
 			bad("kafka.brokers", "address %d (%s@%s) holds credentials before the @, which Kafka does not take in an address: "+
-				"remove them, and set kafka.sasl_username and kafka.sasl_password_file instead", i+1, redacted, b[at+1:])
+				"remove them, and set kafka.sasl_username and kafka.sasl_password_file instead", i+1, httpc.Redacted, b[at+1:])
 		}
 	}
 	if k.Topic == "" {
@@ -111,7 +112,7 @@ func (c *Config) Validate() error {
 	}
 
 	sr := c.SchemaRegistry
-	if err := checkURL(sr.URL); err != nil {
+	if err := checkURL(sr.URL, sr.Password); err != nil {
 		bad("schema_registry.url", "%v", err)
 	}
 	for name, sel := range map[string]string{"schema_registry.key_schema": sr.KeySchema, "schema_registry.value_schema": sr.ValueSchema} {
@@ -135,7 +136,7 @@ func (c *Config) Validate() error {
 	if q.URL == "" && (q.Preflight || q.Verify != VerifyNone) {
 		bad("ksqldb.url", "required for the preflight and verification; set ksqldb.preflight=false and ksqldb.verify=none to skip them (not recommended: ksqlDB drops undecodable records silently)")
 	} else if q.URL != "" {
-		if err := checkURL(q.URL); err != nil {
+		if err := checkURL(q.URL, q.Password); err != nil {
 			bad("ksqldb.url", "%v", err)
 		}
 	}
@@ -199,13 +200,15 @@ func (c *Config) origin(name string) string {
 
 var tablePattern = regexp.MustCompile(`^([A-Za-z0-9_-]+(\.|:))?[A-Za-z0-9_]+\.[A-Za-z0-9_$-]+$`)
 
-func checkURL(raw string) error {
+// checkURL checks that raw is an http(s) URL; the error shows it without
+// password, neither in its userinfo nor anywhere else.
+func checkURL(raw string, password Secret) error {
 	if raw == "" {
 		return errors.New("required")
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an http(s) URL", Redact(raw))
+		return fmt.Errorf("%q is not an http(s) URL", httpc.RedactURL(raw, password.Reveal()))
 	}
 	return nil
 }
@@ -228,15 +231,6 @@ func moveUserinfo(prefix, raw string, user *string, pass *Secret) (string, error
 	}
 	u.User = nil
 	return u.String(), nil
-}
-
-// Redact removes any password from a URL for messages.
-func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "[unparseable URL]"
-	}
-	return u.Redacted()
 }
 
 // iamOwned reports whether the librdkafka property name is one that

@@ -12,6 +12,7 @@ import (
 	ckafka "github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/internal/httpc"
 )
 
 // Config holds the producer settings.
@@ -66,7 +67,7 @@ func (c Config) connection(clientID string) (ckafka.ConfigMap, error) {
 	for i, b := range c.Brokers {
 		// Never echoed whole: what precedes the @ may be a password.
 		if at := strings.LastIndex(b, "@"); at >= 0 {
-			return nil, fmt.Errorf("broker address %d ([redacted]@%s) in the Kafka settings holds credentials, which librdkafka does not take in an address: remove them and set the SASL username and password", i+1, b[at+1:])
+			return nil, fmt.Errorf("broker address %d (%s@%s) in the Kafka settings holds credentials, which librdkafka does not take in an address: remove them and set the SASL username and password", i+1, httpc.Redacted, b[at+1:])
 		}
 	}
 	m := ckafka.ConfigMap{

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	ckafka "github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/internal/httpc"
 )
 
 // AWSMSKIAM is the SASL mechanism name for AWS MSK IAM authentication.
@@ -106,19 +106,11 @@ func answerTokenRefresh(ctx context.Context, provide tokenSource, set tokenSette
 		}
 		err = fmt.Errorf("librdkafka refused the SASL/OAUTHBEARER token (expiring %s): %w", expires.UTC().Format(time.RFC3339), err)
 	}
-	reason := redact(err.Error(), token)
+	reason := httpc.Redact(err.Error(), token)
 	log.Error("kafka SASL/OAUTHBEARER token refresh failed; librdkafka asks again in 10s", "error", reason)
 	if ferr := set.SetOAuthBearerTokenFailure(reason); ferr != nil {
 		log.Warn("reporting the token failure to librdkafka", "error", ferr.Error())
 	}
-}
-
-// redact removes secret from s.
-func redact(s, secret string) string {
-	if secret == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, secret, "[redacted]")
 }
 
 // tokenRefresher answers librdkafka's token-refresh events on its own

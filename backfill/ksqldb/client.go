@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
-	"github.com/ordermin/ordermin-backfill/backfill/internal/httpc"
+	"github.com/ordermin/ordermin-backfill/internal/httpc"
 )
 
 // Config holds the ksqlDB connection settings.
@@ -43,14 +43,14 @@ type Config struct {
 func (c Config) String() string {
 	pw := ""
 	if c.Password != "" {
-		pw = "[redacted]"
+		pw = httpc.Redacted
 	}
-	return fmt.Sprintf("ksqldb.Config{URL:%s Username:%q Password:%s Stream:%q Table:%q}", redactURL(c.URL, c.Password), c.Username, pw, c.Stream, c.Table)
+	return fmt.Sprintf("ksqldb.Config{URL:%s Username:%q Password:%s Stream:%q Table:%q}", httpc.RedactURL(c.URL, c.Password), c.Username, pw, c.Stream, c.Table)
 }
 
 // LogValue keeps the password out of structured logs.
 func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("url", redactURL(c.URL, c.Password)), slog.String("username", c.Username),
+	return slog.GroupValue(slog.String("url", httpc.RedactURL(c.URL, c.Password)), slog.String("username", c.Username),
 		slog.String("stream", c.Stream), slog.String("table", c.Table))
 }
 
@@ -58,9 +58,7 @@ func (c Config) LogValue() slog.Value {
 type Client struct {
 	base       *url.URL
 	user, pass string
-	http       *http.Client
-	timeout    time.Duration
-	policy     httpc.Policy
+	hc         httpc.Client // retries, per-request timeout, redaction of c.pass
 	stream     string
 	table      string
 }
@@ -70,7 +68,7 @@ type Client struct {
 func New(cfg Config) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(cfg.URL, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, backfill.Errorf(backfill.KindConfig, "ksqlDB URL %q is not an http(s) URL", redactURL(cfg.URL, cfg.Password))
+		return nil, backfill.Errorf(backfill.KindConfig, "ksqlDB URL %q is not an http(s) URL", httpc.RedactURL(cfg.URL, cfg.Password))
 	}
 	user, pass := cfg.Username, cfg.Password
 	if u.User != nil {
@@ -85,28 +83,32 @@ func New(cfg Config) (*Client, error) {
 	// (OldApiUtils.handleOldApiResponse, v0.22.0-ksqldb), while every
 	// endpoint the job uses answers over HTTP/1.1 on every release
 	// (/query-stream from 0.24, which newer() checks).
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+	caFile, skipVerify := "", false // the TLS settings only apply to an https URL
+	if u.Scheme == "https" {
+		caFile, skipVerify = cfg.TLSCAFile, cfg.TLSInsecureSkipVerify
+	}
+	tr, err := httpc.Transport("ksqldb", caFile, skipVerify)
+	if err != nil {
+		return nil, backfill.Errorf(backfill.KindConfig, "%v", err)
+	}
 	tr.ForceAttemptHTTP2 = false
 	tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
-	if u.Scheme == "https" {
-		tc, err := httpc.Config("ksqldb", cfg.TLSCAFile, cfg.TLSInsecureSkipVerify)
-		if err != nil {
-			return nil, backfill.Errorf(backfill.KindConfig, "%v", err)
-		}
-		tc.NextProtos = []string{"http/1.1"}
-		tr.TLSClientConfig = tc
-	}
+	tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
 	c := &Client{
 		base: u, user: user, pass: pass,
-		http:    &http.Client{Transport: tr},
-		timeout: cfg.Timeout,
-		policy:  httpc.Policy{Retries: cfg.Retries, Base: cfg.MinBackoff, Cap: cfg.MaxBackoff},
-		stream:  cfg.Stream,
-		table:   cfg.Table,
+		hc: httpc.Client{
+			HTTP:     &http.Client{Transport: tr},
+			Policy:   httpc.Policy{Retries: cfg.Retries, Base: cfg.MinBackoff, Cap: cfg.MaxBackoff},
+			Timeout:  cfg.Timeout,
+			Settings: "ksqldb",
+			Secrets:  []string{pass},
+		},
+		stream: cfg.Stream,
+		table:  cfg.Table,
 	}
 	switch {
-	case c.timeout <= 0:
-		return nil, backfill.Errorf(backfill.KindConfig, "ksqldb.timeout is %s; want a positive duration", c.timeout)
+	case cfg.Timeout <= 0:
+		return nil, backfill.Errorf(backfill.KindConfig, "ksqldb.timeout is %s; want a positive duration", cfg.Timeout)
 	case cfg.Retries < 0:
 		return nil, backfill.Errorf(backfill.KindConfig, "ksqldb.retries is %d; want 0 or more", cfg.Retries)
 	case c.stream == "" || c.table == "":
@@ -147,11 +149,12 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
-// retryable reports whether the server asked to be tried again: the
+// Retryable reports whether the server asked to be tried again: the
 // shared policy's statuses (httpc.RetryableStatus: 429, 5xx), and ksqlDB's
 // own codes for the same, which also come inside a 200 answer: a server
-// error (50000, not ready 50302) or the pull-query rate limit.
-func (e *APIError) retryable() bool {
+// error (50000, not ready 50302) or the pull-query rate limit. It is the
+// httpc.Retryer that httpc.Client.Do asks.
+func (e *APIError) Retryable() bool {
 	if e.Status == http.StatusNotImplemented || e.Status == http.StatusHTTPVersionNotSupported {
 		return false // retrying cannot help; /query-stream falls back to /query on these
 	}
@@ -169,18 +172,19 @@ func (e *APIError) rateLimited() bool {
 	return e.Code == 42900 || (e.Code == 40000 && strings.Contains(e.Message, "rate limit for pull queries"))
 }
 
-// classify gives an exhausted or final API error its kind.
-func classify(e *APIError) error {
+// classify gives an exhausted or final API error e its kind; failed is
+// how httpc gave up on it, whose text has the password removed.
+func classify(e *APIError, failed *httpc.Error) error {
 	if group, denied := deniedGroup(e.Message); denied {
-		return groupACLError(group, e.Error())
+		return groupACLError(group, failed.Error())
 	}
 	switch {
 	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden || e.Code/100 == 401 || e.Code/100 == 403:
-		return backfill.Errorf(backfill.KindConfig, "%w: ksqlDB refused the credentials; check the ksqlDB username and password and the user's permissions", e)
-	case e.retryable():
-		return backfill.Errorf(backfill.KindUnavailable, "%w (gave up after retrying)", e)
+		return backfill.Errorf(backfill.KindConfig, "%w: ksqlDB refused the credentials; check the ksqlDB username and password and the user's permissions", failed)
+	case failed.Retryable:
+		return backfill.Errorf(backfill.KindUnavailable, "%w (gave up after retrying)", failed)
 	default:
-		return backfill.Errorf(backfill.KindContract, "%w", e)
+		return backfill.Errorf(backfill.KindContract, "%w", failed)
 	}
 }
 
@@ -193,12 +197,6 @@ func isNotFound(err error) bool {
 	}
 	m := strings.ToLower(e.Message)
 	return strings.Contains(m, "could not find") || strings.Contains(m, "does not exist")
-}
-
-// redactURL shows a configured URL without its password, also where the
-// URL does not parse.
-func redactURL(raw, password string) string {
-	return httpc.Redact(httpc.RedactURL(raw), password)
 }
 
 func truncate(s string, n int) string {

@@ -51,7 +51,7 @@ func cannedClient(t testing.TB, body []byte) *Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.http = &http.Client{Transport: bodyTransport{body: body, contentType: "application/json"}}
+	c.hc.HTTP = &http.Client{Transport: bodyTransport{body: body, contentType: "application/json"}}
 	return c
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
+	"github.com/ordermin/ordermin-backfill/internal/httpc"
 )
 
 func TestDeniedGroup(t *testing.T) {
@@ -24,8 +25,9 @@ func TestDeniedGroup(t *testing.T) {
 		t.Error("a Kafka outage read as a missing ACL")
 	}
 	e := &APIError{Endpoint: "POST /ksql", Status: 500, Code: 50000, Message: "Authorization denied to Describe on group: [g]"}
-	if e.retryable() || backfill.KindOf(classify(e)) != backfill.KindConfig || !strings.Contains(classify(e).Error(), "lacks DESCRIBE/READ on consumer group g") {
-		t.Errorf("retryable %v, classified %v", e.retryable(), classify(e))
+	failed := &httpc.Error{Err: e, Status: e.Status, Retryable: e.Retryable()}
+	if e.Retryable() || backfill.KindOf(classify(e, failed)) != backfill.KindConfig || !strings.Contains(classify(e, failed).Error(), "lacks DESCRIBE/READ on consumer group g") {
+		t.Errorf("retryable %v, classified %v", e.Retryable(), classify(e, failed))
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 )
 
 // These tests show the client following the retry policy it shares with
-// the Schema Registry client (backfill/internal/httpc), against a bare
+// the Schema Registry client (internal/httpc), against a bare
 // httptest server.
 
 const policySecret = "s3cret:p@ss/word"

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
-	"github.com/ordermin/ordermin-backfill/backfill/internal/httpc"
+	"github.com/ordermin/ordermin-backfill/internal/httpc"
 )
 
 func TestQuoteIdentifier(t *testing.T) {
@@ -163,7 +163,7 @@ func TestRetriesHonourRetryAfterAndClassify(t *testing.T) {
 	if d := httpc.RetryAfter("100000"); d != httpc.MaxRetryAfter {
 		t.Errorf("retryAfter is not capped: %s", d)
 	}
-	if d := c.policy.Backoff(0, 3*time.Second); d != 3*time.Second {
+	if d := c.hc.Policy.Backoff(0, 3*time.Second); d != 3*time.Second {
 		t.Errorf("backoff ignores the server's wait: %s", d)
 	}
 
@@ -360,8 +360,8 @@ func TestRecorderReserveAvoidsGrowth(t *testing.T) {
 // default of its own (config.Default holds the defaults).
 func TestNewRefusesSettingsItCannotUse(t *testing.T) {
 	ok := Config{URL: "http://ksqldb:8088", Timeout: time.Second, Stream: "s", Table: "t"}
-	if c, err := New(ok); err != nil || c.policy.Retries != 0 {
-		t.Fatalf("retries 0: %v, %d retries", err, c.policy.Retries)
+	if c, err := New(ok); err != nil || c.hc.Policy.Retries != 0 {
+		t.Fatalf("retries 0: %v, %d retries", err, c.hc.Policy.Retries)
 	}
 	for name, mod := range map[string]func(*Config){
 		"ksqldb.timeout": func(c *Config) { c.Timeout = 0 },

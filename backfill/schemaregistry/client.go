@@ -18,7 +18,7 @@ import (
 	"github.com/riferrei/srclient"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
-	"github.com/ordermin/ordermin-backfill/backfill/internal/httpc"
+	"github.com/ordermin/ordermin-backfill/internal/httpc"
 )
 
 // Config says where the registry is and which schemas to use.
@@ -38,9 +38,7 @@ type Config struct {
 type Client struct {
 	base       string // registry URL without userinfo or trailing slash
 	user, pass string
-	timeout    time.Duration
-	policy     httpc.Policy // the shared retry policy, with its default schedule
-	transport  http.RoundTripper
+	hc         httpc.Client // the shared retry policy with its default schedule, the timeout, redaction of pass
 	key, value selector
 }
 
@@ -74,7 +72,7 @@ func parseSelector(field, s string) (selector, error) {
 
 // New checks cfg and builds a client. It does not contact the registry.
 func New(cfg Config) (*Client, error) {
-	c := &Client{user: cfg.Username, pass: cfg.Password, timeout: cfg.Timeout, policy: httpc.Policy{Retries: cfg.Retries}}
+	c := &Client{user: cfg.Username, pass: cfg.Password}
 	if strings.TrimSpace(cfg.URL) == "" {
 		return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.url is empty")
 	}
@@ -99,8 +97,8 @@ func New(cfg Config) (*Client, error) {
 	if (c.user == "") != (c.pass == "") {
 		return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.username and schema_registry.password must be set together")
 	}
-	if c.timeout <= 0 {
-		return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.timeout is %s; want a positive duration", c.timeout)
+	if cfg.Timeout <= 0 {
+		return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.timeout is %s; want a positive duration", cfg.Timeout)
 	}
 	if cfg.Retries < 0 {
 		return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.retries is %d; want 0 or more", cfg.Retries)
@@ -111,13 +109,17 @@ func New(cfg Config) (*Client, error) {
 	if c.value, err = parseSelector("schema_registry.value_schema", cfg.ValueSchema); err != nil {
 		return nil, err
 	}
-	tlsCfg, err := httpc.Config("schema_registry", cfg.TLSCAFile, cfg.TLSInsecureSkipVerify)
+	tr, err := httpc.Transport("schema_registry", cfg.TLSCAFile, cfg.TLSInsecureSkipVerify)
 	if err != nil {
 		return nil, backfill.Errorf(backfill.KindConfig, "%v", err)
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tlsCfg
-	c.transport = tr
+	c.hc = httpc.Client{
+		HTTP:     &http.Client{Transport: tr},
+		Policy:   httpc.Policy{Retries: cfg.Retries},
+		Timeout:  cfg.Timeout,
+		Settings: "schema_registry",
+		Secrets:  []string{c.pass},
+	}
 	return c, nil
 }
 
@@ -149,23 +151,23 @@ func (c *Client) Fetch(ctx context.Context, topic string) (backfill.Schemas, err
 func (c *Client) resolve(ctx context.Context, subject string, sel selector) (backfill.RegisteredSchema, error) {
 	var (
 		s    *srclient.Schema
-		fl   *failure
+		err  error
 		what string
 	)
 	switch sel.kind {
 	case selLatest:
 		what = fmt.Sprintf("the latest version of subject %q", subject)
-		s, fl = call(ctx, c, func(sr *srclient.SchemaRegistryClient) (*srclient.Schema, error) { return sr.GetLatestSchema(subject) })
+		s, err = call(ctx, c, func(sr *srclient.SchemaRegistryClient) (*srclient.Schema, error) { return sr.GetLatestSchema(subject) })
 	case selVersion:
 		what = fmt.Sprintf("version %d of subject %q", sel.n, subject)
-		s, fl = call(ctx, c, func(sr *srclient.SchemaRegistryClient) (*srclient.Schema, error) {
+		s, err = call(ctx, c, func(sr *srclient.SchemaRegistryClient) (*srclient.Schema, error) {
 			return sr.GetSchemaByVersion(subject, sel.n)
 		})
 	case selID:
 		return c.resolveID(ctx, subject, sel)
 	}
-	if fl != nil {
-		return backfill.RegisteredSchema{}, c.explain(ctx, what, subject, sel, fl)
+	if err != nil {
+		return backfill.RegisteredSchema{}, c.explain(ctx, what, subject, sel, err)
 	}
 	return c.checked(subject, what, s.Version(), s)
 }
@@ -173,15 +175,15 @@ func (c *Client) resolve(ctx context.Context, subject string, sel selector) (bac
 // resolveID fetches schema id sel.n and checks that subject holds it.
 func (c *Client) resolveID(ctx context.Context, subject string, sel selector) (backfill.RegisteredSchema, error) {
 	what := fmt.Sprintf("schema id %d", sel.n)
-	s, fl := call(ctx, c, func(sr *srclient.SchemaRegistryClient) (*srclient.Schema, error) { return sr.GetSchema(sel.n) })
-	if fl != nil {
-		return backfill.RegisteredSchema{}, c.explain(ctx, what, subject, sel, fl)
+	s, err := call(ctx, c, func(sr *srclient.SchemaRegistryClient) (*srclient.Schema, error) { return sr.GetSchema(sel.n) })
+	if err != nil {
+		return backfill.RegisteredSchema{}, c.explain(ctx, what, subject, sel, err)
 	}
-	pairs, fl := call(ctx, c, func(sr *srclient.SchemaRegistryClient) (srclient.SubjectVersionResponse, error) {
+	pairs, err := call(ctx, c, func(sr *srclient.SchemaRegistryClient) (srclient.SubjectVersionResponse, error) {
 		return sr.GetSubjectVersionsById(sel.n)
 	})
-	if fl != nil {
-		return backfill.RegisteredSchema{}, c.explain(ctx, "the subjects of "+what, subject, sel, fl)
+	if err != nil {
+		return backfill.RegisteredSchema{}, c.explain(ctx, "the subjects of "+what, subject, sel, err)
 	}
 	version, others := 0, []string{}
 	for _, p := range pairs {
@@ -235,14 +237,14 @@ func (c *Client) ksqlKey(ctx context.Context, sel backfill.RegisteredSchema) (ba
 	}
 	bare := strconv.Quote(string(parsed.Type()))
 	what := fmt.Sprintf("the schema %s under subject %q", bare, sel.Subject)
-	own, fl := call(ctx, c, func(sr *srclient.SchemaRegistryClient) (*srclient.Schema, error) {
+	own, err := call(ctx, c, func(sr *srclient.SchemaRegistryClient) (*srclient.Schema, error) {
 		return sr.LookupSchema(sel.Subject, bare, srclient.Avro)
 	})
 	switch {
-	case fl != nil && fl.status == http.StatusNotFound:
+	case err != nil && status(err) == http.StatusNotFound:
 		return sel, nil
-	case fl != nil:
-		return backfill.RegisteredSchema{}, c.explain(ctx, what, sel.Subject, c.key, fl)
+	case err != nil:
+		return backfill.RegisteredSchema{}, c.explain(ctx, what, sel.Subject, c.key, err)
 	case own.ID() == sel.ID:
 		return sel, nil
 	case c.key.kind == selLatest:

@@ -13,7 +13,7 @@ import (
 )
 
 // These tests show the client following the retry policy it shares with
-// the ksqlDB client (backfill/internal/httpc), against a bare httptest
+// the ksqlDB client (internal/httpc), against a bare httptest
 // server.
 
 const policySecret = "s3cret:p@ss/word"

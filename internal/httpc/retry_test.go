@@ -16,21 +16,36 @@ import (
 	"time"
 )
 
-// get is a client's attempt as both clients make it: one request whose
-// failure is classified by RetryableStatus and RetryableError, with the
-// server's Retry-After.
-func get(client *http.Client, url string) func(int) (time.Duration, bool, error) {
-	return func(int) (time.Duration, bool, error) {
-		resp, err := client.Get(url)
+// get is an attempt as the clients make one: a GET of url whose answer
+// is read whole, an error answer failing the attempt.
+func get(url string) func(context.Context, *http.Client) error {
+	return func(ctx context.Context, hc *http.Client) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
-			return 0, RetryableError(err), err
+			return err
 		}
-		resp.Body.Close()
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
 		if resp.StatusCode != http.StatusOK {
-			return RetryAfter(resp.Header.Get("Retry-After")), RetryableStatus(resp.StatusCode), fmt.Errorf("HTTP %d", resp.StatusCode)
+			return fmt.Errorf("HTTP %d: %s", resp.StatusCode, body)
 		}
-		return 0, false, nil
+		return err
 	}
+}
+
+// do runs Client.Do with client and p, returning the attempts its
+// *Error counts (0 on success) and the error.
+func do(ctx context.Context, client *http.Client, p Policy, attempt func(context.Context, *http.Client) error) (int, error) {
+	err := (&Client{HTTP: client, Policy: p, Settings: "ksqldb"}).Do(ctx, attempt)
+	var failed *Error
+	if errors.As(err, &failed) {
+		return failed.Attempts, err
+	}
+	return 0, err
 }
 
 // server answers the first len(statuses) requests with those statuses
@@ -56,9 +71,9 @@ var fast = Policy{Retries: 5, Base: time.Millisecond, Cap: 2 * time.Millisecond}
 func TestRetryAfterIsHonouredThenSuccess(t *testing.T) {
 	srv, n := server(t, http.StatusTooManyRequests)
 	start := time.Now()
-	attempts, err := fast.Do(context.Background(), get(srv.Client(), srv.URL))
-	if err != nil || attempts != 2 || n.Load() != 2 {
-		t.Fatalf("%d attempts, %d requests: %v; want success on the second", attempts, n.Load(), err)
+	_, err := do(context.Background(), srv.Client(), fast, get(srv.URL))
+	if err != nil || n.Load() != 2 {
+		t.Fatalf("%d requests: %v; want success on the second", n.Load(), err)
 	}
 	if d := time.Since(start); d < time.Second {
 		t.Errorf("retried after %v; the server asked for 1s (Retry-After), above the 2ms cap", d)
@@ -67,18 +82,18 @@ func TestRetryAfterIsHonouredThenSuccess(t *testing.T) {
 
 func TestServerErrorsUpToTheRetryLimit(t *testing.T) {
 	srv, n := server(t, 503, 503, 503, 503, 503, 503, 503, 503)
-	attempts, err := Policy{Retries: 3, Base: time.Millisecond}.Do(context.Background(), get(srv.Client(), srv.URL))
+	attempts, err := do(context.Background(), srv.Client(), Policy{Retries: 3, Base: time.Millisecond}, get(srv.URL))
 	if err == nil || !strings.Contains(err.Error(), "503") || attempts != 4 || n.Load() != 4 {
 		t.Fatalf("%d attempts, %d requests: %v; want 1 + 3 retries ending in the 503", attempts, n.Load(), err)
 	}
 
 	srv, n = server(t, 502, 500)
-	if attempts, err := fast.Do(context.Background(), get(srv.Client(), srv.URL)); err != nil || attempts != 3 || n.Load() != 3 {
-		t.Fatalf("%d attempts, %d requests: %v; want success on the third", attempts, n.Load(), err)
+	if _, err := do(context.Background(), srv.Client(), fast, get(srv.URL)); err != nil || n.Load() != 3 {
+		t.Fatalf("%d requests: %v; want success on the third", n.Load(), err)
 	}
 
 	srv, n = server(t, 503)
-	if attempts, err := (Policy{}).Do(context.Background(), get(srv.Client(), srv.URL)); err == nil || attempts != 1 || n.Load() != 1 {
+	if attempts, err := do(context.Background(), srv.Client(), Policy{}, get(srv.URL)); err == nil || attempts != 1 || n.Load() != 1 {
 		t.Fatalf("retries 0: %d attempts, %d requests: %v; want one", attempts, n.Load(), err)
 	}
 }
@@ -86,7 +101,7 @@ func TestServerErrorsUpToTheRetryLimit(t *testing.T) {
 func TestOther4xxAreNotRetried(t *testing.T) {
 	for _, status := range []int{400, 401, 403, 404, 409, 501, 505} {
 		srv, n := server(t, status)
-		if attempts, err := fast.Do(context.Background(), get(srv.Client(), srv.URL)); err == nil || attempts != 1 || n.Load() != 1 {
+		if attempts, err := do(context.Background(), srv.Client(), fast, get(srv.URL)); err == nil || attempts != 1 || n.Load() != 1 {
 			t.Errorf("HTTP %d: %d attempts, %d requests: %v; want one failed attempt", status, attempts, n.Load(), err)
 		}
 	}
@@ -96,7 +111,7 @@ func TestTransportErrorsAreRetried(t *testing.T) {
 	srv, _ := server(t)
 	url := srv.URL
 	srv.Close() // nothing answers there now
-	attempts, err := Policy{Retries: 2, Base: time.Millisecond}.Do(context.Background(), get(http.DefaultClient, url))
+	attempts, err := do(context.Background(), http.DefaultClient, Policy{Retries: 2, Base: time.Millisecond}, get(url))
 	if err == nil || attempts != 3 {
 		t.Fatalf("%d attempts: %v; want 3 failed attempts", attempts, err)
 	}
@@ -115,19 +130,19 @@ func TestUntrustedCertificateIsExplainedAndNotRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
-	attempts, err := fast.Do(context.Background(), get(client, srv.URL))
+	attempts, err := do(context.Background(), client, fast, get(srv.URL))
 	if !Untrusted(err) || attempts != 1 || n.Load() != 0 {
 		t.Fatalf("%d attempts, %d requests: %v; want one attempt failing on the certificate", attempts, n.Load(), err)
 	}
-	if got := ExplainUntrusted("ksqldb", err); !strings.Contains(got, "ksqldb.tls_ca_file") || !strings.Contains(got, "does not trust") {
-		t.Errorf("explanation %q does not name ksqldb.tls_ca_file", got)
+	if got := err.Error(); !strings.Contains(got, "ksqldb.tls_ca_file") || !strings.Contains(got, "does not trust") {
+		t.Errorf("Do's error %q does not explain the certificate naming ksqldb.tls_ca_file", got)
 	}
 
 	// Trusted, but for other names: a CA file cannot help, the URL can.
 	pool := x509.NewCertPool()
 	pool.AddCert(srv.Certificate())
 	client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "registry.internal"}}}
-	attempts, err = fast.Do(context.Background(), get(client, srv.URL))
+	attempts, err = do(context.Background(), client, fast, get(srv.URL))
 	if !Untrusted(err) || attempts != 1 {
 		t.Fatalf("name mismatch: %d attempts: %v", attempts, err)
 	}
@@ -210,7 +225,7 @@ func TestDoEndsWithTheContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	attempts, err := Policy{Retries: 5, Base: time.Hour}.Do(ctx, get(srv.Client(), srv.URL))
+	attempts, err := do(ctx, srv.Client(), Policy{Retries: 5, Base: time.Hour}, get(srv.URL))
 	if err == nil || attempts != 1 || n.Load() != 1 || time.Since(start) > 2*time.Second {
 		t.Fatalf("%d attempts, %d requests after %v: %v", attempts, n.Load(), time.Since(start), err)
 	}

@@ -46,15 +46,14 @@ func (p Policy) Backoff(attempt int, retryAfter time.Duration) time.Duration {
 	return max(d, min(retryAfter, MaxRetryAfter))
 }
 
-// Do makes attempts until one succeeds or fails for good. try makes
-// attempt number attempt (0 first) and returns the server's Retry-After
-// (0 when none), whether its failure may be retried (see RetryableStatus
-// and RetryableError) and its error, nil on success. Do pauses Backoff
-// between attempts and stops when try succeeds, returns a failure that is
-// not retryable, the retries are spent or ctx ends; it returns the number
-// of attempts made and the last error. When ctx ends, the last error is
-// the last attempt's: callers tell that case by ctx.Err().
-func (p Policy) Do(ctx context.Context, try func(attempt int) (retryAfter time.Duration, retryable bool, err error)) (attempts int, err error) {
+// do is Client.Do's loop: it makes attempts until one succeeds or fails
+// for good. try makes attempt number attempt (0 first) and returns the
+// server's Retry-After (0 when none), whether its failure may be retried
+// and its error, nil on success. do pauses Backoff between attempts and
+// stops when try succeeds, returns a failure that is not retryable, the
+// retries are spent or ctx ends; it returns the number of attempts made
+// and the last error, which is the last attempt's also when ctx ended.
+func (p Policy) do(ctx context.Context, try func(attempt int) (retryAfter time.Duration, retryable bool, err error)) (attempts int, err error) {
 	for attempt := 0; ; attempt++ {
 		wait, retryable, err := try(attempt)
 		if err == nil || !retryable || attempt >= p.Retries || ctx.Err() != nil {

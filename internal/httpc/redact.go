@@ -1,6 +1,8 @@
 package httpc
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/url"
 	"strings"
 )
@@ -10,7 +12,8 @@ const Redacted = "[redacted]"
 
 // Redact returns s with every occurrence of each non-empty secret
 // replaced by Redacted, also where the secret appears percent-encoded as
-// in a URL's userinfo, path or query.
+// in a URL's userinfo, path or query, or escaped as in a JSON string (an
+// error answer's body).
 func Redact(s string, secrets ...string) string {
 	for _, secret := range secrets {
 		if secret == "" {
@@ -18,7 +21,7 @@ func Redact(s string, secrets ...string) string {
 		}
 		s = strings.ReplaceAll(s, secret, Redacted)
 		userinfo := strings.TrimPrefix(url.UserPassword("", secret).String(), ":")
-		for _, enc := range []string{userinfo, url.PathEscape(secret), url.QueryEscape(secret)} {
+		for _, enc := range []string{userinfo, url.PathEscape(secret), url.QueryEscape(secret), jsonEscape(secret, true), jsonEscape(secret, false)} {
 			if enc != secret {
 				s = strings.ReplaceAll(s, enc, Redacted)
 			}
@@ -27,11 +30,29 @@ func Redact(s string, secrets ...string) string {
 	return s
 }
 
+// jsonEscape returns secret as it appears inside a JSON string, with or
+// without the HTML-safe escapes of <, > and & (Go escapes them, Jackson
+// does not).
+func jsonEscape(secret string, html bool) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(html)
+	_ = enc.Encode(secret) // a string always encodes
+	return strings.TrimSuffix(strings.TrimPrefix(strings.TrimSuffix(b.String(), "\n"), `"`), `"`)
+}
+
 // RedactURL returns raw with the userinfo's password replaced by
-// "redacted", so that a URL can be shown in an error or a log. The user
-// name stays when a password follows it; alone, it may be a token and is
-// replaced too. A URL that does not parse loses all of its userinfo.
-func RedactURL(raw string) string {
+// "redacted", so that a URL can be shown in an error or a log, and then
+// with the secrets removed as Redact does, for a password that is set
+// apart from the URL but appears in it too. The user name stays when a
+// password follows it; alone, it may be a token and is replaced too. A
+// URL that does not parse loses all of its userinfo.
+func RedactURL(raw string, secrets ...string) string {
+	return Redact(redactUserinfo(raw), secrets...)
+}
+
+// redactUserinfo is RedactURL without secrets.
+func redactUserinfo(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return redactAuthority(raw)

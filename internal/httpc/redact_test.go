@@ -1,6 +1,8 @@
 package httpc
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -48,7 +50,40 @@ func TestRedact(t *testing.T) {
 			t.Errorf("Redact(%q) = %q does not say what it removed", text, got)
 		}
 	}
+	// Inside a JSON string, escaped by Go (with <, >, & as \u003c…) or not.
+	for _, secret := range []string{`pa"ss\\word`, "a<b>&c\"d"} {
+		for _, body := range []string{mustJSON(t, secret, true), mustJSON(t, secret, false)} {
+			if got := Redact(`{"message":`+body+`}`, secret); got != `{"message":"`+Redacted+`"}` {
+				t.Errorf("Redact(%s) = %s, want the JSON-escaped secret removed", body, got)
+			}
+		}
+	}
 	if got := Redact("nothing secret", ""); got != "nothing secret" {
 		t.Errorf("an empty password redacts: %q", got)
+	}
+}
+
+func mustJSON(t *testing.T, s string, html bool) string {
+	t.Helper()
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(html)
+	if err := enc.Encode(s); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// RedactURL also removes the secrets given, where the URL holds them
+// outside its userinfo.
+func TestRedactURLWithSecrets(t *testing.T) {
+	for raw, want := range map[string]string{
+		"http://job:s3cret@ksqldb:8088/?password=s3cret": "http://job:redacted@ksqldb:8088/?password=" + Redacted,
+		"http://ksqldb:8088/%zz?token=s3cret":            "http://ksqldb:8088/%zz?token=" + Redacted, // does not parse
+		"http://ksqldb:8088":                             "http://ksqldb:8088",
+	} {
+		if got := RedactURL(raw, "", "s3cret"); got != want {
+			t.Errorf("RedactURL(%q, secret) = %q, want %q", raw, got, want)
+		}
 	}
 }
