@@ -66,10 +66,48 @@ type Vector struct {
 // isNull reports whether row i is SQL NULL.
 func (v *Vector) isNull(i int) bool { return len(v.Null) > i && v.Null[i] }
 
+// Reset empties v, keeping its storage.
+func (v *Vector) Reset() {
+	v.Int64, v.Float64, v.String, v.Bool, v.Null = v.Int64[:0], v.Float64[:0], v.String[:0], v.Bool[:0], v.Null[:0]
+}
+
+// Append appends x, the next value of column c, to v: nil for SQL NULL,
+// else an int64, float64, string or bool as c's type says. A value of
+// another Go type is an error. A column of another type, or a repeated
+// one, keeps no values (Bind refuses to map such a column), only its
+// NULLs.
+func (v *Vector) Append(c Column, x any) error {
+	v.Null = append(v.Null, x == nil)
+	if c.Repeated {
+		return nil
+	}
+	ok := x == nil
+	switch c.Type {
+	case TypeInt64:
+		y, isT := x.(int64)
+		v.Int64, ok = append(v.Int64, y), ok || isT
+	case TypeFloat64:
+		y, isT := x.(float64)
+		v.Float64, ok = append(v.Float64, y), ok || isT
+	case TypeString:
+		y, isT := x.(string)
+		v.String, ok = append(v.String, y), ok || isT
+	case TypeBool:
+		y, isT := x.(bool)
+		v.Bool, ok = append(v.Bool, y), ok || isT
+	default:
+		return nil
+	}
+	if !ok {
+		return fmt.Errorf("%T value in a %s column", x, c.Type)
+	}
+	return nil
+}
+
 // setRow makes v a one-row column holding x: an int64, float64, string or
 // bool, or nil for NULL. Another type leaves the row without a value.
 func (v *Vector) setRow(x any) {
-	v.Int64, v.Float64, v.String, v.Bool, v.Null = v.Int64[:0], v.Float64[:0], v.String[:0], v.Bool[:0], v.Null[:0]
+	v.Reset()
 	switch x := x.(type) {
 	case nil:
 		v.Null = append(v.Null, true)
