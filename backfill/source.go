@@ -29,14 +29,16 @@ type Source interface {
 	Open(ctx context.Context) (RowReader, error)
 }
 
-// RowReader streams the rows of one result. It is used by one goroutine.
+// RowReader streams the rows of one result, a batch at a time, column by
+// column. It is used by one goroutine.
 type RowReader interface {
 	// Columns returns the result's columns in row order.
 	Columns() []Column
-	// Next stores the next row into *row, reusing its storage where it can.
-	// Values are int64, string, float64, bool or nil (SQL NULL).
-	// It returns io.EOF after the last row.
-	Next(row *[]any) error
+	// NextColumns replaces the contents of dst, one Vector per column
+	// (reusing their storage), with the next rows, at most max of them, and
+	// returns how many. It returns 0 and io.EOF after the last row; with
+	// another error, n counts the rows stored before it.
+	NextColumns(dst []Vector, max int) (n int, err error)
 	// TotalRows returns the row count when the source knows it.
 	TotalRows() (n uint64, known bool)
 	// Path names how rows are read, for logs and the report
@@ -104,8 +106,9 @@ func (v *Vector) Append(c Column, x any) error {
 	return nil
 }
 
-// setRow makes v a one-row column holding x: an int64, float64, string or
-// bool, or nil for NULL. Another type leaves the row without a value.
+// setRow makes v a one-row column holding x, as Encode needs: an int64,
+// float64, string or bool, or nil for NULL. Another type leaves the row
+// without a value.
 func (v *Vector) setRow(x any) {
 	v.Reset()
 	switch x := x.(type) {
@@ -135,16 +138,4 @@ func (v *Vector) describe(i int) string {
 		return fmt.Sprintf("bool value %v", v.Bool[i])
 	}
 	return "no int64, float64, string or bool value"
-}
-
-// A ColumnReader is a RowReader that can also hand over rows a batch at a
-// time, column by column, without boxing each value into an any. The
-// pipeline reads through NextColumns when a reader offers it.
-type ColumnReader interface {
-	RowReader
-	// NextColumns replaces the contents of dst, one Vector per column
-	// (reusing their storage), with the next rows, at most max of them, and
-	// returns how many. It returns 0 and io.EOF after the last row; with
-	// another error, n counts the rows stored before it.
-	NextColumns(dst []Vector, max int) (int, error)
 }

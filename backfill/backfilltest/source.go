@@ -19,11 +19,11 @@ type Source struct {
 	Rows    int64
 	Cols    []backfill.Column              // default OrderColumns
 	Row     func(i int64, dst []any) []any // default: user i+1, order 1000*(i+1)
-	FailAt  int64                          // if > 0, Next fails with FailErr at this row
+	FailAt  int64                          // if > 0, reading fails with FailErr at this row
 	FailErr error
 	// OpenErr, if set, is returned by Open.
 	OpenErr error
-	// Block, if set, makes Next wait on it before each row after the first BlockAfter rows.
+	// Block, if set, makes the reader wait on it before each row after the first BlockAfter rows.
 	Block      <-chan struct{}
 	BlockAfter int64
 	// ReportedRows, if > 0, is the size TotalRows reports instead of Rows,
@@ -60,7 +60,8 @@ func (r *reader) Columns() []backfill.Column {
 	return OrderColumns
 }
 
-func (r *reader) Next(row *[]any) error {
+// next generates the next row into r.row; io.EOF after the last.
+func (r *reader) next() error {
 	if r.i >= r.s.Rows {
 		return io.EOF
 	}
@@ -78,7 +79,7 @@ func (r *reader) Next(row *[]any) error {
 	if gen == nil {
 		gen = DefaultRow
 	}
-	*row = gen(r.i, *row)
+	r.row = gen(r.i, r.row)
 	r.i++
 	return nil
 }
@@ -92,7 +93,7 @@ func (r *reader) TotalRows() (uint64, bool) {
 func (r *reader) Path() string { return "memory" }
 func (r *reader) Close() error { return nil }
 
-// NextColumns implements backfill.ColumnReader.
+// NextColumns implements backfill.RowReader.
 func (r *reader) NextColumns(dst []backfill.Vector, max int) (int, error) {
 	cols := r.Columns()
 	for j := range dst {
@@ -100,7 +101,7 @@ func (r *reader) NextColumns(dst []backfill.Vector, max int) (int, error) {
 	}
 	n := 0
 	for n < max {
-		if err := r.Next(&r.row); err != nil {
+		if err := r.next(); err != nil {
 			if n > 0 && errors.Is(err, io.EOF) {
 				return n, nil
 			}

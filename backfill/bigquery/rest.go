@@ -76,20 +76,7 @@ func (r *restReader) next() (rowLoader, error) {
 	return vals, nil
 }
 
-func (r *restReader) Next(row *[]any) error {
-	vals, err := r.next()
-	if err != nil {
-		return err
-	}
-	dst := (*row)[:0]
-	for _, v := range vals {
-		dst = append(dst, v)
-	}
-	*row = dst
-	return nil
-}
-
-// NextColumns implements backfill.ColumnReader: it lays up to max rows
+// NextColumns implements backfill.RowReader: it lays up to max rows
 // out column by column, as the Storage Read API reader does, reading
 // further pages as needed. A value whose Go type does not match its
 // column's type (the client converts each by the result's schema) is a

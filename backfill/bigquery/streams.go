@@ -153,7 +153,7 @@ type badStream struct{ err error }
 func (e *badStream) Error() string { return e.err.Error() }
 
 // consume decodes one ReadRows call's responses and hands their records
-// to Next, advancing offset by the rows handed. It returns nil at the
+// to NextColumns, advancing offset by the rows handed. It returns nil at the
 // stream's clean end, the gRPC error of a broken call, or a *badStream.
 func (r *streamReader) consume(ctx context.Context, rows storagepb.BigQueryRead_ReadRowsClient, dec *decoder, offset *int64) (progressed bool, err error) {
 	msgs := newMessages(dec, rows.Recv)
@@ -230,24 +230,7 @@ func (r *streamReader) advance() error {
 	return nil
 }
 
-func (r *streamReader) Next(row *[]any) error {
-	if err := r.advance(); err != nil {
-		return err
-	}
-	dst := (*row)[:0]
-	for j := range r.vals {
-		v, err := r.vals[j].value(r.i)
-		if err != nil {
-			return backfill.Errorf(backfill.KindContract, "column %s: %v", r.cols[j].Name, err)
-		}
-		dst = append(dst, v)
-	}
-	*row = dst
-	r.i++
-	return nil
-}
-
-// NextColumns implements backfill.ColumnReader: it copies up to max rows
+// NextColumns implements backfill.RowReader: it copies up to max rows
 // of the current record batch, column by column.
 func (r *streamReader) NextColumns(dst []backfill.Vector, max int) (int, error) {
 	if err := r.advance(); err != nil {
