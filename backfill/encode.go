@@ -24,13 +24,14 @@ const (
 )
 
 // RecordWriter encodes rows for one goroutine, reusing its buffers: the
-// slices Encode returns stay valid only until the next call.
+// slices EncodeColumns and Encode return stay valid only until the next
+// call.
 //
-// Encode is the job's hot path and allocates nothing: it appends the Avro
-// binary encoding of the few primitive types NewCodec accepts (long, int,
-// string, double, float, boolean, each optionally in a union with null)
-// straight into reused buffers, byte for byte what hamba/avro writes for
-// the same schemas (the tests compare the two).
+// EncodeColumns is the job's hot path and allocates nothing: it appends
+// the Avro binary encoding of the few primitive types NewCodec accepts
+// (long, int, string, double, float, boolean, each optionally in a union
+// with null) straight into reused buffers, byte for byte what hamba/avro
+// writes for the same schemas (the tests compare the two).
 type RecordWriter struct {
 	enc    *Encoder
 	key    []byte
@@ -56,10 +57,10 @@ func (e *Encoder) NewWriter() *RecordWriter {
 	return w
 }
 
-// Encode returns the wire-format key and value for row. A row with a NULL
-// key or a NULL mapped value column returns a skip reason and no bytes.
-// A value whose Go type does not match its column's type is an error. The
-// row is encoded as a one-row columnar batch, by EncodeColumns.
+// Encode returns the wire-format key and value for one row of values
+// (int64, float64, string, bool or nil for NULL), with EncodeColumns'
+// skips and errors: it encodes the row as a one-row batch. It is a
+// convenience for tests and tools; the pipeline calls EncodeColumns.
 func (w *RecordWriter) Encode(row []any) (key, value []byte, skip SkipReason, err error) {
 	if len(w.row) < len(row) {
 		w.row = make([]Vector, len(row))
@@ -83,7 +84,9 @@ func appendLong(dst []byte, x int64) []byte {
 }
 
 // EncodeColumns returns the wire-format key and value for row i of a
-// columnar batch (see ColumnReader), with Encode's skips and errors.
+// batch as RowReader.NextColumns fills it. A row with a NULL key or a NULL
+// mapped value column returns a skip reason and no bytes. A value missing
+// from the vector of its column's type (a mistyped value) is an error.
 func (w *RecordWriter) EncodeColumns(cols []Vector, i int) (key, value []byte, skip SkipReason, err error) {
 	e := w.enc
 	if len(cols) <= e.keyCol {

@@ -2,9 +2,9 @@ package backfill
 
 import "testing"
 
-// The encoder's cost per record, for the row path (Encode: REST reads and
-// other row sources) and the columnar one (EncodeColumns: Storage Read API
-// batches): go test -run='^$' -bench=Encode ./backfill/
+// The encoder's cost per record, for the pipeline's path (EncodeColumns,
+// over the batches the readers fill) and for the one-row convenience
+// (Encode, which tests and tools call): go test -run='^$' -bench=Encode ./backfill/
 func BenchmarkEncode(b *testing.B) {
 	e := mustEncoder(b, ksqlSchemas(1, 2), Mapping{KeyColumn: "user_id"}, orderColumns)
 	row := []any{int64(123456), int64(987654321)}

@@ -120,7 +120,7 @@ func TestEncodeErrorKeepsWriterUsable(t *testing.T) {
 	}
 }
 
-// vectorsOf lays rows out column by column, as a ColumnReader does.
+// vectorsOf lays rows out column by column, as RowReader.NextColumns does.
 func vectorsOf(t *testing.T, cols []Column, rows ...[]any) []Vector {
 	t.Helper()
 	out := make([]Vector, len(cols))

@@ -7,13 +7,9 @@ import (
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
-	"github.com/ordermin/ordermin-backfill/backfill/backfilltest"
 )
 
 func pipeline(t testing.TB, src backfill.Source, prod backfill.Producer) *backfill.Pipeline {
-	if s, ok := src.(*backfilltest.Source); ok && columnar {
-		s.Columnar = true
-	}
 	return &backfill.Pipeline{
 		Source: src, Codec: codec(t), Mapping: backfill.Mapping{KeyColumn: "user_id"}, Producer: prod,
 		Workers: 4, BatchSize: 7, FlushTimeout: time.Second, DrainTimeout: 100 * time.Millisecond,

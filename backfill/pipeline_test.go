@@ -27,11 +27,6 @@ func codec(t testing.TB) *backfill.Codec {
 	return c
 }
 
-// columnar makes pipeline() hand its in-memory sources' rows over column
-// by column (backfill.ColumnReader); TestColumnarSourcesBehaveAsRowSources
-// sets it.
-var columnar bool
-
 func TestPipelineProducesEveryRowOnceAndCountsSkips(t *testing.T) {
 	const n = 1000
 	src := &backfilltest.Source{Rows: n, Row: func(i int64, dst []any) []any {
@@ -207,28 +202,6 @@ func TestPipelineProducesFromOneGoroutineWhileEncodingInParallel(t *testing.T) {
 	}
 	if rep.RecordsEncoded != n || rep.RecordsAcked != n || rep.Bytes == 0 {
 		t.Fatalf("report = %+v", rep)
-	}
-}
-
-// TestColumnarSourcesBehaveAsRowSources runs the pipeline's tests again
-// with sources that are ColumnReaders: the same records, skips, failures
-// and accounting.
-func TestColumnarSourcesBehaveAsRowSources(t *testing.T) {
-	columnar = true
-	defer func() { columnar = false }()
-	for name, test := range map[string]func(*testing.T){
-		"every row once, skips counted":   TestPipelineProducesEveryRowOnceAndCountsSkips,
-		"dry run":                         TestPipelineDryRunProducesNothing,
-		"failures":                        TestPipelineFailures,
-		"interrupted":                     TestPipelineInterruptedStopsReadingAndReports,
-		"delta filter":                    TestPipelineFilterSkipsWhatTheTableHolds,
-		"one sender goroutine":            TestPipelineProducesFromOneGoroutineWhileEncodingInParallel,
-		"source error mid-stream":         TestSourceErrorMidStreamFlushesAndReportsRowsSoFar,
-		"every row read before the error": TestSourceErrorMidStreamProducesEveryRowRead,
-		"extreme and duplicate ids":       TestExtremeAndDuplicateIDsAreEncodedExactly,
-		"short read":                      TestShortReadFailsWithSourceExit,
-	} {
-		t.Run(name, test)
 	}
 }
 

@@ -28,24 +28,13 @@ func (s Shard) of(key int64, null bool) int {
 func (s Shard) check(b *batch, keyCol int) (row int, key string, shard int) {
 	for i := range b.n {
 		var k int64
-		var null bool
-		if b.columnar {
-			v := &b.cols[keyCol]
-			if null = v.isNull(i); !null {
-				if i >= len(v.Int64) {
-					continue
-				}
-				k = v.Int64[i]
-			}
-		} else {
-			switch x := b.rows[i][keyCol].(type) {
-			case nil:
-				null = true
-			case int64:
-				k = x
-			default:
+		v := &b.cols[keyCol]
+		null := v.isNull(i)
+		if !null {
+			if i >= len(v.Int64) {
 				continue
 			}
+			k = v.Int64[i]
 		}
 		if got := s.of(k, null); got != s.Index {
 			if null {

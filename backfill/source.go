@@ -29,14 +29,16 @@ type Source interface {
 	Open(ctx context.Context) (RowReader, error)
 }
 
-// RowReader streams the rows of one result. It is used by one goroutine.
+// RowReader streams the rows of one result, a batch at a time, column by
+// column. It is used by one goroutine.
 type RowReader interface {
 	// Columns returns the result's columns in row order.
 	Columns() []Column
-	// Next stores the next row into *row, reusing its storage where it can.
-	// Values are int64, string, float64, bool or nil (SQL NULL).
-	// It returns io.EOF after the last row.
-	Next(row *[]any) error
+	// NextColumns replaces the contents of dst, one Vector per column
+	// (reusing their storage), with the next rows, at most max of them, and
+	// returns how many. It returns 0 and io.EOF after the last row; with
+	// another error, n counts the rows stored before it.
+	NextColumns(dst []Vector, max int) (n int, err error)
 	// TotalRows returns the row count when the source knows it.
 	TotalRows() (n uint64, known bool)
 	// Path names how rows are read, for logs and the report
@@ -66,10 +68,49 @@ type Vector struct {
 // isNull reports whether row i is SQL NULL.
 func (v *Vector) isNull(i int) bool { return len(v.Null) > i && v.Null[i] }
 
-// setRow makes v a one-row column holding x: an int64, float64, string or
-// bool, or nil for NULL. Another type leaves the row without a value.
-func (v *Vector) setRow(x any) {
+// Reset empties v, keeping its storage.
+func (v *Vector) Reset() {
 	v.Int64, v.Float64, v.String, v.Bool, v.Null = v.Int64[:0], v.Float64[:0], v.String[:0], v.Bool[:0], v.Null[:0]
+}
+
+// Append appends x, the next value of column c, to v: nil for SQL NULL,
+// else an int64, float64, string or bool as c's type says. A value of
+// another Go type is an error. A column of another type, or a repeated
+// one, keeps no values (Bind refuses to map such a column), only its
+// NULLs.
+func (v *Vector) Append(c Column, x any) error {
+	v.Null = append(v.Null, x == nil)
+	if c.Repeated {
+		return nil
+	}
+	ok := x == nil
+	switch c.Type {
+	case TypeInt64:
+		y, isT := x.(int64)
+		v.Int64, ok = append(v.Int64, y), ok || isT
+	case TypeFloat64:
+		y, isT := x.(float64)
+		v.Float64, ok = append(v.Float64, y), ok || isT
+	case TypeString:
+		y, isT := x.(string)
+		v.String, ok = append(v.String, y), ok || isT
+	case TypeBool:
+		y, isT := x.(bool)
+		v.Bool, ok = append(v.Bool, y), ok || isT
+	default:
+		return nil
+	}
+	if !ok {
+		return fmt.Errorf("%T value in a %s column", x, c.Type)
+	}
+	return nil
+}
+
+// setRow makes v a one-row column holding x, as Encode needs: an int64,
+// float64, string or bool, or nil for NULL. Another type leaves the row
+// without a value.
+func (v *Vector) setRow(x any) {
+	v.Reset()
 	switch x := x.(type) {
 	case nil:
 		v.Null = append(v.Null, true)
@@ -97,16 +138,4 @@ func (v *Vector) describe(i int) string {
 		return fmt.Sprintf("bool value %v", v.Bool[i])
 	}
 	return "no int64, float64, string or bool value"
-}
-
-// A ColumnReader is a RowReader that can also hand over rows a batch at a
-// time, column by column, without boxing each value into an any. The
-// pipeline reads through NextColumns when a reader offers it.
-type ColumnReader interface {
-	RowReader
-	// NextColumns replaces the contents of dst, one Vector per column
-	// (reusing their storage), with the next rows, at most max of them, and
-	// returns how many. It returns 0 and io.EOF after the last row; with
-	// another error, n counts the rows stored before it.
-	NextColumns(dst []Vector, max int) (int, error)
 }

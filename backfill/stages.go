@@ -14,12 +14,8 @@ import (
 // batch carries up to BatchSize rows through the pipeline's three stages:
 // read, encode (on the bounded errgroup) and send (one goroutine).
 type batch struct {
-	rows [][]any
+	cols []Vector // the rows, column by column
 	n    int
-	// cols holds the rows column by column instead, when the source is a
-	// ColumnReader (columnar is then set).
-	cols     []Vector
-	columnar bool
 
 	// The encoded records, back to back in buf: record i's key is
 	// buf[offs[2i]:offs[2i+1]] and its value buf[offs[2i+1]:offs[2i+2]].
@@ -40,46 +36,22 @@ func (b *batch) records() int { return (len(b.offs) - 1) / 2 }
 
 // int64At returns row i's value in column col when it is a non-NULL int64.
 func (b *batch) int64At(col, i int) (int64, bool) {
-	if b.columnar {
-		v := &b.cols[col]
-		if i >= len(v.Int64) || v.isNull(i) {
-			return 0, false
-		}
-		return v.Int64[i], true
+	v := &b.cols[col]
+	if i >= len(v.Int64) || v.isNull(i) {
+		return 0, false
 	}
-	x, ok := b.rows[i][col].(int64)
-	return x, ok
+	return v.Int64[i], true
 }
 
-// encode encodes row i with w.
-func (b *batch) encode(w *RecordWriter, i int) (key, value []byte, skip SkipReason, err error) {
-	if b.columnar {
-		return w.EncodeColumns(b.cols, i)
+// fill reads the batch's rows from the source, in one NextColumns call,
+// and returns its error: io.EOF at the end of the source.
+func (b *batch) fill(reader RowReader, ncols, batchSize int) error {
+	if len(b.cols) != ncols {
+		b.cols = make([]Vector, ncols)
 	}
-	return w.Encode(b.rows[i])
-}
-
-// fill reads the batch's rows from the source: one NextColumns call for a
-// ColumnReader, else Next until the batch is full. It returns io.EOF (with
-// the rows read before it) at the end of the source.
-func (b *batch) fill(reader RowReader, columns ColumnReader, ncols, batchSize int) error {
-	b.n = 0
-	if columns != nil {
-		if len(b.cols) != ncols {
-			b.cols = make([]Vector, ncols)
-		}
-		n, err := columns.NextColumns(b.cols, batchSize)
-		b.n, b.columnar = n, true
-		return err
-	}
-	b.columnar = false
-	for b.n < batchSize {
-		if err := reader.Next(&b.rows[b.n]); err != nil {
-			return err
-		}
-		b.n++
-	}
-	return nil
+	n, err := reader.NextColumns(b.cols, batchSize)
+	b.n = n
+	return err
 }
 
 func (b *batch) record(i int) (key, value []byte) {
@@ -105,7 +77,7 @@ func (b *batch) record(i int) (key, value []byte) {
 func (p *Pipeline) move(ctx context.Context, reader RowReader, enc *Encoder, observed, workers, batchSize int, c *counters) (readErr, workErr error) {
 	g, gctx := errgroup.WithContext(ctx)
 	ready := make(chan *batch, workers)
-	batches := sync.Pool{New: func() any { return &batch{rows: make([][]any, batchSize)} }}
+	batches := sync.Pool{New: func() any { return new(batch) }}
 	writers := sync.Pool{New: func() any { return enc.NewWriter() }}
 
 	g.Go(recovered(func() error { return p.send(gctx, ready, &batches, c) }))
@@ -174,7 +146,6 @@ func recovered(fn func() error) func() error {
 // In a sharded run, a batch holding a row of another shard is not encoded:
 // the read stops there with a contract error.
 func (p *Pipeline) read(ctx context.Context, reader RowReader, keyCol, batchSize int, batches *sync.Pool, c *counters, encode func(*batch)) error {
-	columns, _ := reader.(ColumnReader)
 	ncols := len(reader.Columns())
 	for {
 		if ctx.Err() != nil {
@@ -183,7 +154,7 @@ func (p *Pipeline) read(ctx context.Context, reader RowReader, keyCol, batchSize
 		b := batches.Get().(*batch)
 		var eof bool
 		var readErr error
-		if err := b.fill(reader, columns, ncols, batchSize); errors.Is(err, io.EOF) {
+		if err := b.fill(reader, ncols, batchSize); errors.Is(err, io.EOF) {
 			eof = true
 		} else if err != nil {
 			readErr = err
@@ -239,7 +210,7 @@ func (p *Pipeline) encode(ctx context.Context, w *RecordWriter, b *batch, observ
 			inTable++
 			continue
 		}
-		key, value, skip, err := b.encode(w, i)
+		key, value, skip, err := w.EncodeColumns(b.cols, i)
 		if err != nil {
 			return Errorf(KindContract, "encoding source row: %w", err)
 		}
@@ -320,7 +291,7 @@ func (p *Pipeline) sendBatch(ctx context.Context, b *batch, c *counters) error {
 
 // filter asks the Filter which of the batch's rows to produce and marks
 // the others in b.drop. Rows whose key or value is not an integer (NULL)
-// are left to Encode, which skips and counts them.
+// are left to EncodeColumns, which skips and counts them.
 func (p *Pipeline) filter(ctx context.Context, enc *Encoder, b *batch, observed int) error {
 	b.cand, b.candRow = b.cand[:0], b.candRow[:0]
 	b.drop = append(b.drop[:0], make([]bool, b.n)...)

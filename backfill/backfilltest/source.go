@@ -6,7 +6,6 @@ package backfilltest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
@@ -20,19 +19,16 @@ type Source struct {
 	Rows    int64
 	Cols    []backfill.Column              // default OrderColumns
 	Row     func(i int64, dst []any) []any // default: user i+1, order 1000*(i+1)
-	FailAt  int64                          // if > 0, Next fails with FailErr at this row
+	FailAt  int64                          // if > 0, reading fails with FailErr at this row
 	FailErr error
 	// OpenErr, if set, is returned by Open.
 	OpenErr error
-	// Block, if set, makes Next wait on it before each row after the first BlockAfter rows.
+	// Block, if set, makes the reader wait on it before each row after the first BlockAfter rows.
 	Block      <-chan struct{}
 	BlockAfter int64
 	// ReportedRows, if > 0, is the size TotalRows reports instead of Rows,
 	// as a source whose stream ends early would.
 	ReportedRows int64
-	// Columnar makes the reader a backfill.ColumnReader, as the BigQuery
-	// Storage Read API reader is.
-	Columnar bool
 }
 
 // Open implements backfill.Source.
@@ -40,11 +36,7 @@ func (s *Source) Open(ctx context.Context) (backfill.RowReader, error) {
 	if s.OpenErr != nil {
 		return nil, s.OpenErr
 	}
-	r := &reader{s: s, ctx: ctx}
-	if s.Columnar {
-		return &columnReader{reader: r}, nil
-	}
-	return r, nil
+	return &reader{s: s, ctx: ctx}, nil
 }
 
 // DefaultRow is user i+1 with order 1000*(i+1).
@@ -52,10 +44,13 @@ func DefaultRow(i int64, dst []any) []any {
 	return append(dst[:0], i+1, 1000*(i+1))
 }
 
+// reader generates the rows and hands them over column by column, as
+// the BigQuery readers do.
 type reader struct {
 	s   *Source
 	ctx context.Context
 	i   int64
+	row []any
 }
 
 func (r *reader) Columns() []backfill.Column {
@@ -65,7 +60,8 @@ func (r *reader) Columns() []backfill.Column {
 	return OrderColumns
 }
 
-func (r *reader) Next(row *[]any) error {
+// next generates the next row into r.row; io.EOF after the last.
+func (r *reader) next() error {
 	if r.i >= r.s.Rows {
 		return io.EOF
 	}
@@ -83,7 +79,7 @@ func (r *reader) Next(row *[]any) error {
 	if gen == nil {
 		gen = DefaultRow
 	}
-	*row = gen(r.i, *row)
+	r.row = gen(r.i, r.row)
 	r.i++
 	return nil
 }
@@ -97,29 +93,22 @@ func (r *reader) TotalRows() (uint64, bool) {
 func (r *reader) Path() string { return "memory" }
 func (r *reader) Close() error { return nil }
 
-// columnReader hands the generated rows over column by column.
-type columnReader struct {
-	*reader
-	row []any
-}
-
-// NextColumns implements backfill.ColumnReader.
-func (r *columnReader) NextColumns(dst []backfill.Vector, max int) (int, error) {
+// NextColumns implements backfill.RowReader.
+func (r *reader) NextColumns(dst []backfill.Vector, max int) (int, error) {
 	cols := r.Columns()
 	for j := range dst {
-		v := &dst[j]
-		v.Int64, v.Float64, v.String, v.Bool, v.Null = v.Int64[:0], v.Float64[:0], v.String[:0], v.Bool[:0], v.Null[:0]
+		dst[j].Reset()
 	}
 	n := 0
 	for n < max {
-		if err := r.Next(&r.row); err != nil {
+		if err := r.next(); err != nil {
 			if n > 0 && errors.Is(err, io.EOF) {
 				return n, nil
 			}
 			return n, err
 		}
 		for j, col := range cols {
-			if err := appendTo(&dst[j], col.Type, r.row[j]); err != nil {
+			if err := dst[j].Append(col, r.row[j]); err != nil {
 				// As an Arrow column cannot hold another type, a mistyped
 				// value is the reader's contract failure.
 				return n, backfill.Errorf(backfill.KindContract, "column %s: %w", col.Name, err)
@@ -128,28 +117,4 @@ func (r *columnReader) NextColumns(dst []backfill.Vector, max int) (int, error) 
 		n++
 	}
 	return n, nil
-}
-
-// appendTo appends x, a value of a column of type t, to v.
-func appendTo(v *backfill.Vector, t backfill.ColumnType, x any) error {
-	v.Null = append(v.Null, x == nil)
-	ok := x == nil
-	switch t {
-	case backfill.TypeInt64:
-		y, isT := x.(int64)
-		v.Int64, ok = append(v.Int64, y), ok || isT
-	case backfill.TypeFloat64:
-		y, isT := x.(float64)
-		v.Float64, ok = append(v.Float64, y), ok || isT
-	case backfill.TypeString:
-		y, isT := x.(string)
-		v.String, ok = append(v.String, y), ok || isT
-	case backfill.TypeBool:
-		y, isT := x.(bool)
-		v.Bool, ok = append(v.Bool, y), ok || isT
-	}
-	if !ok {
-		return fmt.Errorf("%T value in a %s column", x, t)
-	}
-	return nil
 }

@@ -64,7 +64,7 @@ var arrowTypes = map[arrow.Type]backfill.ColumnType{
 	arrow.FLOAT64: backfill.TypeFloat64, arrow.BOOL: backfill.TypeBool,
 }
 
-// column reads one Arrow column's values as the pipeline's row values.
+// column reads one Arrow column's values into the pipeline's Vectors.
 type column struct {
 	arr   arrow.Array
 	kind  arrow.Type
@@ -90,28 +90,6 @@ func newColumn(a arrow.Array) column {
 	return c
 }
 
-// value returns row i's value: int64, float64, string, bool, nil for
-// NULL, or an error for a type the pipeline cannot carry (Bind rejects
-// such columns before any row is read).
-func (c *column) value(i int) (any, error) {
-	if c.nulls && c.arr.IsNull(i) {
-		return nil, nil
-	}
-	switch c.kind {
-	case arrow.INT64:
-		return c.ints[i], nil
-	case arrow.FLOAT64:
-		return c.f64[i], nil
-	case arrow.STRING:
-		// Value points into the batch's buffer, which is reused once the
-		// batch is released.
-		return strings.Clone(c.strs.Value(i)), nil
-	case arrow.BOOL:
-		return c.bools.Value(i), nil
-	}
-	return nil, fmt.Errorf("column of Arrow type %s cannot be read", c.arr.DataType())
-}
-
 // clone returns a decoder for another stream of the same session: the
 // framing is learnt per stream.
 func (d *decoder) clone() *decoder {
@@ -134,7 +112,9 @@ func (c *column) copyRows(dst *backfill.Vector, i, n int) error {
 		dst.Float64 = append(dst.Float64, c.f64[i:i+n]...)
 	case arrow.STRING:
 		for k := i; k < i+n; k++ {
-			dst.String = append(dst.String, strings.Clone(c.strs.Value(k))) // as in value
+			// Value points into the batch's buffer, which is reused once
+			// the batch is released.
+			dst.String = append(dst.String, strings.Clone(c.strs.Value(k)))
 		}
 	case arrow.BOOL:
 		for k := i; k < i+n; k++ {

@@ -53,22 +53,24 @@ func ordersRecordWith(n int, shards int64, shardColumn string) arrow.Record {
 func readAll(t *testing.T, r backfill.RowReader) (map[int64]int64, error) {
 	t.Helper()
 	got := map[int64]int64{}
-	row := []any{}
+	vecs := make([]backfill.Vector, len(r.Columns()))
 	for {
-		err := r.Next(&row)
+		n, err := r.NextColumns(vecs, 100)
+		for i := range n {
+			u := vecs[0].Int64[i]
+			if _, dup := got[u]; dup {
+				t.Fatalf("user %d read twice", u)
+			}
+			got[u] = 0
+			if len(vecs[1].Null) <= i || !vecs[1].Null[i] {
+				got[u] = vecs[1].Int64[i]
+			}
+		}
 		if errors.Is(err, io.EOF) {
 			return got, nil
 		}
 		if err != nil {
 			return got, err
-		}
-		u := row[0].(int64)
-		if _, dup := got[u]; dup {
-			t.Fatalf("user %d read twice", u)
-		}
-		got[u] = 0
-		if row[1] != nil {
-			got[u] = row[1].(int64)
 		}
 	}
 }

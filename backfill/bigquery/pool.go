@@ -8,7 +8,7 @@ import (
 )
 
 // bufferPool is a memory.Allocator that reuses the buffers of decoded
-// record batches. Every batch is copied out (NextColumns, Next) and
+// record batches. Every batch is copied out (NextColumns) and
 // released before the next, so a handful of buffers per stream serve the
 // whole read instead of two fresh allocations per column and response,
 // which the collector would then have to reclaim.

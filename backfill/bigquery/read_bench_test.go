@@ -36,40 +36,6 @@ func BenchmarkReadPath(b *testing.B) {
 	rec.Release()
 	ctx := context.Background()
 
-	b.Run("direct", func(b *testing.B) {
-		src := New(Config{Project: "p", StorageEndpoint: read.Addr(), StoragePlaintext: true, ReadStreams: 1, ReadSessionTimeout: 5 * time.Second}, nil)
-		rc, closeRC, err := src.storageClient(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer closeRC()
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			r, err := src.openSession(ctx, rc, "projects/p/datasets/d/tables/result", nil, "")
-			if err != nil {
-				b.Fatal(err)
-			}
-			row := make([]any, 0, 3)
-			n := 0
-			for {
-				err := r.Next(&row)
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				n++
-			}
-			r.Close()
-			if n != rows {
-				b.Fatalf("read %d rows", n)
-			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
-	})
-
 	b.Run("direct-columns", func(b *testing.B) {
 		src := New(Config{Project: "p", StorageEndpoint: read.Addr(), StoragePlaintext: true, ReadStreams: 1, ReadSessionTimeout: 5 * time.Second}, nil)
 		rc, closeRC, err := src.storageClient(ctx)

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/memory"
 
+	"github.com/ordermin/ordermin-backfill/backfill"
 	"github.com/ordermin/ordermin-backfill/internal/fake/bqreadfake"
 )
 
@@ -54,16 +55,16 @@ func TestStorageReadsMultiMiBResponses(t *testing.T) {
 	}
 	defer r.Close()
 	n := 0
-	row := []any{}
+	vecs := make([]backfill.Vector, len(r.Columns()))
 	for {
-		err := r.Next(&row)
+		got, err := r.NextColumns(vecs, 1000)
+		n += got
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			t.Fatalf("after %d rows: %v", n, err)
 		}
-		n++
 	}
 	if n != rows {
 		t.Fatalf("read %d rows, want %d", n, rows)

@@ -60,24 +60,51 @@ func (l *rowLoader) Load(v []bigquery.Value, _ bigquery.Schema) error {
 
 func (r *restReader) Columns() []backfill.Column { return r.columns }
 
-func (r *restReader) Next(row *[]any) error {
+// next returns the next row's values, io.EOF after the last.
+func (r *restReader) next() (rowLoader, error) {
 	var vals rowLoader
 	if r.havePeek {
 		vals, r.havePeek = r.peek, false
 	} else if r.peekErr == iterator.Done {
-		return io.EOF
+		return nil, io.EOF
 	} else if err := r.it.Next(&vals); err != nil {
 		if err == iterator.Done {
-			return io.EOF
+			return nil, io.EOF
 		}
-		return classify(err, "reading BigQuery job "+r.jobID)
+		return nil, classify(err, "reading BigQuery job "+r.jobID)
 	}
-	dst := (*row)[:0]
-	for _, v := range vals {
-		dst = append(dst, v)
+	return vals, nil
+}
+
+// NextColumns implements backfill.RowReader: it lays up to max rows
+// out column by column, as the Storage Read API reader does, reading
+// further pages as needed. A value whose Go type does not match its
+// column's type (the client converts each by the result's schema) is a
+// contract error.
+func (r *restReader) NextColumns(dst []backfill.Vector, max int) (int, error) {
+	for j := range dst {
+		dst[j].Reset()
 	}
-	*row = dst
-	return nil
+	n := 0
+	for n < max {
+		vals, err := r.next()
+		if err != nil {
+			if n > 0 && err == io.EOF {
+				return n, nil
+			}
+			return n, err
+		}
+		if len(vals) != len(r.columns) {
+			return n, backfill.Errorf(backfill.KindContract, "BigQuery job %s: a row of %d values for %d columns", r.jobID, len(vals), len(r.columns))
+		}
+		for j, c := range r.columns {
+			if err := dst[j].Append(c, vals[j]); err != nil {
+				return n, backfill.Errorf(backfill.KindContract, "column %s: %v", c.Name, err)
+			}
+		}
+		n++
+	}
+	return n, nil
 }
 
 func (r *restReader) TotalRows() (uint64, bool) {

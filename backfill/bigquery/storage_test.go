@@ -343,7 +343,7 @@ func TestStorageReaderHandsOverColumns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	var cr backfill.ColumnReader = r
+	var cr backfill.RowReader = r
 	got := map[int64]int64{}
 	vecs := make([]backfill.Vector, 3)
 	for {
@@ -402,40 +402,32 @@ func TestStorageReaderReusesBuffersSafely(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeRC()
-	for _, columnar := range []bool{true, false} {
-		r, err := src.openSession(ctx, rc, testTable, nil, "")
+	r, err := src.openSession(ctx, rc, testTable, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[int64]string{}
+	vecs := make([]backfill.Vector, 2)
+	for {
+		n, err := r.NextColumns(vecs, 700)
+		if errors.Is(err, io.EOF) {
+			break
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		names := map[int64]string{}
-		vecs := make([]backfill.Vector, 2)
-		row := []any{}
-		for {
-			var n int
-			if columnar {
-				n, err = r.NextColumns(vecs, 700)
-			} else if err = r.Next(&row); err == nil {
-				n, vecs[0].Int64, vecs[1].String = 1, []int64{row[0].(int64)}, []string{row[1].(string)}
-			}
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range n {
-				names[vecs[0].Int64[i]] = vecs[1].String[i]
-			}
+		for i := range n {
+			names[vecs[0].Int64[i]] = vecs[1].String[i]
 		}
-		r.Close()
-		for i := range int64(rows) {
-			if want := fmt.Sprintf("user-%d", i); names[i] != want {
-				t.Fatalf("columnar %v: user %d's name is %q, want %q: a string points into a reused buffer", columnar, i, names[i], want)
-			}
+	}
+	r.Close()
+	for i := range int64(rows) {
+		if want := fmt.Sprintf("user-%d", i); names[i] != want {
+			t.Fatalf("user %d's name is %q, want %q: a string points into a reused buffer", i, names[i], want)
 		}
-		if n := mem.CurrentAlloc(); n != 0 {
-			t.Fatalf("columnar %v: %d bytes of decoded batches never released", columnar, n)
-		}
+	}
+	if n := mem.CurrentAlloc(); n != 0 {
+		t.Fatalf("%d bytes of decoded batches never released", n)
 	}
 }
 

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"cloud.google.com/go/bigquery/storage/apiv1/storagepb"
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
 	gax "github.com/googleapis/gax-go/v2"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -43,7 +43,8 @@ type streamRetry struct {
 var defaultStreamBackoff = gax.Backoff{Initial: 250 * time.Millisecond, Max: 30 * time.Second, Multiplier: 2}
 
 // streamReader is a backfill.RowReader over a read session's streams,
-// read in parallel, one goroutine per stream. Records reach Next through a
+// read in parallel, one goroutine per stream of an errgroup: the first
+// stream failure cancels the others. Records reach NextColumns through a
 // bounded channel, so memory holds at most a few batches per stream.
 type streamReader struct {
 	cols       []backfill.Column
@@ -52,12 +53,11 @@ type streamReader struct {
 	session    string
 	closeFn    func() error
 
+	// recs is closed once every stream has ended; err, the first stream
+	// failure, is set before.
 	recs   chan arrow.Record
+	err    error
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
-
-	errMu sync.Mutex
-	err   error // the first stream failure
 
 	cur  arrow.Record
 	vals []column
@@ -73,17 +73,13 @@ func readStreams(ctx context.Context, client readRowsClient, sess *storagepb.Rea
 		recs:    make(chan arrow.Record, 2*len(sess.GetStreams())+1),
 		cancel:  cancel,
 	}
+	g, gctx := errgroup.WithContext(ctx)
 	for _, st := range sess.GetStreams() {
-		r.wg.Add(1)
-		go func(name string) {
-			defer r.wg.Done()
-			if err := r.readStream(ctx, client, name, dec.clone(), retry, log); err != nil {
-				r.fail(err)
-			}
-		}(st.GetName())
+		name, sdec := st.GetName(), dec.clone()
+		g.Go(func() error { return r.readStream(gctx, client, name, sdec, retry, log) })
 	}
 	go func() {
-		r.wg.Wait()
+		r.err = g.Wait()
 		close(r.recs)
 	}()
 	return r
@@ -92,21 +88,6 @@ func readStreams(ctx context.Context, client readRowsClient, sess *storagepb.Rea
 // logger is the part of slog.Logger the reader uses.
 type logger interface {
 	Warn(msg string, args ...any)
-}
-
-func (r *streamReader) fail(err error) {
-	r.errMu.Lock()
-	if r.err == nil {
-		r.err = err
-	}
-	r.errMu.Unlock()
-	r.cancel()
-}
-
-func (r *streamReader) firstErr() error {
-	r.errMu.Lock()
-	defer r.errMu.Unlock()
-	return r.err
 }
 
 // readStream reads one stream to its end, resuming at the row offset
@@ -172,7 +153,7 @@ type badStream struct{ err error }
 func (e *badStream) Error() string { return e.err.Error() }
 
 // consume decodes one ReadRows call's responses and hands their records
-// to Next, advancing offset by the rows handed. It returns nil at the
+// to NextColumns, advancing offset by the rows handed. It returns nil at the
 // stream's clean end, the gRPC error of a broken call, or a *badStream.
 func (r *streamReader) consume(ctx context.Context, rows storagepb.BigQueryRead_ReadRowsClient, dec *decoder, offset *int64) (progressed bool, err error) {
 	msgs := newMessages(dec, rows.Recv)
@@ -235,8 +216,8 @@ func (r *streamReader) advance() error {
 		}
 		rec, ok := <-r.recs
 		if !ok {
-			if err := r.firstErr(); err != nil {
-				return err
+			if r.err != nil {
+				return r.err
 			}
 			return io.EOF
 		}
@@ -249,24 +230,7 @@ func (r *streamReader) advance() error {
 	return nil
 }
 
-func (r *streamReader) Next(row *[]any) error {
-	if err := r.advance(); err != nil {
-		return err
-	}
-	dst := (*row)[:0]
-	for j := range r.vals {
-		v, err := r.vals[j].value(r.i)
-		if err != nil {
-			return backfill.Errorf(backfill.KindContract, "column %s: %v", r.cols[j].Name, err)
-		}
-		dst = append(dst, v)
-	}
-	*row = dst
-	r.i++
-	return nil
-}
-
-// NextColumns implements backfill.ColumnReader: it copies up to max rows
+// NextColumns implements backfill.RowReader: it copies up to max rows
 // of the current record batch, column by column.
 func (r *streamReader) NextColumns(dst []backfill.Vector, max int) (int, error) {
 	if err := r.advance(); err != nil {
@@ -290,12 +254,9 @@ func (r *streamReader) Path() string { return PathStorage }
 // clients.
 func (r *streamReader) Close() error {
 	r.cancel()
-	go func() {
-		for rec := range r.recs {
-			rec.Release()
-		}
-	}()
-	r.wg.Wait()
+	for rec := range r.recs { // until every stream has ended
+		rec.Release()
+	}
 	if r.cur != nil {
 		r.cur.Release()
 		r.cur = nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/ordermin/ordermin-backfill/backfill"
 	"github.com/ordermin/ordermin-backfill/backfill/bigquery"
 	"github.com/ordermin/ordermin-backfill/config"
 	"github.com/ordermin/ordermin-backfill/internal/cli"
@@ -41,16 +42,16 @@ func readAll(ctx context.Context, s *stack.Stack, readAPI config.ReadAPI) (resul
 	defer r.Close()
 	opened := time.Now()
 	res.path = r.Path()
-	row := make([]any, 0, len(r.Columns()))
+	vecs := make([]backfill.Vector, len(r.Columns()))
 	for {
-		err := r.Next(&row)
+		n, err := r.NextColumns(vecs, 1000)
+		res.rows += int64(n)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			return res, fmt.Errorf("after %d rows: %w", res.rows, err)
 		}
-		res.rows++
 	}
 	end := time.Now()
 	res.openSeconds, res.readSeconds, res.totalSeconds = opened.Sub(start).Seconds(), end.Sub(opened).Seconds(), end.Sub(start).Seconds()

@@ -111,7 +111,7 @@ func bigQuerySource(e BigQueryEndpoints, t Tuning) *bigquery.Source {
 }
 
 // readRESTRun reads the result through the job's REST reader
-// (read_api=rest), row by row as the pipeline does, pages of pageRows
+// (read_api=rest), column by column as the pipeline does, pages of pageRows
 // rows (0: bigquery.DefaultRESTPageRows; negative: no row limit, the
 // reader before issue 27 item 9), and drops the rows: the read stage alone.
 func readRESTRun(rows int64, e BigQueryEndpoints, t Tuning, pageRows int) timed {
@@ -128,17 +128,18 @@ func readRESTRun(rows int64, e BigQueryEndpoints, t Tuning, pageRows int) timed 
 		if r.Path() != bigquery.PathREST {
 			return 0, fmt.Errorf("the source reads through %s, not REST", r.Path())
 		}
+		vecs := make([]backfill.Vector, len(r.Columns()))
+		batch := c.Pipeline.BatchSize
 		var n int64
-		row := make([]any, 0, len(r.Columns()))
 		for {
-			err := r.Next(&row)
+			k, err := r.NextColumns(vecs, batch)
+			n += int64(k)
 			if errors.Is(err, io.EOF) {
 				break
 			}
 			if err != nil {
 				return n, err
 			}
-			n++
 		}
 		return n, checkRows(n, rows)
 	}
@@ -153,22 +154,21 @@ func readStorageRun(rows int64, e BigQueryEndpoints, t Tuning) timed {
 			return 0, err
 		}
 		defer r.Close()
-		cr, ok := r.(backfill.ColumnReader)
-		if !ok || r.Path() != bigquery.PathStorage {
+		if r.Path() != bigquery.PathStorage {
 			return 0, fmt.Errorf("the source reads through %s, not the Storage Read API's columns", r.Path())
 		}
 		vecs := make([]backfill.Vector, len(r.Columns()))
 		batch := t.apply().Pipeline.BatchSize
 		var n int64
 		for {
-			k, err := cr.NextColumns(vecs, batch)
+			k, err := r.NextColumns(vecs, batch)
+			n += int64(k)
 			if errors.Is(err, io.EOF) {
 				break
 			}
 			if err != nil {
 				return n, err
 			}
-			n += int64(k)
 		}
 		return n, checkRows(n, rows)
 	}
