@@ -58,7 +58,7 @@ func (c *Codec) Bind(m Mapping, cols []Column) (*Encoder, error) {
 		return nil, Errorf(KindContract, "key column %q is not in the query result (columns: %s): set the key column or change the query", m.KeyColumn, have)
 	}
 	if err := checkColumn(cols[keyCol], c.keyType); err != nil {
-		return nil, Errorf(KindContract, "key column %q cannot feed the key schema of subject %q: %v", cols[keyCol].Name, c.schemas.Key.Subject, err)
+		return nil, Errorf(KindContract, "key column %q cannot feed the key schema of subject %q: %w", cols[keyCol].Name, c.schemas.Key.Subject, err)
 	}
 	for field := range m.ValueColumns {
 		if c.valueField(field) == nil {
@@ -88,7 +88,7 @@ func (c *Codec) Bind(m Mapping, cols []Column) (*Encoder, error) {
 		}
 		typ, nullable, _ := fieldKind(f.Type())
 		if err := checkColumn(cols[col], typ); err != nil {
-			return nil, Errorf(KindContract, "column %q cannot feed value field %s of subject %q: %v", cols[col].Name, f.Name(), c.schemas.Value.Subject, err)
+			return nil, Errorf(KindContract, "column %q cannot feed value field %s of subject %q: %w", cols[col].Name, f.Name(), c.schemas.Value.Subject, err)
 		}
 		e.fields = append(e.fields, boundField{name: f.Name(), column: cols[col].Name, col: col, schema: f.Type(), typ: typ, nullable: nullable})
 	}

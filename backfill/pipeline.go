@@ -2,7 +2,6 @@ package backfill
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -87,7 +86,7 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 		if ctx.Err() != nil {
 			return Errorf(KindInterrupted, "interrupted while starting the source query: %w", err)
 		}
-		if KindOf(err) != KindInternal {
+		if KindOf(err) != KindUnclassified {
 			return err
 		}
 		return Errorf(KindSource, "starting the source query: %w", err)
@@ -167,7 +166,7 @@ func (p *Pipeline) Run(ctx context.Context, rep *Report) error {
 	case rep.RecordsFailed > 0:
 		return Errorf(KindProduce, "%d of %d records failed delivery (first error: %s); rerun the job once the cause is fixed", rep.RecordsFailed, rep.RecordsProduced, firstOf(rep.DeliveryErrors))
 	case flushErr != nil || undelivered > 0:
-		return Errorf(KindProduce, "%d records still undelivered after waiting %s for acknowledgements: %v", undelivered, p.FlushTimeout, flushErr)
+		return Errorf(KindProduce, "%d records still undelivered after waiting %s for acknowledgements: %w", undelivered, p.FlushTimeout, flushErr)
 	case totalKnown && rep.RowsRead != int64(total):
 		return Errorf(KindSource, "the source reported %d rows but %d were read: the result stream ended early; rerun the job", total, rep.RowsRead)
 	case rep.RowsRead == 0 && !p.AllowEmpty:
@@ -208,12 +207,7 @@ func (p *Pipeline) withDeliveries(err error, rep *Report) error {
 	if p.Producer == nil {
 		return err
 	}
-	k := KindOf(err)
-	var pe *panicError
-	if k == KindInternal && !errors.As(err, &pe) {
-		k = KindProduce
-	}
-	return &Error{Kind: k, Err: fmt.Errorf("%w (%d records produced: %d acknowledged, %d failed, %d undelivered)",
+	return &Error{Kind: KindOf(err).Or(KindProduce), Err: fmt.Errorf("%w (%d records produced: %d acknowledged, %d failed, %d undelivered)",
 		err, rep.RecordsProduced, rep.RecordsAcked, rep.RecordsFailed, rep.RecordsProduced-rep.RecordsAcked-rep.RecordsFailed)}
 }
 

@@ -41,7 +41,7 @@ func NewCodec(s Schemas) (*Codec, error) {
 	}
 	key, err := avro.ParseWithCache(s.Key.Schema, "", &avro.SchemaCache{})
 	if err != nil {
-		return nil, Errorf(KindContract, "key schema of subject %q (version %d, id %d) is not valid Avro: %v", s.Key.Subject, s.Key.Version, s.Key.ID, err)
+		return nil, Errorf(KindContract, "key schema of subject %q (version %d, id %d) is not valid Avro: %w", s.Key.Subject, s.Key.Version, s.Key.ID, err)
 	}
 	kt := key.Type()
 	if kt != avro.Long && kt != avro.Int {
@@ -49,7 +49,7 @@ func NewCodec(s Schemas) (*Codec, error) {
 	}
 	value, err := avro.ParseWithCache(s.Value.Schema, "", &avro.SchemaCache{})
 	if err != nil {
-		return nil, Errorf(KindContract, "value schema of subject %q (version %d, id %d) is not valid Avro: %v", s.Value.Subject, s.Value.Version, s.Value.ID, err)
+		return nil, Errorf(KindContract, "value schema of subject %q (version %d, id %d) is not valid Avro: %w", s.Value.Subject, s.Value.Version, s.Value.ID, err)
 	}
 	rec, ok := value.(*avro.RecordSchema)
 	if !ok {
@@ -60,7 +60,7 @@ func NewCodec(s Schemas) (*Codec, error) {
 	}
 	for _, f := range rec.Fields() {
 		if _, _, err := fieldKind(f.Type()); err != nil {
-			return nil, Errorf(KindContract, "value schema of subject %q: field %s: %v", s.Value.Subject, f.Name(), err)
+			return nil, Errorf(KindContract, "value schema of subject %q: field %s: %w", s.Value.Subject, f.Name(), err)
 		}
 	}
 	return &Codec{schemas: s, key: key, keyType: kt, value: rec}, nil

@@ -178,11 +178,7 @@ func (p *Pipeline) read(ctx context.Context, reader RowReader, keyCol, batchSize
 		case readErr != nil:
 			// A reader's own classification (a permission or a type
 			// problem) says more than "the source failed".
-			kind := KindOf(readErr)
-			if kind == KindInternal {
-				kind = KindSource
-			}
-			return Errorf(kind, "reading source row %d: %w", c.read.Load()+1, readErr)
+			return Errorf(KindOf(readErr).Or(KindSource), "reading source row %d: %w", c.read.Load()+1, readErr)
 		case eof:
 			return nil
 		}
@@ -311,7 +307,7 @@ func (p *Pipeline) filter(ctx context.Context, enc *Encoder, b *batch, observed 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if KindOf(err) == KindInternal {
+		if KindOf(err) == KindUnclassified {
 			err = Errorf(KindUnavailable, "delta mode: looking keys up in ksqlDB: %w", err)
 		}
 		return err

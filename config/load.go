@@ -104,7 +104,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		_, fileSetShard = fileValues["shard.index"]
 		for _, s := range all {
 			if err := s.set(fileValues[s.name]); err != nil {
-				return c, fmt.Errorf("config file %s: %s: %v", c.File, s.name, err)
+				return c, fmt.Errorf("config file %s: %s: %w", c.File, s.name, err)
 			}
 			if _, ok := fileValues[s.name]; ok {
 				c.origins[s.name] = "config file " + c.File
@@ -133,14 +133,14 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	for _, s := range all {
 		if v := getenv(Env(s.name)); v != "" {
 			if err := s.set([]string{v}); err != nil {
-				return c, fmt.Errorf("environment %s: %v", Env(s.name), err)
+				return c, fmt.Errorf("environment %s: %w", Env(s.name), err)
 			}
 			c.origins[s.name] = "env " + Env(s.name)
 		}
 	}
 	for _, s := range all {
 		if err := s.set(flagValues[s.name]); err != nil {
-			return c, fmt.Errorf("flag --%s: %v", flagName(s.name), err)
+			return c, fmt.Errorf("flag --%s: %w", flagName(s.name), err)
 		}
 		if len(flagValues[s.name]) > 0 {
 			c.origins[s.name] = "flag --" + flagName(s.name)
@@ -195,7 +195,7 @@ func (b boolFlag) IsBoolFlag() bool { return true }
 func readFile(path string) (map[string][]string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading config file: %v", err)
+		return nil, fmt.Errorf("reading config file: %w", err)
 	}
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -203,14 +203,14 @@ func readFile(path string) (map[string][]string, error) {
 		if errors.Is(err, io.EOF) {
 			return map[string][]string{}, nil
 		}
-		return nil, fmt.Errorf("config file %s is not valid YAML: %v", path, err)
+		return nil, fmt.Errorf("config file %s is not valid YAML: %w", path, err)
 	}
 	out := map[string][]string{}
 	if len(root.Content) == 0 {
 		return out, nil
 	}
 	if err := flatten(root.Content[0], "", out); err != nil {
-		return nil, fmt.Errorf("config file %s: %v", path, err)
+		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
 	return out, nil
 }
@@ -280,7 +280,7 @@ func (c *Config) resolveSecrets() error {
 		}
 		data, err := os.ReadFile(p.file)
 		if err != nil {
-			return fmt.Errorf("%s_file: %v", p.name, err)
+			return fmt.Errorf("%s_file: %w", p.name, err)
 		}
 		*p.val = Secret(strings.TrimRight(string(data), "\r\n"))
 	}

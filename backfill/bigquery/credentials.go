@@ -285,14 +285,14 @@ func newCredentials(d backfill.GoogleCredentials, content []byte) (*auth.Credent
 	case content == nil:
 		// No file: the auth library asks the metadata server, if any.
 		if creds, err = credentials.DetectDefault(opts); err != nil {
-			return nil, nil, backfill.Errorf(backfill.KindConfig, "%s: %v: on GKE, enable Workload Identity for the pod's Kubernetes service account; elsewhere (EKS: %s) set GOOGLE_APPLICATION_CREDENTIALS to a workload identity federation credential configuration (%s), or bigquery.credentials_file",
+			return nil, nil, backfill.Errorf(backfill.KindConfig, "%s: %w: on GKE, enable Workload Identity for the pod's Kubernetes service account; elsewhere (EKS: %s) set GOOGLE_APPLICATION_CREDENTIALS to a workload identity federation credential configuration (%s), or bigquery.credentials_file",
 				summary(d), err, eksOverlay, eksCredentialCfg)
 		}
 	default:
 		// The file's own type: bigquery.credentials_file may hold a key or
 		// a credential configuration alike.
 		if creds, err = credentials.NewCredentialsFromJSON(credentials.CredType(d.Type), content, opts); err != nil {
-			return nil, nil, backfill.Errorf(backfill.KindConfig, "%s: the auth library cannot use the file: %v: it must be a service account key (service_account), a workload identity federation credential configuration (external_account, as `gcloud iam workload-identity-pools create-cred-config` writes it), impersonated_service_account or authorized_user",
+			return nil, nil, backfill.Errorf(backfill.KindConfig, "%s: the auth library cannot use the file: %w: it must be a service account key (service_account), a workload identity federation credential configuration (external_account, as `gcloud iam workload-identity-pools create-cred-config` writes it), impersonated_service_account or authorized_user",
 				summary(d), err)
 		}
 	}

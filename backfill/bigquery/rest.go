@@ -99,7 +99,7 @@ func (r *restReader) NextColumns(dst []backfill.Vector, max int) (int, error) {
 		}
 		for j, c := range r.columns {
 			if err := dst[j].Append(c, vals[j]); err != nil {
-				return n, backfill.Errorf(backfill.KindContract, "column %s: %v", c.Name, err)
+				return n, backfill.Errorf(backfill.KindContract, "column %s: %w", c.Name, err)
 			}
 		}
 		n++

@@ -519,7 +519,7 @@ func (s *Source) storageClient(ctx context.Context) (*bqstorage.BigQueryReadClie
 		if conn != nil {
 			conn.Close()
 		}
-		return nil, nil, backfill.Errorf(backfill.KindConfig, "creating the BigQuery Storage Read API client: %v (check the credentials, or set bigquery.read_api=rest)", err)
+		return nil, nil, backfill.Errorf(backfill.KindConfig, "creating the BigQuery Storage Read API client: %w (check the credentials, or set bigquery.read_api=rest)", err)
 	}
 	return rc, func() error {
 		err := rc.Close()

@@ -37,7 +37,7 @@ func destination(ctx context.Context, client *bigquery.Client, job *bigquery.Job
 	}
 	cfg, err := j.Config()
 	if err != nil {
-		return nil, backfill.Errorf(backfill.KindSource, "reading the configuration of BigQuery job %s: %v", job.ID(), err)
+		return nil, backfill.Errorf(backfill.KindSource, "reading the configuration of BigQuery job %s: %w", job.ID(), err)
 	}
 	q, ok := cfg.(*bigquery.QueryConfig)
 	if !ok || q.Dst == nil {
@@ -76,7 +76,7 @@ func (s *Source) openSession(ctx context.Context, rc *bqstorage.BigQueryReadClie
 	}
 	dec, err := newDecoder(sess.GetArrowSchema().GetSerializedSchema())
 	if err != nil {
-		return nil, backfill.Errorf(backfill.KindSource, "read session %s: %v", sess.GetName(), err)
+		return nil, backfill.Errorf(backfill.KindSource, "read session %s: %w", sess.GetName(), err)
 	}
 	dec.mem = s.alloc
 	if dec.mem == nil {

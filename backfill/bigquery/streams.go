@@ -239,7 +239,7 @@ func (r *streamReader) NextColumns(dst []backfill.Vector, max int) (int, error) 
 	n := min(max, r.n-r.i)
 	for j := range r.vals {
 		if err := r.vals[j].copyRows(&dst[j], r.i, n); err != nil {
-			return 0, backfill.Errorf(backfill.KindContract, "column %s: %v", r.cols[j].Name, err)
+			return 0, backfill.Errorf(backfill.KindContract, "column %s: %w", r.cols[j].Name, err)
 		}
 	}
 	r.i += n

@@ -61,13 +61,13 @@ func (p *Producer) authFailure(brokers string) error {
 	switch authKind(*e) {
 	case authRefused:
 		if mech == AWSMSKIAM {
-			return backfill.Errorf(backfill.KindConfig, "MSK IAM authentication to the Kafka brokers %s failed: %v; check kafka.aws_region and that the pod's IAM role (EKS IRSA: the ServiceAccount's eks.amazonaws.com/role-arn) allows kafka-cluster:Connect and WriteDataIdempotently on the cluster and DescribeTopic, WriteData and ReadData on the topic (the policy in k8s/README.md)", brokers, e)
+			return backfill.Errorf(backfill.KindConfig, "MSK IAM authentication to the Kafka brokers %s failed: %w; check kafka.aws_region and that the pod's IAM role (EKS IRSA: the ServiceAccount's eks.amazonaws.com/role-arn) allows kafka-cluster:Connect and WriteDataIdempotently on the cluster and DescribeTopic, WriteData and ReadData on the topic (the policy in k8s/README.md)", brokers, e)
 		}
-		return backfill.Errorf(backfill.KindConfig, "SASL authentication failed: check kafka.sasl_username/password (mechanism %s, user %q, brokers %s): %v", mech, p.cfg.SASLUsername, brokers, e)
+		return backfill.Errorf(backfill.KindConfig, "SASL authentication failed: check kafka.sasl_username/password (mechanism %s, user %q, brokers %s): %w", mech, p.cfg.SASLUsername, brokers, e)
 	case tlsRefused:
-		return backfill.Errorf(backfill.KindConfig, "TLS with the Kafka brokers %s failed: %v; check kafka.tls_ca_file (the CA that signed the brokers' certificates), the broker host names and kafka.security_protocol", brokers, e)
+		return backfill.Errorf(backfill.KindConfig, "TLS with the Kafka brokers %s failed: %w; check kafka.tls_ca_file (the CA that signed the brokers' certificates), the broker host names and kafka.security_protocol", brokers, e)
 	}
-	return backfill.Errorf(backfill.KindUnavailable, "cannot connect to the Kafka brokers %s: %v; check kafka.security_protocol, kafka.sasl_mechanism and the credentials", brokers, e)
+	return backfill.Errorf(backfill.KindUnavailable, "cannot connect to the Kafka brokers %s: %w; check kafka.security_protocol, kafka.sasl_mechanism and the credentials", brokers, e)
 }
 
 // topicDenied explains a topic the authenticated principal may not see.
@@ -79,5 +79,5 @@ func (p *Producer) topicDenied(brokers string, err error) error {
 	case "":
 		who = "the client needs Describe and Write ACLs on it"
 	}
-	return backfill.Errorf(backfill.KindConfig, "not authorized to use topic %q on %s (%v): %s", p.topic, brokers, err, who)
+	return backfill.Errorf(backfill.KindConfig, "not authorized to use topic %q on %s (%w): %s", p.topic, brokers, err, who)
 }

@@ -33,7 +33,7 @@ func (p *Producer) OnlyMarkers(ctx context.Context, partition int32, from, to in
 	}
 	c, err := ckafka.NewConsumer(&m)
 	if err != nil {
-		return false, backfill.Errorf(backfill.KindInternal, "creating the consumer that looks for transaction markers: %v", err)
+		return false, backfill.Errorf(backfill.KindInternal, "creating the consumer that looks for transaction markers: %w", err)
 	}
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, p.requestTimeout(ctx))

@@ -62,15 +62,14 @@ func New(cfg Config, log *slog.Logger) (*Producer, error) {
 	}
 	m, err := cfg.producerConfig()
 	if err != nil {
-		var kinded *backfill.Error
-		if errors.As(err, &kinded) {
+		if backfill.KindOf(err) != backfill.KindUnclassified {
 			return nil, err // the IAM guard's internal error
 		}
-		return nil, backfill.Errorf(backfill.KindConfig, "kafka settings: %v", err)
+		return nil, backfill.Errorf(backfill.KindConfig, "kafka settings: %w", err)
 	}
 	p, err := ckafka.NewProducer(&m)
 	if err != nil {
-		return nil, backfill.Errorf(backfill.KindConfig, "creating the Kafka producer: %v", err)
+		return nil, backfill.Errorf(backfill.KindConfig, "creating the Kafka producer: %w", err)
 	}
 	pr := &Producer{cfg: cfg, p: p, topic: cfg.Topic, log: log, room: make(chan struct{}, 1), closed: make(chan struct{}),
 		destroy: p.Close, closeTimeout: closeTimeout}
@@ -115,7 +114,7 @@ func (p *Producer) Partitions(ctx context.Context) (int, error) {
 		if err := p.authFailure(brokers); err != nil {
 			return 0, err
 		}
-		return 0, backfill.Errorf(backfill.KindUnavailable, "cannot reach the Kafka brokers %s within %s: %v; check kafka.brokers, the network path and the security settings", brokers, timeout.Round(time.Millisecond), r.err)
+		return 0, backfill.Errorf(backfill.KindUnavailable, "cannot reach the Kafka brokers %s within %s: %w; check kafka.brokers, the network path and the security settings", brokers, timeout.Round(time.Millisecond), r.err)
 	}
 	t, ok := r.md.Topics[p.topic]
 	if !ok || t.Error.Code() == ckafka.ErrUnknownTopicOrPart || t.Error.Code() == ckafka.ErrUnknownTopic {
@@ -125,7 +124,7 @@ func (p *Producer) Partitions(ctx context.Context) (int, error) {
 		return 0, p.topicDenied(brokers, t.Error)
 	}
 	if t.Error.Code() != ckafka.ErrNoError {
-		return 0, backfill.Errorf(backfill.KindUnavailable, "metadata for topic %q from %s: %v", p.topic, brokers, t.Error)
+		return 0, backfill.Errorf(backfill.KindUnavailable, "metadata for topic %q from %s: %w", p.topic, brokers, t.Error)
 	}
 	if len(t.Partitions) == 0 {
 		return 0, backfill.Errorf(backfill.KindContract, "topic %q on %s has no partitions", p.topic, brokers)
@@ -153,7 +152,7 @@ func (p *Producer) Produce(ctx context.Context, key, value []byte) error {
 		}
 		var kerr ckafka.Error
 		if !errors.As(err, &kerr) || kerr.Code() != ckafka.ErrQueueFull {
-			return backfill.Errorf(backfill.KindProduce, "producing to topic %q: %v", p.topic, err)
+			return backfill.Errorf(backfill.KindProduce, "producing to topic %q: %w", p.topic, err)
 		}
 		// Backpressure: wait for a delivery to free space in the local queue.
 		t := time.NewTimer(time.Millisecond)
@@ -240,7 +239,7 @@ func (p *Producer) EndOffsets(ctx context.Context, partitions int) ([]backfill.W
 		return nil, backfill.Errorf(backfill.KindInterrupted, "interrupted while reading topic %q's offsets", p.topic)
 	case r := <-ch:
 		if r.err != nil {
-			return nil, backfill.Errorf(backfill.KindUnavailable, "reading topic %q's offsets from %s: %v", p.topic, strings.Join(p.cfg.Brokers, ","), r.err)
+			return nil, backfill.Errorf(backfill.KindUnavailable, "reading topic %q's offsets from %s: %w", p.topic, strings.Join(p.cfg.Brokers, ","), r.err)
 		}
 		return r.w, nil
 	}
@@ -293,7 +292,7 @@ func (p *Producer) failure() error {
 		if fatal == nil {
 			return nil
 		}
-		return backfill.Errorf(backfill.KindProduce, "the Kafka producer hit a fatal error: %v", fatal)
+		return backfill.Errorf(backfill.KindProduce, "the Kafka producer hit a fatal error: %w", fatal)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

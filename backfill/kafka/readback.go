@@ -66,7 +66,7 @@ func (p *Producer) ReadBack(ctx context.Context, gaps map[int32][][2]int64, runI
 	c, err := ckafka.NewConsumer(&m)
 	if err != nil {
 		d.Status, d.Reason = "partial", "the read-back consumer could not be created"
-		return d, backfill.Errorf(backfill.KindInternal, "creating the read-back consumer: %v", err)
+		return d, backfill.Errorf(backfill.KindInternal, "creating the read-back consumer: %w", err)
 	}
 	defer c.Close()
 	rctx, cancel := context.WithTimeout(ctx, lim.Timeout)

@@ -89,7 +89,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	tr, err := httpc.Transport("ksqldb", caFile, skipVerify)
 	if err != nil {
-		return nil, backfill.Errorf(backfill.KindConfig, "%v", err)
+		return nil, backfill.Errorf(backfill.KindConfig, "%w", err)
 	}
 	tr.ForceAttemptHTTP2 = false
 	tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}

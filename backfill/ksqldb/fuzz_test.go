@@ -80,7 +80,7 @@ func FuzzPullAnswer(f *testing.F) {
 		rows, err := c.pull(context.Background(), &fuzzFacts, []int64{1, 2}, stream)
 		if err != nil {
 			// Every failure is classified for the exit code; none is a bug.
-			if k := backfill.KindOf(err); k == backfill.KindInternal {
+			if k := backfill.KindOf(err); k == backfill.KindUnclassified || k == backfill.KindInternal {
 				t.Fatalf("unclassified error for body %q: %v", body, err)
 			}
 			return

@@ -52,7 +52,7 @@ func (c *Client) Progress(ctx context.Context, facts Facts) (QueryProgress, erro
 	var summaries []queryOffsetSummary
 	if len(d.QueryOffsetSummaries) > 0 {
 		if err := json.Unmarshal(d.QueryOffsetSummaries, &summaries); err != nil {
-			return qp, backfill.Errorf(backfill.KindContract, "ksqlDB's DESCRIBE %s EXTENDED answered queryOffsetSummaries this client cannot read (%v): %s",
+			return qp, backfill.Errorf(backfill.KindContract, "ksqlDB's DESCRIBE %s EXTENDED answered queryOffsetSummaries this client cannot read (%w): %s",
 				QuoteIdentifier(facts.Table), err, truncate(string(d.QueryOffsetSummaries), 300))
 		}
 	}

@@ -50,11 +50,11 @@ func (c *Client) pull(ctx context.Context, f *Facts, keys []int64, useStream boo
 		}
 		k, null, err := toInt64(row[ki])
 		if err != nil || null {
-			return fmt.Errorf("pull query key %v is not a BIGINT: %v", row[ki], err)
+			return fmt.Errorf("pull query key %v is not a BIGINT: %w", row[ki], err)
 		}
 		v, null, err := toInt64(row[vi])
 		if err != nil {
-			return fmt.Errorf("pull query value %v of %s is not a BIGINT: %v", row[vi], f.TableValueColumn, err)
+			return fmt.Errorf("pull query value %v of %s is not a BIGINT: %w", row[vi], f.TableValueColumn, err)
 		}
 		if old, ok := rows[k]; ok && !old.null && (null || old.value < v) {
 			return nil

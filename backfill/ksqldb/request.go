@@ -32,7 +32,7 @@ func (c *Client) call(ctx context.Context, path string, body any, accept string,
 		method = http.MethodPost
 		var err error
 		if payload, err = json.Marshal(body); err != nil {
-			return backfill.Errorf(backfill.KindInternal, "encoding the request to %s: %v", path, err)
+			return backfill.Errorf(backfill.KindInternal, "encoding the request to %s: %w", path, err)
 		}
 	}
 	endpoint := method + " " + path
@@ -58,13 +58,13 @@ func (c *Client) call(ctx context.Context, path string, body any, accept string,
 		return err // building the request failed
 	case httpc.Untrusted(failed):
 		// Retrying cannot help: the certificate is not trusted.
-		return backfill.Errorf(backfill.KindConfig, "ksqlDB at %s: %v", c.base, failed)
+		return backfill.Errorf(backfill.KindConfig, "ksqlDB at %s: %w", c.base, failed)
 	case errors.As(failed, &apiErr):
 		return classify(apiErr, failed)
 	case failed.Status == 0 || failed.Retryable: // no answer, or one cut short
-		return backfill.Errorf(backfill.KindUnavailable, "ksqlDB %s at %s is unreachable after %d attempts: %v", endpoint, c.base, failed.Attempts, failed)
+		return backfill.Errorf(backfill.KindUnavailable, "ksqlDB %s at %s is unreachable after %d attempts: %w", endpoint, c.base, failed.Attempts, failed)
 	}
-	return backfill.Errorf(backfill.KindContract, "ksqlDB answered %s with something this client does not understand (is it a ksqlDB server?): %v", endpoint, failed)
+	return backfill.Errorf(backfill.KindContract, "ksqlDB answered %s with something this client does not understand (is it a ksqlDB server?): %w", endpoint, failed)
 }
 
 // once sends one request with hc and reads its answer.
@@ -75,7 +75,7 @@ func (c *Client) once(ctx context.Context, hc *http.Client, method, path string,
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, body)
 	if err != nil {
-		return backfill.Errorf(backfill.KindConfig, "building the ksqlDB request: %v", err)
+		return backfill.Errorf(backfill.KindConfig, "building the ksqlDB request: %w", err)
 	}
 	if payload != nil {
 		req.Header.Set("Content-Type", mediaKsql+"; charset=utf-8")

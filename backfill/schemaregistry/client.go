@@ -61,7 +61,7 @@ func parseSelector(field, s string) (selector, error) {
 	sel, err := backfill.ParseSchemaSelector(s)
 	switch {
 	case err != nil:
-		return selector{}, backfill.Errorf(backfill.KindConfig, "%s %v", field, err)
+		return selector{}, backfill.Errorf(backfill.KindConfig, "%s %w", field, err)
 	case sel.ID > 0:
 		return selector{kind: selID, n: sel.ID, field: field}, nil
 	case sel.Version > 0:
@@ -82,7 +82,7 @@ func New(cfg Config) (*Client, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err // the wrapper repeats the URL, which may hold a password
 		}
-		return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.url is not a valid URL: %v", err)
+		return nil, backfill.Errorf(backfill.KindConfig, "schema_registry.url is not a valid URL: %w", err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		u.User = nil
@@ -111,7 +111,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	tr, err := httpc.Transport("schema_registry", cfg.TLSCAFile, cfg.TLSInsecureSkipVerify)
 	if err != nil {
-		return nil, backfill.Errorf(backfill.KindConfig, "%v", err)
+		return nil, backfill.Errorf(backfill.KindConfig, "%w", err)
 	}
 	c.hc = httpc.Client{
 		HTTP:     &http.Client{Transport: tr},

@@ -32,7 +32,7 @@ func (c *Client) explain(ctx context.Context, what, subject string, sel selector
 	}
 	var failed *httpc.Error
 	if !errors.As(err, &failed) {
-		return backfill.Errorf(backfill.KindInternal, "schema registry %s, fetching %s: srclient failed before sending a request: %v", reg, what, err)
+		return backfill.Errorf(backfill.KindInternal, "schema registry %s, fetching %s: srclient failed before sending a request: %w", reg, what, err)
 	}
 	msg, code := failed.Error(), 0
 	var se srclient.Error
@@ -48,7 +48,7 @@ func (c *Client) explain(ctx context.Context, what, subject string, sel selector
 	}
 	switch st := failed.Status; {
 	case httpc.Untrusted(failed):
-		return backfill.Errorf(backfill.KindConfig, "schema registry %s, fetching %s: %v", reg, what, failed)
+		return backfill.Errorf(backfill.KindConfig, "schema registry %s, fetching %s: %w", reg, what, failed)
 	case st == http.StatusUnauthorized || st == http.StatusForbidden:
 		if c.user == "" {
 			return backfill.Errorf(backfill.KindConfig, "schema registry %s requires authentication (%s): set schema_registry.username and schema_registry.password", reg, detail)

@@ -46,8 +46,8 @@ func TestEndOfTheRunsContextDecidesTheKind(t *testing.T) {
 		err, ctxErr error
 		want        backfill.Kind
 	}{
-		{"success", nil, nil, backfill.KindInternal}, // nil: no kind, exit 0
-		{"success after the context ended", nil, context.Canceled, backfill.KindInternal},
+		{"success", nil, nil, backfill.KindUnclassified}, // nil: no kind, exit 0
+		{"success after the context ended", nil, context.Canceled, backfill.KindUnclassified},
 		{"a failure while the context lives keeps its kind", failed, nil, backfill.KindProduce},
 		{"the run's timeout is a source failure (exit 4)", failed, context.DeadlineExceeded, backfill.KindSource},
 		{"SIGTERM makes any failure an interruption (130)", failed, context.Canceled, backfill.KindInterrupted},
@@ -65,13 +65,16 @@ func TestEndOfTheRunsContextDecidesTheKind(t *testing.T) {
 
 func TestExitCodes(t *testing.T) {
 	want := map[backfill.Kind]int{
-		backfill.KindInternal: 1, backfill.KindConfig: 2, backfill.KindContract: 3, backfill.KindSource: 4,
+		backfill.KindUnclassified: 1, backfill.KindInternal: 1, backfill.KindConfig: 2, backfill.KindContract: 3, backfill.KindSource: 4,
 		backfill.KindProduce: 5, backfill.KindVerify: 6, backfill.KindUnavailable: 7, backfill.KindInterrupted: 130,
 	}
 	for k, code := range want {
 		if got := ExitCode(backfill.Errorf(k, "x")); got != code {
 			t.Errorf("%s: exit %d, want %d", k, got, code)
 		}
+	}
+	if got := ExitCode(errors.New("a failure no boundary classified")); got != backfill.ExitInternal {
+		t.Errorf("an unclassified failure: exit %d, want %d", got, backfill.ExitInternal)
 	}
 	if got := ExitCode(nil); got != 0 {
 		t.Errorf("success: exit %d", got)

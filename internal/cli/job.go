@@ -61,7 +61,7 @@ func (j *job) run(ctx context.Context) error {
 	var facts ksqldb.Facts
 	if c.KsqlDB.URL != "" {
 		if ksql, err = j.open.newKsql(j.ksqlConfig()); err != nil {
-			return backfill.Errorf(backfill.KindConfig, "ksqldb settings: %v", err)
+			return backfill.Errorf(backfill.KindConfig, "ksqldb settings: %w", err)
 		}
 	}
 	verify := ksql != nil && !c.DryRun && c.KsqlDB.Verify != config.VerifyNone

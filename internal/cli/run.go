@@ -48,7 +48,7 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		return nil
 	}
 	if err != nil {
-		err = backfill.Errorf(backfill.KindConfig, "invalid settings:\n%v", err)
+		err = backfill.Errorf(backfill.KindConfig, "invalid settings:\n%w", err)
 		fmt.Fprintln(stderr, err)
 		// The settings did not load; the report file can still come from the
 		// environment (the Kubernetes Job sets it there).
@@ -129,9 +129,9 @@ func endError(err, ctxErr error, timeout time.Duration) error {
 	case err == nil || ctxErr == nil:
 		return err
 	case errors.Is(ctxErr, context.DeadlineExceeded):
-		return backfill.Errorf(backfill.KindSource, "the run exceeded timeout=%s: %v", timeout, err)
+		return backfill.Errorf(backfill.KindSource, "the run exceeded timeout=%s: %w", timeout, err)
 	case backfill.KindOf(err) != backfill.KindInterrupted:
-		return backfill.Errorf(backfill.KindInterrupted, "interrupted: %v", err)
+		return backfill.Errorf(backfill.KindInterrupted, "interrupted: %w", err)
 	}
 	return err
 }
