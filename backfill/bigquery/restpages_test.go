@@ -2,13 +2,16 @@ package bigquery
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"testing"
 	"time"
 
 	bq "google.golang.org/api/bigquery/v2"
 
+	"github.com/ordermin/ordermin-backfill/backfill"
 	"github.com/ordermin/ordermin-backfill/internal/fake/bqjobsfake"
 )
 
@@ -55,12 +58,10 @@ func readREST(t *testing.T, jobs *bqjobsfake.Server, n, page int) []bqjobsfake.R
 	return pages
 }
 
-// Issue 27 item 9: 1 M rows through read_api=rest peaked at 451 MB RSS in
-// the sandbox while the Storage Read API path stays flat. The reader
-// asked jobs.getQueryResults for no row limit, so every page held as many
-// rows as a reply carries (10 MB of JSON from BigQuery, the whole result
-// from the sandbox's emulator), decoded twice over in the client. It must
-// ask for pages of DefaultRESTPageRows.
+// The REST reader asks jobs.getQueryResults for pages of
+// DefaultRESTPageRows: without a row limit every page holds as many rows
+// as a reply carries (10 MB of JSON from BigQuery, the whole result from
+// the sandbox's emulator), decoded twice over in the client.
 func TestRESTReadsPagesOfBoundedRows(t *testing.T) {
 	n := 2*DefaultRESTPageRows + 7
 	pages := readREST(t, restJobs(t, n), n, 0)
@@ -96,5 +97,60 @@ func TestRESTPageRowsSetting(t *testing.T) {
 		if fmt.Sprint(rows) != c.rows {
 			t.Fatalf("RESTPageRows %d: pages of %v rows, want %s", c.page, rows, c.rows)
 		}
+	}
+}
+
+// TestRESTNextColumnsBatches: NextColumns hands over at most max rows per
+// call whatever the page size, across page boundaries, column by column
+// with NULLs marked, then 0 and io.EOF, and again io.EOF after that.
+func TestRESTNextColumnsBatches(t *testing.T) {
+	const n = 100 // user 97's order is NULL
+	r, err := New(Config{Project: "p", Endpoint: restJobs(t, n).URL(), Table: "p.d.orders", OrderColumn: "order_id", KeyColumn: "user_id",
+		ShardCount: 1, ReadAPI: ReadREST, QueryTimeout: 30 * time.Second, RESTPageRows: 10}, nil).Open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	vecs := make([]backfill.Vector, len(r.Columns()))
+	var sizes []int
+	next := int64(1)
+	for {
+		got, err := r.NextColumns(vecs, 7)
+		if errors.Is(err, io.EOF) {
+			if got != 0 {
+				t.Fatalf("io.EOF with %d rows", got)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, got)
+		for j, v := range vecs {
+			if len(v.Int64) != got || len(v.Null) != got {
+				t.Fatalf("column %d holds %d values and %d NULL marks for %d rows", j, len(v.Int64), len(v.Null), got)
+			}
+		}
+		for i := range got {
+			u := vecs[0].Int64[i]
+			if u != next || vecs[0].Null[i] {
+				t.Fatalf("row %d: user %d (NULL %v), want %d", next, u, vecs[0].Null[i], next)
+			}
+			if want := 1000 * u; vecs[1].Null[i] != (u%97 == 0) || !vecs[1].Null[i] && vecs[1].Int64[i] != want {
+				t.Fatalf("user %d: order %d (NULL %v), want %d", u, vecs[1].Int64[i], vecs[1].Null[i], want)
+			}
+			next++
+		}
+	}
+	want := make([]int, n/7, n/7+1)
+	for i := range want {
+		want[i] = 7
+	}
+	want = append(want, n%7)
+	if fmt.Sprint(sizes) != fmt.Sprint(want) || next != n+1 {
+		t.Fatalf("batches of %v rows up to user %d; want %v up to %d", sizes, next-1, want, n)
+	}
+	if got, err := r.NextColumns(vecs, 7); got != 0 || !errors.Is(err, io.EOF) {
+		t.Fatalf("after the end: %d rows, %v", got, err)
 	}
 }
