@@ -31,7 +31,7 @@ import (
 	"github.com/ordermin/ordermin-backfill/internal/fake/srfake"
 )
 
-// Issue 28: the job on EKS reaches BigQuery with workload identity
+// The job on EKS reaches BigQuery with workload identity
 // federation: a projected Kubernetes service account token, exchanged by
 // the Google auth library (cloud.google.com/go/auth, which both BigQuery
 // clients use) at STS for a federated token, exchanged in turn at IAM

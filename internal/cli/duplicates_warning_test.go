@@ -7,7 +7,7 @@ import (
 	"github.com/ordermin/ordermin-backfill/backfill/ksqldb"
 )
 
-// Issue 30: the duplicate warning tells the truth for each pipeline.
+// The duplicate warning tells the truth for each pipeline.
 func TestDuplicateWarningPerPipeline(t *testing.T) {
 	for name, tc := range map[string]struct {
 		facts     ksqldb.Facts

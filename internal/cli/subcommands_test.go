@@ -57,7 +57,7 @@ func TestTheJobPassesItsProgressOn(t *testing.T) {
 	}
 }
 
-// Issue 28: check's report says which Google credentials the BigQuery
+// The check's report says which Google credentials the BigQuery
 // clients use (here a workload identity federation credential
 // configuration named by GOOGLE_APPLICATION_CREDENTIALS), even when
 // another system fails the check first; never a token or a key. A run's

@@ -343,7 +343,7 @@ func TestVerificationNeverStartsWhileKsqlDBMakesNoProgress(t *testing.T) {
 func bq() string { return "`" + stack.Project + "." + stack.Dataset + "." + stack.Table + "`" }
 
 // TestRepeatedKeysAreSentOnce feeds every order, not the minimum per
-// user, from a query ending in a comment (issue 25 item 2): the job runs
+// user, from a query ending in a comment: the job runs
 // it reduced to one row per user, so each user is sent once, with its
 // minimum, and the NULL users make one skipped row.
 func TestRepeatedKeysAreSentOnce(t *testing.T) {
@@ -364,8 +364,8 @@ func TestRepeatedKeysAreSentOnce(t *testing.T) {
 }
 
 // TestExtraColumnsNeedAnExplicitMapping: MIN(order_id) AS min_order_id
-// next to MAX(order_id) AS order_id are two candidates for ORDER_ID
-// (issue 25 item 3): refused, nothing written, until the mapping names one.
+// next to MAX(order_id) AS order_id are two candidates for ORDER_ID:
+// refused, nothing written, until the mapping names one.
 func TestExtraColumnsNeedAnExplicitMapping(t *testing.T) {
 	s := startStack(t, stack.Options{Users: 200, OrdersPerUser: 4})
 	query := "--bigquery-query=SELECT user_id, MIN(order_id) AS min_order_id, MAX(order_id) AS order_id FROM " + bq() + " GROUP BY user_id"

@@ -145,7 +145,7 @@ func TestCheckRunsPreflightOnly(t *testing.T) {
 		t.Fatalf("exit %d, report %+v\n%s", r.code, r.report, r.stderr)
 	}
 	// The query ran as a dry run only: its result's columns, bound to the
-	// schemas, and the bytes it will process are reported (issue 26).
+	// schemas, and the bytes it will process are reported.
 	if c := r.report.SourceCheck; c == nil || strings.Join(c.Columns, ",") != "user_id INT64,min_order_id INT64" {
 		t.Fatalf("source_check %+v: want the query's columns from a dry run", r.report.SourceCheck)
 	}

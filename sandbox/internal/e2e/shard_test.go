@@ -44,7 +44,7 @@ func TestShardsAreDisjointAndComplete(t *testing.T) {
 
 // TestShardsFallBackToTheirOwnRows: three shards on read_api=auto whose
 // Storage Read API endpoint is unreachable read over REST, each its own
-// shard's rows only (issue 25 item 4), at the same time, each query job
+// shard's rows only, at the same time, each query job
 // writing its own result table (item 5): every user is sent once.
 func TestShardsFallBackToTheirOwnRows(t *testing.T) {
 	const shards = 3

@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
-// The EKS overlay and the paths the job's messages name (issue 28).
+// The EKS overlay and the paths the job's messages name.
 const (
 	eksDir         = "overlays/eks"
 	eksValuesFile  = eksDir + "/values.yaml"

@@ -13,7 +13,7 @@ import (
 	"github.com/ordermin/ordermin-backfill/sandbox/internal/fake/ksqlfake"
 )
 
-// Issue 30: how many first-order announcements each pipeline sends, counted
+// How many first-order announcements each pipeline sends, counted
 // by an independent franz-go reader of the announcement topic.
 
 // commitEvery is the pipelines' commit interval in these tests (ksqlDB's

@@ -19,7 +19,7 @@ func countingTable(c *ksqlfake.Config) {
 
 func countingClient(c *ksqldb.Config) { c.Table = "table_first_order" }
 
-// Issue 30: the job backfills and verifies the counting table as it does
+// The job backfills and verifies the counting table as it does
 // the join's: preflight takes its MIN column beside the COUNT column, and
 // verification compares MIN.
 func TestBackfillAndVerifyTheCountingTable(t *testing.T) {
@@ -38,7 +38,7 @@ func TestBackfillAndVerifyTheCountingTable(t *testing.T) {
 	}
 }
 
-// Issue 30: the counting table's query must run without a record cache;
+// The counting table's query must run without a record cache;
 // preflight reads the query's overridden cache.max.bytes.buffering
 // (EXPLAIN) and the server's settings (SHOW PROPERTIES), and refuses a
 // cache above 0 with the statement that fixes it. The join's table, whose

@@ -47,7 +47,7 @@ func (w *world) cdcTransaction(s *ksqlfake.Server, n int) {
 	}
 }
 
-// Issue 25 g: the delta barrier's target is the topic's end offset, which
+// The delta barrier's target is the topic's end offset, which
 // counts a trailing transaction marker that ksqlDB <= 0.22 never commits:
 // lag made only of markers is caught up, not a stall (exit 6).
 func TestCatchUpTreatsMarkerOnlyLagAsCaughtUp(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 // quick are barrier options for a barrier expected to give up.
 var quick = ksqldb.CatchUpOptions{Stage: "in a test", Poll: 20 * time.Millisecond, Stall: 300 * time.Millisecond}
 
-// Issue 25 f: 0.15 answers a Kafka failure while reading the query's
+// 0.15 answers a Kafka failure while reading the query's
 // offsets with queryOffsetSummaries [] and a warning; that is an outage to
 // wait out, not a table without a query (exit 3).
 func TestCatchUpWaitsOutKafkaWarningsOn015(t *testing.T) {
@@ -34,7 +34,7 @@ func TestCatchUpWaitsOutKafkaWarningsOn015(t *testing.T) {
 	}
 }
 
-// Issue 25 j: a server principal without DESCRIBE on the query's group is
+// A server principal without DESCRIBE on the query's group is
 // a permission to grant, named as such at once: on 0.15 a warning, from
 // 0.16 an HTTP 500.
 func TestMissingGroupACLIsNamed(t *testing.T) {
@@ -58,7 +58,7 @@ func TestMissingGroupACLIsNamed(t *testing.T) {
 	}
 }
 
-// Issue 25 j: the group is _confluent-ksql-<service id> +
+// The group is _confluent-ksql-<service id> +
 // ksql.persistent.prefix + query id, whatever the prefix.
 func TestCatchUpFindsTheGroupWhateverThePersistentPrefix(t *testing.T) {
 	w := newWorld(t, 3)

@@ -11,7 +11,7 @@ import (
 	"github.com/ordermin/ordermin-backfill/sandbox/internal/fake/ksqlfake"
 )
 
-// Issue 25 h: a table query that repartitions commits the stream topic's
+// A table query that repartitions commits the stream topic's
 // offsets once a record reached its repartition topic, before the record
 // reaches the table: the job refuses it rather than trust the stream's
 // topic alone.

@@ -10,7 +10,7 @@ import (
 	"github.com/ordermin/ordermin-backfill/sandbox/internal/fake/ksqlfake"
 )
 
-// Issue 25 k: with shared runtimes the table query's own group never
+// With shared runtimes the table query's own group never
 // commits; the job says so, naming the setting, instead of stalling.
 func TestSharedRuntimeIsNamedInsteadOfStalling(t *testing.T) {
 	w := newWorld(t, 3)
@@ -26,7 +26,7 @@ func TestSharedRuntimeIsNamedInsteadOfStalling(t *testing.T) {
 	}
 }
 
-// Issue 25 i: with standby reads on, a standby lagging without bound may
+// With standby reads on, a standby lagging without bound may
 // answer pull queries; every delta lookup and verification query bounds
 // the lag, so a stale standby never decides what is sent or verified.
 func TestPullQueriesAreNotServedByALaggingStandby(t *testing.T) {
