@@ -99,7 +99,7 @@ deps-clang:
 ## deps-test: clang, kcat (Debian) and staticcheck when missing.
 deps-test:
 	@$(call apt_install,clang kcat)
-	@[ -x "$(STATICCHECK)" ] || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+	@[ -x "$(STATICCHECK)" ] || CGO_ENABLED=0 $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 ## deps: everything the development targets use.
 deps: deps-test
@@ -109,7 +109,7 @@ lint: lint-job lint-sandbox
 
 ## lint-job: the job's module only (no clang): gofmt, go mod tidy -diff, vet, staticcheck.
 lint-job:
-	@[ -x "$(STATICCHECK)" ] || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+	@[ -x "$(STATICCHECK)" ] || CGO_ENABLED=0 $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) mod tidy -diff
 	CC=$(BUILD_CC) $(GO) vet ./...
