@@ -62,6 +62,7 @@ func readREST(t *testing.T, jobs *bqjobsfake.Server, n, page int) []bqjobsfake.R
 // from the sandbox's emulator), decoded twice over in the client. It must
 // ask for pages of DefaultRESTPageRows.
 func TestRESTReadsPagesOfBoundedRows(t *testing.T) {
+	t.Parallel()
 	n := 2*DefaultRESTPageRows + 7
 	pages := readREST(t, restJobs(t, n), n, 0)
 	var rows []int
@@ -80,6 +81,7 @@ func TestRESTReadsPagesOfBoundedRows(t *testing.T) {
 // Config.RESTPageRows sets the page size; negative leaves it to BigQuery,
 // as the bench's read-rest-unpaged does.
 func TestRESTPageRowsSetting(t *testing.T) {
+	t.Parallel()
 	const n = 30
 	for _, c := range []struct {
 		page int
