@@ -10,6 +10,7 @@ import (
 // The credentials' description logs as a group of its set fields, named
 // as in the report, in both log formats.
 func TestGoogleCredentialsLogValue(t *testing.T) {
+	t.Parallel()
 	g := GoogleCredentials{Type: "external_account", Source: "GOOGLE_APPLICATION_CREDENTIALS", File: "/etc/gcp-wif/credential-config.json",
 		TokenFile: "/var/run/secrets/gcp-wif/token", ServiceAccount: "sa@p.iam.gserviceaccount.com"}
 	var js, text bytes.Buffer

@@ -44,6 +44,7 @@ func hambaEncode(t *testing.T, e *Encoder, row []any) (key, value []byte) {
 }
 
 func TestEncodeMatchesHambaForEveryType(t *testing.T) {
+	t.Parallel()
 	longs := []int64{0, 1, -1, 63, 64, -64, -65, 127, 128, 300, -300, 1 << 31, math.MaxInt32, math.MinInt32, math.MaxInt64, math.MinInt64}
 	ints := []int64{0, 1, -1, 63, 64, -65, 1000, math.MaxInt32, math.MinInt32}
 	floats := []float64{0, math.Copysign(0, -1), 1.5, -2.25, math.MaxFloat64, math.SmallestNonzeroFloat64, math.Inf(1), math.Inf(-1), math.NaN(), 1e39}
@@ -107,6 +108,7 @@ func TestEncodeAllocatesNothing(t *testing.T) {
 }
 
 func TestEncodeErrorKeepsWriterUsable(t *testing.T) {
+	t.Parallel()
 	s := ksqlSchemas(1, 2)
 	s.Value.Schema = `{"type":"record","name":"V","fields":[{"name":"A","type":"long"},{"name":"B","type":"int"}]}`
 	cols := []Column{{Name: "k", Type: TypeInt64}, {Name: "a", Type: TypeInt64}, {Name: "b", Type: TypeInt64}}
@@ -148,6 +150,7 @@ func vectorsOf(t *testing.T, cols []Column, rows ...[]any) []Vector {
 }
 
 func TestEncodeColumnsSkipsAndFailsAsEncodeDoes(t *testing.T) {
+	t.Parallel()
 	s := ksqlSchemas(1, 2)
 	s.Value.Schema = `{"type":"record","name":"V","fields":[{"name":"A","type":"long"},{"name":"B","type":"int"}]}`
 	cols := []Column{{Name: "k", Type: TypeInt64}, {Name: "a", Type: TypeInt64}, {Name: "b", Type: TypeInt64}}

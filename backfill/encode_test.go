@@ -26,6 +26,7 @@ func ksqlSchema(name string) string {
 }
 
 func TestEncodeMatchesContractBytes(t *testing.T) {
+	t.Parallel()
 	e := mustEncoder(t, ksqlSchemas(0x01020304, 0x0A0B0C0D), Mapping{KeyColumn: "USER_ID"}, orderColumns)
 	w := e.NewWriter()
 	key, value, skip, err := w.Encode([]any{int64(5), int64(100)})
@@ -52,6 +53,7 @@ func TestEncodeMatchesContractBytes(t *testing.T) {
 }
 
 func TestEncodeSkipsNulls(t *testing.T) {
+	t.Parallel()
 	e := mustEncoder(t, ksqlSchemas(1, 2), Mapping{KeyColumn: "user_id"}, orderColumns)
 	w := e.NewWriter()
 	for _, tc := range []struct {
@@ -70,6 +72,7 @@ func TestEncodeSkipsNulls(t *testing.T) {
 }
 
 func TestEncodeRejectsMistypedValue(t *testing.T) {
+	t.Parallel()
 	e := mustEncoder(t, ksqlSchemas(1, 2), Mapping{KeyColumn: "user_id"}, orderColumns)
 	if _, _, _, err := e.NewWriter().Encode([]any{"5", int64(1)}); err == nil || !strings.Contains(err.Error(), "user_id") {
 		t.Fatalf("want an error naming the key column, got %v", err)
@@ -77,6 +80,7 @@ func TestEncodeRejectsMistypedValue(t *testing.T) {
 }
 
 func TestIntKeySchemaRangeChecked(t *testing.T) {
+	t.Parallel()
 	s := ksqlSchemas(1, 2)
 	s.Key.Schema = `"int"`
 	e := mustEncoder(t, s, Mapping{KeyColumn: "user_id"}, orderColumns)
@@ -91,6 +95,7 @@ func TestIntKeySchemaRangeChecked(t *testing.T) {
 }
 
 func TestNewCodecRejectsWrongShapes(t *testing.T) {
+	t.Parallel()
 	for name, mutate := range map[string]func(*Schemas){
 		"record key":  func(s *Schemas) { s.Key.Schema = `{"type":"record","name":"K","fields":[{"name":"ID","type":"long"}]}` },
 		"union key":   func(s *Schemas) { s.Key.Schema = `["null","long"]` },
@@ -112,6 +117,7 @@ func TestNewCodecRejectsWrongShapes(t *testing.T) {
 }
 
 func TestBindMapsColumnsCaseInsensitively(t *testing.T) {
+	t.Parallel()
 	c, err := NewCodec(ksqlSchemas(1, 2))
 	if err != nil {
 		t.Fatal(err)

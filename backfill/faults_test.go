@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
@@ -89,6 +90,7 @@ func consistent(t *testing.T, rep *backfill.Report, d backfill.Deliveries) {
 // flight (they end acknowledged, not lost), fails with the source kind and
 // reports the rows read so far.
 func TestSourceErrorMidStreamFlushesAndReportsRowsSoFar(t *testing.T) {
+	t.Parallel()
 	boom := errors.New("rpc error: code = Unavailable desc = stream reset")
 	prod := &inFlightProducer{}
 	p := pipeline(t, &backfilltest.Source{Rows: 1000, FailAt: 500, FailErr: boom}, prod)
@@ -127,6 +129,7 @@ func TestSourceErrorMidStreamFlushesAndReportsRowsSoFar(t *testing.T) {
 
 // TestSourceErrorAtOpenWritesNothing: the query itself fails.
 func TestSourceErrorAtOpenWritesNothing(t *testing.T) {
+	t.Parallel()
 	prod := &inFlightProducer{}
 	p := pipeline(t, &backfilltest.Source{OpenErr: errors.New("googleapi: Error 500: backendError")}, prod)
 	var rep backfill.Report
@@ -140,66 +143,78 @@ func TestSourceErrorAtOpenWritesNothing(t *testing.T) {
 // flight; the drain acknowledges them and the report says interrupted with
 // nothing undelivered.
 func TestInterruptFlushesRecordsInFlight(t *testing.T) {
-	block := make(chan struct{})
-	prod := &inFlightProducer{}
-	p := pipeline(t, &backfilltest.Source{Rows: 1000, Block: block, BlockAfter: 400}, prod)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	var rep backfill.Report
-	go func() { done <- p.Run(ctx, &rep) }()
-	for prod.Deliveries().Produced < 395 {
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	err := <-done
-	rep.Finish(err, time.Now())
-	if backfill.KindOf(err) != backfill.KindInterrupted || rep.Status != "interrupted" || rep.ExitCode != backfill.ExitInterrupted {
-		t.Fatalf("got %v; report status %q exit %d", err, rep.Status, rep.ExitCode)
-	}
-	if rep.RecordsAcked != rep.RecordsProduced || rep.RecordsUndelivered != 0 || rep.RowsRead != 400 {
-		t.Fatalf("report %+v: want the 400 rows read acknowledged by the drain", rep)
-	}
-	consistent(t, &rep, prod.Deliveries())
-	if !strings.Contains(err.Error(), "0 undelivered") || !strings.Contains(err.Error(), "rerun") {
-		t.Errorf("message %q", err)
-	}
+	t.Parallel()
+	// The poll below advances the bubble's clock only once the run is blocked
+	// on the source, so SIGTERM lands after the 400 rows, without real waits.
+	synctest.Test(t, func(t *testing.T) {
+		block := make(chan struct{})
+		prod := &inFlightProducer{}
+		p := pipeline(t, &backfilltest.Source{Rows: 1000, Block: block, BlockAfter: 400}, prod)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		var rep backfill.Report
+		go func() { done <- p.Run(ctx, &rep) }()
+		for prod.Deliveries().Produced < 395 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		err := <-done
+		rep.Finish(err, time.Now())
+		if backfill.KindOf(err) != backfill.KindInterrupted || rep.Status != "interrupted" || rep.ExitCode != backfill.ExitInterrupted {
+			t.Fatalf("got %v; report status %q exit %d", err, rep.Status, rep.ExitCode)
+		}
+		if rep.RecordsAcked != rep.RecordsProduced || rep.RecordsUndelivered != 0 || rep.RowsRead != 400 {
+			t.Fatalf("report %+v: want the 400 rows read acknowledged by the drain", rep)
+		}
+		consistent(t, &rep, prod.Deliveries())
+		if !strings.Contains(err.Error(), "0 undelivered") || !strings.Contains(err.Error(), "rerun") {
+			t.Errorf("message %q", err)
+		}
+	})
 }
 
 // TestInterruptWithUnacknowledgedRecordsReportsThem: the broker does not
 // answer during the drain; the run still ends within the drain timeout and
 // the report counts the records as undelivered instead of acknowledged.
 func TestInterruptWithUnacknowledgedRecordsReportsThem(t *testing.T) {
-	block := make(chan struct{})
-	prod := &inFlightProducer{hold: true}
-	p := pipeline(t, &backfilltest.Source{Rows: 1000, Block: block, BlockAfter: 200}, prod)
-	p.FlushTimeout, p.DrainTimeout = time.Hour, 200*time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	var rep backfill.Report
-	go func() { done <- p.Run(ctx, &rep) }()
-	for prod.Deliveries().Produced < 195 {
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	select {
-	case err := <-done:
-		rep.Finish(err, time.Now())
-		if backfill.KindOf(err) != backfill.KindInterrupted || rep.ExitCode != backfill.ExitInterrupted {
-			t.Fatalf("got %v", err)
+	t.Parallel()
+	// In the bubble the drain's 200ms and the guard's 30s are fake time: a
+	// drain that waited the hour-long flush instead fails at once, not after 30s.
+	synctest.Test(t, func(t *testing.T) {
+		block := make(chan struct{})
+		prod := &inFlightProducer{hold: true}
+		p := pipeline(t, &backfilltest.Source{Rows: 1000, Block: block, BlockAfter: 200}, prod)
+		p.FlushTimeout, p.DrainTimeout = time.Hour, 200*time.Millisecond
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		var rep backfill.Report
+		go func() { done <- p.Run(ctx, &rep) }()
+		for prod.Deliveries().Produced < 195 {
+			time.Sleep(time.Millisecond)
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the drain did not end at its timeout")
-	}
-	if rep.RecordsAcked != 0 || rep.RecordsUndelivered != rep.RecordsProduced || rep.RecordsProduced == 0 {
-		t.Fatalf("report %+v: want every produced record undelivered", rep)
-	}
-	consistent(t, &rep, prod.Deliveries())
+		cancel()
+		select {
+		case err := <-done:
+			rep.Finish(err, time.Now())
+			if backfill.KindOf(err) != backfill.KindInterrupted || rep.ExitCode != backfill.ExitInterrupted {
+				t.Fatalf("got %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			<-done // a run left waiting would deadlock the bubble; its hour-long flush ends at once in fake time
+			t.Fatal("the drain did not end at its timeout")
+		}
+		if rep.RecordsAcked != 0 || rep.RecordsUndelivered != rep.RecordsProduced || rep.RecordsProduced == 0 {
+			t.Fatalf("report %+v: want every produced record undelivered", rep)
+		}
+		consistent(t, &rep, prod.Deliveries())
+	})
 }
 
 // TestDeliveryFailuresAtFlushFailTheRun: the last records time out in the
 // producer; the report shows acknowledged versus failed, and the run fails
 // with the produce kind although every row was read.
 func TestDeliveryFailuresAtFlushFailTheRun(t *testing.T) {
+	t.Parallel()
 	prod := &inFlightProducer{failFrom: 300}
 	p := pipeline(t, &backfilltest.Source{Rows: 400}, prod)
 	var rep backfill.Report
@@ -221,6 +236,7 @@ func TestDeliveryFailuresAtFlushFailTheRun(t *testing.T) {
 // int64 extremes pass through unchanged, and a key repeated in the source
 // is produced every time it appears (the table keeps the MIN).
 func TestExtremeAndDuplicateIDsAreEncodedExactly(t *testing.T) {
+	t.Parallel()
 	rows := [][2]int64{{-5, math.MaxInt64}, {math.MaxInt64, -1}, {math.MinInt64, math.MinInt64}, {0, 0}, {7, 3}, {7, 1}, {7, 2}}
 	src := &backfilltest.Source{Rows: int64(len(rows)), Row: func(i int64, dst []any) []any {
 		return append(dst[:0], rows[i][0], rows[i][1])
@@ -250,6 +266,7 @@ func TestExtremeAndDuplicateIDsAreEncodedExactly(t *testing.T) {
 // TestSourceErrorMidStreamProducesEveryRowRead: the rows read before the
 // source failed are all accounted for: produced, or skipped and counted.
 func TestSourceErrorMidStreamProducesEveryRowRead(t *testing.T) {
+	t.Parallel()
 	prod := &inFlightProducer{}
 	p := pipeline(t, &backfilltest.Source{Rows: 1000, FailAt: 500, FailErr: errors.New("stream reset")}, prod)
 	var rep backfill.Report

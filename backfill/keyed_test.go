@@ -8,6 +8,7 @@ import (
 // The job keeps each key's minimum of the value schema's first field, so
 // that field must be a long or an int; the others ride along.
 func TestPlanKeepsTheFirstFieldsMinimum(t *testing.T) {
+	t.Parallel()
 	schema := func(first, second string) Schemas {
 		s := ksqlSchemas(1, 2)
 		s.Value.Schema = `{"type":"record","name":"V","fields":[{"name":"` + first + `","type":["null","long"]},{"name":"` + second + `","type":["null","string"]}]}`

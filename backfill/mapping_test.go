@@ -10,6 +10,7 @@ import (
 // users got their maximum. Two candidates for one field, or a column the
 // mapping does not use, must be refused naming them.
 func TestBindRefusesAmbiguousAndUnusedColumns(t *testing.T) {
+	t.Parallel()
 	c, err := NewCodec(ksqlSchemas(1, 2))
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestWrittenKeepsRangesAndGaps(t *testing.T) {
+	t.Parallel()
 	var w Written
 	for _, o := range []int64{10, 11, 12, 20, 13, 15, 14, 19, 12, 30} {
 		w.Add(1, o)
@@ -37,6 +38,7 @@ func TestWrittenKeepsRangesAndGaps(t *testing.T) {
 // TestWrittenMatchesASetUnderShuffledAcks checks the ranges against a
 // plain set when acknowledgements arrive out of order.
 func TestWrittenMatchesASetUnderShuffledAcks(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := range 200 {
 		var w Written

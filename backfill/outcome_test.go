@@ -12,6 +12,7 @@ import (
 // TestShortReadFailsWithSourceExit: a source that reports 150 rows but
 // streams 100 is a failed read (exit 4), never a success.
 func TestShortReadFailsWithSourceExit(t *testing.T) {
+	t.Parallel()
 	prod := &backfilltest.Producer{}
 	src := &backfilltest.Source{Rows: 100, ReportedRows: 150}
 	rep := &backfill.Report{}
@@ -29,6 +30,7 @@ func TestShortReadFailsWithSourceExit(t *testing.T) {
 // (exit 3), not a success. Rows that delta mode found already in the
 // table are the one way to produce nothing and succeed.
 func TestNothingProducedFromRowsFailsUnlessDeltaSkippedThem(t *testing.T) {
+	t.Parallel()
 	nullValues := func(i int64, dst []any) []any { return append(dst[:0], i+1, nil) }
 	rep := &backfill.Report{}
 	err := pipeline(t, &backfilltest.Source{Rows: 100, Row: nullValues}, &backfilltest.Producer{}).Run(context.Background(), rep)
@@ -53,6 +55,7 @@ func (keepNone) Keep(context.Context, []backfill.KeyValue, []bool) error { retur
 // result's size before the first row is read; its error ends the run with
 // nothing produced.
 func TestOnOpenCanRefuseTheResultBeforeAnythingIsProduced(t *testing.T) {
+	t.Parallel()
 	prod := &backfilltest.Producer{}
 	p := pipeline(t, &backfilltest.Source{Rows: 100}, prod)
 	var seen uint64

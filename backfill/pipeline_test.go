@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ordermin/ordermin-backfill/backfill"
@@ -28,6 +29,7 @@ func codec(t testing.TB) *backfill.Codec {
 }
 
 func TestPipelineProducesEveryRowOnceAndCountsSkips(t *testing.T) {
+	t.Parallel()
 	const n = 1000
 	src := &backfilltest.Source{Rows: n, Row: func(i int64, dst []any) []any {
 		switch i % 100 {
@@ -67,6 +69,7 @@ func TestPipelineProducesEveryRowOnceAndCountsSkips(t *testing.T) {
 }
 
 func TestPipelineDryRunProducesNothing(t *testing.T) {
+	t.Parallel()
 	var rep backfill.Report
 	p := pipeline(t, &backfilltest.Source{Rows: 50}, nil)
 	if err := p.Run(context.Background(), &rep); err != nil {
@@ -79,60 +82,69 @@ func TestPipelineDryRunProducesNothing(t *testing.T) {
 }
 
 func TestPipelineFailures(t *testing.T) {
-	boom := errors.New("connection reset")
-	for name, tc := range map[string]struct {
-		src      *backfilltest.Source
-		prod     *backfilltest.Producer
-		empty    bool
-		wantKind backfill.Kind
-	}{
-		"source fails mid-stream": {&backfilltest.Source{Rows: 100, FailAt: 50, FailErr: boom}, &backfilltest.Producer{}, false, backfill.KindSource},
-		"source cannot open":      {&backfilltest.Source{OpenErr: boom}, &backfilltest.Producer{}, false, backfill.KindSource},
-		"deliveries fail":         {&backfilltest.Source{Rows: 100}, &backfilltest.Producer{FailDeliveries: "broker down"}, false, backfill.KindProduce},
-		"never acknowledged":      {&backfilltest.Source{Rows: 10}, &backfilltest.Producer{Hold: true}, false, backfill.KindProduce},
-		"empty result":            {&backfilltest.Source{Rows: 0}, &backfilltest.Producer{}, false, backfill.KindContract},
-		"mistyped column":         {&backfilltest.Source{Rows: 10, Cols: []backfill.Column{{Name: "user_id", Type: backfill.TypeString}, {Name: "order_id", Type: backfill.TypeInt64}}}, &backfilltest.Producer{}, false, backfill.KindContract},
-		"mistyped value":          {&backfilltest.Source{Rows: 10, Row: func(i int64, dst []any) []any { return append(dst[:0], "x", i) }}, &backfilltest.Producer{}, false, backfill.KindContract},
-	} {
-		p := pipeline(t, tc.src, tc.prod)
-		p.FlushTimeout = 50 * time.Millisecond
+	t.Parallel()
+	// "never acknowledged" waits out the 50ms flush timeout: fake time in the bubble.
+	synctest.Test(t, func(t *testing.T) {
+		boom := errors.New("connection reset")
+		for name, tc := range map[string]struct {
+			src      *backfilltest.Source
+			prod     *backfilltest.Producer
+			empty    bool
+			wantKind backfill.Kind
+		}{
+			"source fails mid-stream": {&backfilltest.Source{Rows: 100, FailAt: 50, FailErr: boom}, &backfilltest.Producer{}, false, backfill.KindSource},
+			"source cannot open":      {&backfilltest.Source{OpenErr: boom}, &backfilltest.Producer{}, false, backfill.KindSource},
+			"deliveries fail":         {&backfilltest.Source{Rows: 100}, &backfilltest.Producer{FailDeliveries: "broker down"}, false, backfill.KindProduce},
+			"never acknowledged":      {&backfilltest.Source{Rows: 10}, &backfilltest.Producer{Hold: true}, false, backfill.KindProduce},
+			"empty result":            {&backfilltest.Source{Rows: 0}, &backfilltest.Producer{}, false, backfill.KindContract},
+			"mistyped column":         {&backfilltest.Source{Rows: 10, Cols: []backfill.Column{{Name: "user_id", Type: backfill.TypeString}, {Name: "order_id", Type: backfill.TypeInt64}}}, &backfilltest.Producer{}, false, backfill.KindContract},
+			"mistyped value":          {&backfilltest.Source{Rows: 10, Row: func(i int64, dst []any) []any { return append(dst[:0], "x", i) }}, &backfilltest.Producer{}, false, backfill.KindContract},
+		} {
+			p := pipeline(t, tc.src, tc.prod)
+			p.FlushTimeout = 50 * time.Millisecond
+			var rep backfill.Report
+			err := p.Run(context.Background(), &rep)
+			if backfill.KindOf(err) != tc.wantKind {
+				t.Errorf("%s: got %v (kind %s), want kind %s", name, err, backfill.KindOf(err), tc.wantKind)
+			}
+			if rep.RecordsProduced != rep.RecordsAcked+rep.RecordsFailed+(rep.RecordsProduced-rep.RecordsAcked-rep.RecordsFailed) {
+				t.Errorf("%s: inconsistent accounting %+v", name, rep)
+			}
+		}
 		var rep backfill.Report
-		err := p.Run(context.Background(), &rep)
-		if backfill.KindOf(err) != tc.wantKind {
-			t.Errorf("%s: got %v (kind %s), want kind %s", name, err, backfill.KindOf(err), tc.wantKind)
+		p := pipeline(t, &backfilltest.Source{Rows: 0}, &backfilltest.Producer{})
+		p.AllowEmpty = true
+		if err := p.Run(context.Background(), &rep); err != nil || rep.RowsRead != 0 {
+			t.Fatalf("allowed empty result: %v", err)
 		}
-		if rep.RecordsProduced != rep.RecordsAcked+rep.RecordsFailed+(rep.RecordsProduced-rep.RecordsAcked-rep.RecordsFailed) {
-			t.Errorf("%s: inconsistent accounting %+v", name, rep)
-		}
-	}
-	var rep backfill.Report
-	p := pipeline(t, &backfilltest.Source{Rows: 0}, &backfilltest.Producer{})
-	p.AllowEmpty = true
-	if err := p.Run(context.Background(), &rep); err != nil || rep.RowsRead != 0 {
-		t.Fatalf("allowed empty result: %v", err)
-	}
+	})
 }
 
 func TestPipelineInterruptedStopsReadingAndReports(t *testing.T) {
-	block := make(chan struct{})
-	src := &backfilltest.Source{Rows: 1000, Block: block, BlockAfter: 300}
-	prod := &backfilltest.Producer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	p := pipeline(t, src, prod)
-	done := make(chan error)
-	var rep backfill.Report
-	go func() { done <- p.Run(ctx, &rep) }()
-	for prod.Deliveries().Produced < 290 {
-		time.Sleep(time.Millisecond)
-	}
-	cancel() // SIGTERM
-	err := <-done
-	if backfill.KindOf(err) != backfill.KindInterrupted {
-		t.Fatalf("got %v, want interrupted", err)
-	}
-	if rep.RowsRead != 300 || rep.RecordsAcked != rep.RecordsProduced || rep.RecordsProduced > 300 {
-		t.Fatalf("report = %+v", rep)
-	}
+	t.Parallel()
+	// The poll advances the bubble's clock only once the run is blocked on the
+	// source, so the signal lands after the 300 rows, without real waits.
+	synctest.Test(t, func(t *testing.T) {
+		block := make(chan struct{})
+		src := &backfilltest.Source{Rows: 1000, Block: block, BlockAfter: 300}
+		prod := &backfilltest.Producer{}
+		ctx, cancel := context.WithCancel(context.Background())
+		p := pipeline(t, src, prod)
+		done := make(chan error)
+		var rep backfill.Report
+		go func() { done <- p.Run(ctx, &rep) }()
+		for prod.Deliveries().Produced < 290 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel() // SIGTERM
+		err := <-done
+		if backfill.KindOf(err) != backfill.KindInterrupted {
+			t.Fatalf("got %v, want interrupted", err)
+		}
+		if rep.RowsRead != 300 || rep.RecordsAcked != rep.RecordsProduced || rep.RecordsProduced > 300 {
+			t.Fatalf("report = %+v", rep)
+		}
+	})
 }
 
 // evenPresent is a Filter that says the table already holds every even key.
@@ -146,6 +158,7 @@ func (evenPresent) Keep(_ context.Context, kvs []backfill.KeyValue, keep []bool)
 }
 
 func TestPipelineFilterSkipsWhatTheTableHolds(t *testing.T) {
+	t.Parallel()
 	src := &backfilltest.Source{Rows: 100, Row: func(i int64, dst []any) []any {
 		if i == 0 {
 			return append(dst[:0], nil, int64(5)) // NULL user: left to the encoder
@@ -189,6 +202,7 @@ func (s *serialProducer) Produce(ctx context.Context, key, value []byte) error {
 }
 
 func TestPipelineProducesFromOneGoroutineWhileEncodingInParallel(t *testing.T) {
+	t.Parallel()
 	const n = 5000
 	prod := &serialProducer{}
 	p := pipeline(t, &backfilltest.Source{Rows: n}, prod)
@@ -209,6 +223,7 @@ func TestPipelineProducesFromOneGoroutineWhileEncodingInParallel(t *testing.T) {
 // counters the report gets, so a parent that outlives the job's process
 // can report them.
 func TestPipelinePassesItsProgressOn(t *testing.T) {
+	t.Parallel()
 	src := &backfilltest.Source{Rows: 300, Row: func(i int64, dst []any) []any {
 		if i%100 == 10 {
 			return append(dst[:0], nil, i) // NULL user

@@ -10,6 +10,7 @@ import (
 // TestJSONWithinNamesOnlyWhatItDropped: "truncated" names the detail
 // lists the report had and lost, not every list it could have dropped.
 func TestJSONWithinNamesOnlyWhatItDropped(t *testing.T) {
+	t.Parallel()
 	r := Report{Status: "failed", Error: strings.Repeat("a long error ", 1000), DeliveryErrors: []string{"Local: Message timed out"}}
 	out := r.JSONWithin(4096)
 	var got Report

@@ -3,6 +3,7 @@ package backfill
 import "testing"
 
 func TestParseSchemaSelector(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]SchemaSelector{
 		"": {}, "latest": {}, " latest ": {}, "3": {Version: 3}, "id:42": {ID: 42}, "id: 7": {ID: 7},
 	} {

@@ -20,6 +20,7 @@ func shardRows(i int64, dst []any) []any {
 // Every row of its own shard passes, negative keys and NULL keys (shard
 // 0) included; a row of another shard stops the run, naming its key.
 func TestShardRuleHoldsOnEveryReadPath(t *testing.T) {
+	t.Parallel()
 	for shard := range 3 {
 		src := &backfilltest.Source{Rows: 16, Row: func(i int64, dst []any) []any {
 			dst = shardRows(i, dst)

@@ -8,6 +8,7 @@ import (
 )
 
 func TestCheckValueParsesAsTheJobDoes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, value, wantErr string
 	}{
@@ -31,6 +32,7 @@ func TestCheckValueParsesAsTheJobDoes(t *testing.T) {
 // Every setting with a fixed set of values is a setting, and its default
 // is one of them.
 func TestChoicesNameSettingsAndHoldTheirDefaults(t *testing.T) {
+	t.Parallel()
 	c := Default()
 	defaults := map[string]string{}
 	for _, s := range settings(&c) {
@@ -51,6 +53,7 @@ func TestChoicesNameSettingsAndHoldTheirDefaults(t *testing.T) {
 // Every setting of a named string type has a fixed set of values, and
 // its usage names each of them.
 func TestTypedSettingsHaveChoicesTheirUsageNames(t *testing.T) {
+	t.Parallel()
 	var c Config
 	for _, s := range settings(&c) {
 		allowed, ok := choices[s.name]
@@ -67,6 +70,7 @@ func TestTypedSettingsHaveChoicesTheirUsageNames(t *testing.T) {
 
 // A typed setting parses into its field and prints in the reference.
 func TestTypedSettingsParseAndDocument(t *testing.T) {
+	t.Parallel()
 	c, err := Load(append([]string{"--mode=delta", "--ksqldb-verify=full", "--bigquery-read-api=rest",
 		"--kafka-security-protocol=SASL_SSL", "--kafka-sasl-mechanism=SCRAM-SHA-512", "--kafka-sasl-username=u", "--kafka-sasl-password=p"}, required...), env(nil), io.Discard)
 	if err != nil {

@@ -23,6 +23,7 @@ func writeFile(t *testing.T, name, text string) string {
 }
 
 func TestPrecedenceFlagsOverEnvOverFileOverDefaults(t *testing.T) {
+	t.Parallel()
 	file := writeFile(t, "c.yaml", `
 kafka:
   topic: FROM.FILE
@@ -67,6 +68,7 @@ mapping:
 }
 
 func TestErrorsNameTheSetting(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		env  map[string]string
@@ -98,6 +100,7 @@ func TestErrorsNameTheSetting(t *testing.T) {
 }
 
 func TestUnknownFileSettingRejected(t *testing.T) {
+	t.Parallel()
 	file := writeFile(t, "c.yaml", "kafka:\n  brokerz: [x]\n")
 	_, err := Load(append([]string{"--config", file}, required...), env(nil), io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "kafka.brokerz") {
@@ -106,6 +109,7 @@ func TestUnknownFileSettingRejected(t *testing.T) {
 }
 
 func TestDryRunNeedsNoBrokersAndBoolFlags(t *testing.T) {
+	t.Parallel()
 	c, err := Load([]string{"--dry-run", "--mode=full", "--bigquery-project=p", "--bigquery-table=d.t", "--schema-registry-url=http://sr",
 		"--ksqldb-preflight=false", "--ksqldb-verify=none"}, env(nil), io.Discard)
 	if err != nil || !c.DryRun || c.KsqlDB.Preflight {
@@ -116,6 +120,7 @@ func TestDryRunNeedsNoBrokersAndBoolFlags(t *testing.T) {
 // TestAutoAndDeltaNeedKsqlDBAndBrokers: auto and delta modes read the
 // topic's offsets and wait for ksqlDB, so neither may silently mean full.
 func TestAutoAndDeltaNeedKsqlDBAndBrokers(t *testing.T) {
+	t.Parallel()
 	base := []string{"--dry-run", "--bigquery-project=p", "--bigquery-table=d.t", "--schema-registry-url=http://sr", "--ksqldb-preflight=false", "--ksqldb-verify=none"}
 	for _, mode := range []string{"auto", "delta"} {
 		_, err := Load(append([]string{"--mode=" + mode}, base...), env(nil), io.Discard)
@@ -128,6 +133,7 @@ func TestAutoAndDeltaNeedKsqlDBAndBrokers(t *testing.T) {
 // An unknown mode is reported once, not again as a mode that needs
 // ksqlDB and the brokers.
 func TestUnknownModeIsOneError(t *testing.T) {
+	t.Parallel()
 	base := []string{"--dry-run", "--bigquery-project=p", "--bigquery-table=d.t", "--schema-registry-url=http://sr", "--ksqldb-preflight=false", "--ksqldb-verify=none"}
 	_, err := Load(append([]string{"--mode=bogus"}, base...), env(nil), io.Discard)
 	if err == nil || !strings.Contains(err.Error(), `"bogus" is not one of auto, delta, full`) {
@@ -141,6 +147,7 @@ func TestUnknownModeIsOneError(t *testing.T) {
 // TestRemovedVerifyTimeoutSaysWhatReplacesIt: ksqldb.verify_timeout is
 // refused wherever it is set, naming ksqldb.stall_timeout.
 func TestRemovedVerifyTimeoutSaysWhatReplacesIt(t *testing.T) {
+	t.Parallel()
 	file := writeFile(t, "c.yaml", "ksqldb:\n  verify_timeout: 5m\n")
 	for what, load := range map[string]func() error{
 		"flag": func() error {
@@ -163,6 +170,7 @@ func TestRemovedVerifyTimeoutSaysWhatReplacesIt(t *testing.T) {
 }
 
 func TestSecretsFromFilesAndURLsNeverPrinted(t *testing.T) {
+	t.Parallel()
 	pw := writeFile(t, "pw", "kafka-s3cret\n")
 	c, err := Load(append([]string{"--kafka-security-protocol=SASL_SSL", "--kafka-sasl-mechanism=SCRAM-SHA-512",
 		"--kafka-sasl-username=u", "--kafka-sasl-password-file=" + pw,
@@ -192,6 +200,7 @@ func TestSecretsFromFilesAndURLsNeverPrinted(t *testing.T) {
 // userinfo, also where the URL does not parse, or anywhere else in it when
 // the password is set apart.
 func TestRefusedURLsAreShownWithoutPassword(t *testing.T) {
+	t.Parallel()
 	for raw, want := range map[string]string{
 		"ftp://u:s3cret@sr.example:8081": "ftp://u:redacted@sr.example:8081",
 		"http://u:s3cret@sr:80:80":       "http://redacted@sr:80:80", // does not parse
@@ -216,6 +225,7 @@ func TestRefusedURLsAreShownWithoutPassword(t *testing.T) {
 }
 
 func TestPasswordAndFileTogetherRejected(t *testing.T) {
+	t.Parallel()
 	pw := writeFile(t, "pw", "x")
 	_, err := Load(append([]string{"--ksqldb-password=y", "--ksqldb-password-file=" + pw}, required...), env(nil), io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "ksqldb.password") {
@@ -224,6 +234,7 @@ func TestPasswordAndFileTogetherRejected(t *testing.T) {
 }
 
 func TestHelpListsEnvNames(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	if _, err := Load([]string{"-h"}, env(nil), &out); err != ErrHelp {
 		t.Fatalf("got %v, want ErrHelp", err)
@@ -234,6 +245,7 @@ func TestHelpListsEnvNames(t *testing.T) {
 }
 
 func TestQueryParams(t *testing.T) {
+	t.Parallel()
 	c, err := Load(append([]string{"--bigquery-params=since:DATE=2024-01-01", "--bigquery-params=min:int64=5,name=x"}, required...), env(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -245,6 +257,7 @@ func TestQueryParams(t *testing.T) {
 }
 
 func TestShardDefaultsFromIndexedJob(t *testing.T) {
+	t.Parallel()
 	c, err := Load(append([]string{"--shard-count=4"}, required...), env(map[string]string{"JOB_COMPLETION_INDEX": "3"}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -266,6 +279,7 @@ func TestShardDefaultsFromIndexedJob(t *testing.T) {
 // would make every pod read the same shard; it is a configuration error,
 // and so is an unparsable JOB_COMPLETION_INDEX.
 func TestShardIndexMustAgreeWithTheIndexedJob(t *testing.T) {
+	t.Parallel()
 	file := writeFile(t, "c.yaml", "shard:\n  index: 0\n")
 	for what, load := range map[string]func() error{
 		"env": func() error {
@@ -297,6 +311,7 @@ func TestShardIndexMustAgreeWithTheIndexedJob(t *testing.T) {
 // values and key=value items, not values: debug=broker,topic is one
 // property, and no part of a malformed secret-looking item is echoed.
 func TestPropertyValuesMayContainCommas(t *testing.T) {
+	t.Parallel()
 	c, err := Load(append([]string{"--kafka-properties=debug=broker,topic", "--kafka-properties=ssl.key.password=abc,SECRETPART"}, required...), env(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -45,6 +45,7 @@ func leaks(s string) []string {
 // flag is echoed in full. When it is a secret-bearing flag (after "--", or
 // typed with three dashes) the secret reaches stderr and the report.
 func TestArgumentErrorsDoNotEchoSecrets(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"--", "--kafka-sasl-password=" + fuzzKafkaSecret},
 		{"---kafka-sasl-password=" + fuzzKafkaSecret},

@@ -10,6 +10,7 @@ import (
 // header, every setting with its env name and default, and no removed
 // setting.
 func TestHelpListsEverySettingOnceWithItsDefault(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	if _, err := Load([]string{"--help"}, env(nil), &out); err != ErrHelp {
 		t.Fatalf("got %v, want ErrHelp", err)

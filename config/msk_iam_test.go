@@ -7,6 +7,7 @@ import (
 )
 
 func TestMSKIAMSettings(t *testing.T) {
+	t.Parallel()
 	iam := append([]string{"--kafka-security-protocol=SASL_SSL", "--kafka-sasl-mechanism=AWS_MSK_IAM"}, required...)
 
 	c, err := Load(append([]string{"--kafka-aws-region=eu-west-1"}, iam...), env(nil), io.Discard)

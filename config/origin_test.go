@@ -10,6 +10,7 @@ import (
 // JOB_COMPLETION_INDEX is reported as such, not as a flag or BACKFILL_*
 // variable nobody set, and the error says what to set.
 func TestErrorsNameWhereTheValueCameFrom(t *testing.T) {
+	t.Parallel()
 	_, err := Load(required, env(map[string]string{"JOB_COMPLETION_INDEX": "1"}), io.Discard)
 	if err == nil {
 		t.Fatal("JOB_COMPLETION_INDEX=1 with one shard was accepted")
@@ -41,6 +42,7 @@ func TestErrorsNameWhereTheValueCameFrom(t *testing.T) {
 // credentials in a broker address; one there is refused, naming the
 // setting and the address without its secret.
 func TestBrokerAddressWithCredentialsIsRefusedUnechoed(t *testing.T) {
+	t.Parallel()
 	for _, b := range []string{"u:S3CRET@b-1.msk:9096", "sasl_ssl://u:S3CRET@b-1.msk:9096", "S3CRET@b-1.msk:9096"} {
 		_, err := Load(append(required, "--kafka-brokers=b-0.msk:9096,"+b), env(nil), io.Discard)
 		if err == nil {

@@ -81,6 +81,7 @@ func TestSettingsPage(t *testing.T) {
 
 // The README links the settings page.
 func TestReadmeLinksTheSettingsPage(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)

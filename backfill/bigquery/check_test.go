@@ -17,6 +17,7 @@ import (
 // the query will process (what on-demand pricing bills), and starts no
 // job.
 func TestCheckIsADryRun(t *testing.T) {
+	t.Parallel()
 	schema := &bq.TableSchema{Fields: []*bq.TableFieldSchema{{Name: "user_id", Type: "INTEGER"}, {Name: "order_id", Type: "INTEGER"}}}
 	jobs := startJobs(t, &bq.TableReference{ProjectId: "p", DatasetId: "d", TableId: "anon"}, 0, schema)
 	jobs.Location, jobs.DryRunBytes = "europe-west3", 123_456_789

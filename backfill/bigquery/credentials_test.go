@@ -167,6 +167,7 @@ func TestUnusableCredentialsFileIsAConfigurationError(t *testing.T) {
 // 4); what it refused is not (exit 2). The messages never show a URL's
 // query.
 func TestTokenFailureKinds(t *testing.T) {
+	t.Parallel()
 	d := backfill.GoogleCredentials{Type: "external_account", Source: "GOOGLE_APPLICATION_CREDENTIALS", File: "/etc/gcp-wif/credential-config.json",
 		Audience: testAudience, TokenURL: "https://sts.googleapis.com/v1/token", ServiceAccount: testSA}
 	for _, tc := range []struct {

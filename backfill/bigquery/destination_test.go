@@ -17,6 +17,7 @@ import (
 // one table: each job writes a table named from its job id, WRITE_EMPTY,
 // with an expiration.
 func TestQueryJobsNeverShareADestinationTable(t *testing.T) {
+	t.Parallel()
 	schema := &bq.TableSchema{Fields: []*bq.TableFieldSchema{{Name: "user_id", Type: "INTEGER"}, {Name: "min_order_id", Type: "INTEGER"}}}
 	jobs := startJobs(t, &bq.TableReference{ProjectId: "p", DatasetId: "d", TableId: "anon"}, 0, schema)
 	for range 2 {
@@ -63,6 +64,7 @@ func TestQueryJobsNeverShareADestinationTable(t *testing.T) {
 // read; a table holding the result twice doubled both the count and the
 // rows read, which then agreed. The count must see the doubled keys.
 func TestAShardSeesADoubledResultTable(t *testing.T) {
+	t.Parallel()
 	const users, shards = 1000, 2
 	_, _, shard := shardedRunCopies(t, users, shards, 2)
 	r, err := shard(1).Open(context.Background())

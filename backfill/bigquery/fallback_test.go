@@ -52,6 +52,7 @@ func restRows(users, shards int) func(sql string) (*bq.TableSchema, []*bq.TableR
 // is unavailable read the shared query's whole result over REST: one
 // shard wrote every user. The fallback must read this shard's rows only.
 func TestShardedRESTFallbackReadsItsShardOnly(t *testing.T) {
+	t.Parallel()
 	const users, shards = 100, 2
 	read, jobs, shard := shardedRun(t, users, shards)
 	read.SetFaults(bqreadfake.Faults{CreateErr: status.Error(codes.Unavailable, "storage endpoint unreachable")})

@@ -81,6 +81,7 @@ func customRun(t *testing.T, query string, dryRun *bq.TableSchema) (*backfill.Re
 // per user carrying the minimum, whatever the query, and BigQuery then
 // enforces it.
 func TestCustomQueryIsReducedToOneRowPerKey(t *testing.T) {
+	t.Parallel()
 	const custom = "SELECT user_id, order_id AS min_order_id FROM `p.d.orders` -- every order, no GROUP BY"
 	rep, ran, prod, err := customRun(t, custom, intSchema("user_id", "min_order_id"))
 	if err != nil {
@@ -105,6 +106,7 @@ func TestCustomQueryIsReducedToOneRowPerKey(t *testing.T) {
 // MAX(order_id) AS order_id are two candidates for ORDER_ID; the run
 // stops with a contract error naming both before any query job runs.
 func TestCustomQueryWithTwoCandidatesIsRefusedBeforeItRuns(t *testing.T) {
+	t.Parallel()
 	const custom = "SELECT user_id, MIN(order_id) AS min_order_id, MAX(order_id) AS order_id FROM `p.d.orders` GROUP BY user_id"
 	_, ran, _, err := customRun(t, custom, intSchema("user_id", "min_order_id", "order_id"))
 	if backfill.KindOf(err) != backfill.KindContract || !strings.Contains(err.Error(), `"min_order_id" and "order_id"`) {
@@ -118,6 +120,7 @@ func TestCustomQueryWithTwoCandidatesIsRefusedBeforeItRuns(t *testing.T) {
 // The wrapper keeps the other value fields from a row holding the
 // minimum, and survives a custom query ending in a "--" comment.
 func TestKeyedSQLShapes(t *testing.T) {
+	t.Parallel()
 	c := Config{Query: "SELECT u, o AS min_order_id, note FROM t; \n", KeyColumn: "u", ShardCount: 3, ShardIndex: 1, ReadAPI: ReadStorage,
 		reduce: &backfill.Projection{Key: "u", Min: "min_order_id", Carry: []string{"note"}}}
 	want := "SELECT *, IFNULL(ABS(MOD(`u`, 3)), 0) AS _backfill_shard FROM (\n" +
@@ -137,6 +140,7 @@ func TestKeyedSQLShapes(t *testing.T) {
 // ran (and was billed) before the type check refused its result. The
 // table's schema is checked before any query job starts.
 func TestANumericKeyIsRefusedBeforeTheQueryRuns(t *testing.T) {
+	t.Parallel()
 	schema := &bq.TableSchema{Fields: []*bq.TableFieldSchema{{Name: "user_id", Type: "NUMERIC"}, {Name: "order_id", Type: "INTEGER"}}}
 	jobs := startJobs(t, &bq.TableReference{ProjectId: "p", DatasetId: "d", TableId: "anon"}, 0, schema)
 	p := backfill.Pipeline{

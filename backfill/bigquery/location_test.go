@@ -17,6 +17,7 @@ import (
 // call (the source table's dataset; a custom query's dry run) and passed
 // on every job call.
 func TestShardsAttachInARegionalLocation(t *testing.T) {
+	t.Parallel()
 	for _, custom := range []bool{false, true} {
 		const users, shards = 1000, 2
 		_, jobs, shard := shardedRun(t, users, shards)
@@ -51,6 +52,7 @@ func TestShardsAttachInARegionalLocation(t *testing.T) {
 // read_session_timeout: an endpoint that never answers must not hold the
 // shard until query_timeout.
 func TestTheFirstCallToBigQueryIsBounded(t *testing.T) {
+	t.Parallel()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

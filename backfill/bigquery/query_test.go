@@ -16,6 +16,7 @@ import (
 )
 
 func TestSQLShapes(t *testing.T) {
+	t.Parallel()
 	base := Config{Table: "p:d.orders", OrderColumn: "order_id", KeyColumn: "user_id", ShardCount: 1}
 	if got, want := base.SQL(), "SELECT user_id, MIN(order_id) AS min_order_id FROM `p.d.orders` GROUP BY user_id"; got != want {
 		t.Errorf("default query = %q, want %q", got, want)
@@ -41,6 +42,7 @@ func TestSQLShapes(t *testing.T) {
 }
 
 func TestJobIDIsSharedByShardsAndChangesWithTheQuery(t *testing.T) {
+	t.Parallel()
 	shard := func(i int) Config {
 		return Config{Project: "p", Table: "p.d.orders", OrderColumn: "order_id", KeyColumn: "user_id", ShardIndex: i, ShardCount: 4, QueryKey: "0f6c1c9e-uid/x"}
 	}
@@ -65,6 +67,7 @@ func TestJobIDIsSharedByShardsAndChangesWithTheQuery(t *testing.T) {
 // one creates the query job, the other attaches to it on 409, and each
 // reads its own rows of the shared result through the Storage Read API.
 func TestShardsOfOneRunShareOneQueryJob(t *testing.T) {
+	t.Parallel()
 	const users, shards = 10_000, 2
 	read, jobs, shard := shardedRun(t, users, shards)
 	got := make([]map[int64]int64, shards)
@@ -174,6 +177,7 @@ func shardedRunCopies(t *testing.T, users, shards, copies int) (*bqreadfake.Serv
 // stream that ends early leaves it short of TotalRows, which Pipeline.Run
 // fails with exit 4.
 func TestAShortShardIsSeen(t *testing.T) {
+	t.Parallel()
 	const users, shards = 10_000, 2
 	read, _, shard := shardedRun(t, users, shards)
 	read.SetFaults(bqreadfake.Faults{Truncate: 100})
@@ -192,6 +196,7 @@ func TestAShortShardIsSeen(t *testing.T) {
 }
 
 func TestAutoFallsBackToRESTAndSaysWhy(t *testing.T) {
+	t.Parallel()
 	// A Storage Read API that refuses the session; the REST double then
 	// serves the rows: here, none, as an empty result.
 	read, err := bqreadfake.Start()

@@ -22,6 +22,7 @@ import (
 // checked as a REST error (googleapi.Error) and as a failed job's status
 // (bigquery.Error).
 func TestClassifyByReason(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		reason     string
 		code       int
@@ -66,6 +67,7 @@ func TestClassifyByReason(t *testing.T) {
 // The Storage Read API's errors are told apart by gRPC code and the
 // ErrorInfo reason, not by the message's wording.
 func TestClassifyRPCByCodeAndErrorInfo(t *testing.T) {
+	t.Parallel()
 	withInfo := func(c codes.Code, msg, reason string) error {
 		st, err := status.New(c, msg).WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: "googleapis.com"})
 		if err != nil {

@@ -22,6 +22,7 @@ import (
 // storage path failed above ~260,000 users, with a message calling it a
 // quota problem.
 func TestStorageReadsMultiMiBResponses(t *testing.T) {
+	t.Parallel()
 	const rows, width = 6000, 1024 // one response of about 6 MiB
 	fake, err := bqreadfake.Start()
 	if err != nil {

@@ -63,6 +63,7 @@ func readREST(t *testing.T, jobs *bqjobsfake.Server, n, page int) []bqjobsfake.R
 // as a reply carries (10 MB of JSON from BigQuery, the whole result from
 // the sandbox's emulator), decoded twice over in the client.
 func TestRESTReadsPagesOfBoundedRows(t *testing.T) {
+	t.Parallel()
 	n := 2*DefaultRESTPageRows + 7
 	pages := readREST(t, restJobs(t, n), n, 0)
 	var rows []int
@@ -81,6 +82,7 @@ func TestRESTReadsPagesOfBoundedRows(t *testing.T) {
 // Config.RESTPageRows sets the page size; negative leaves it to BigQuery,
 // as the bench's read-rest-unpaged does.
 func TestRESTPageRowsSetting(t *testing.T) {
+	t.Parallel()
 	const n = 30
 	for _, c := range []struct {
 		page int

@@ -29,6 +29,7 @@ func sharedJobs(jobs []*bq.Job) []string {
 // shard, and every retried pod, attached to the same failed job id. On a
 // retryable reason every shard moves to the same next id, "<id>_r1".
 func TestAFailedSharedJobMovesEveryShardToTheNextID(t *testing.T) {
+	t.Parallel()
 	const users, shards = 1000, 2
 	_, jobs, shard := shardedRun(t, users, shards)
 	jobs.Fail = func(j *bq.Job) *bq.ErrorProto {
@@ -62,6 +63,7 @@ func TestAFailedSharedJobMovesEveryShardToTheNextID(t *testing.T) {
 // A failed shared job whose reason a retry does not change: the message
 // says so, and no other job is started.
 func TestAFailedSharedJobWithANonRetryableReasonSaysSo(t *testing.T) {
+	t.Parallel()
 	_, jobs, shard := shardedRun(t, 100, 2)
 	jobs.Fail = func(j *bq.Job) *bq.ErrorProto {
 		if strings.HasPrefix(j.Configuration.Query.Query, "SELECT *, ") {
@@ -81,6 +83,7 @@ func TestAFailedSharedJobWithANonRetryableReasonSaysSo(t *testing.T) {
 // The moves are bounded: after maxJobAttempts failed jobs the shard
 // stops with a retryable exit that says what a new run does.
 func TestSharedJobRetriesAreBounded(t *testing.T) {
+	t.Parallel()
 	_, jobs, shard := shardedRun(t, 100, 2)
 	jobs.Fail = func(j *bq.Job) *bq.ErrorProto {
 		if strings.HasPrefix(j.Configuration.Query.Query, "SELECT *, ") {
@@ -104,6 +107,7 @@ func TestSharedJobRetriesAreBounded(t *testing.T) {
 // shard, as they share the query: one job with a deterministic id that
 // the others attach to.
 func TestShardsShareOneCount(t *testing.T) {
+	t.Parallel()
 	const users, shards = 1000, 3
 	_, jobs, shard := shardedRun(t, users, shards)
 	for i := range shards {
@@ -137,6 +141,7 @@ func TestShardsShareOneCount(t *testing.T) {
 // getQueryResults: a job that runs a while is waited for, by every shard,
 // and nothing is read before it is done.
 func TestShardsWaitForARunningJob(t *testing.T) {
+	t.Parallel()
 	const users, shards = 1000, 2
 	_, jobs, shard := shardedRun(t, users, shards)
 	jobs.RunningPolls = 3

@@ -17,6 +17,7 @@ import (
 // package links the emulator); these cover the parts that need no server.
 
 func TestQueryParamsAreTyped(t *testing.T) {
+	t.Parallel()
 	ps, err := queryParams([]Param{
 		{"s", "", "x"}, {"n", "INT64", "-42"}, {"f", "FLOAT64", "1.5"}, {"b", "BOOL", "true"},
 		{"d", "DATE", "2024-02-29"}, {"ts", "TIMESTAMP", "2024-01-02T03:04:05Z"},
@@ -36,6 +37,7 @@ func TestQueryParamsAreTyped(t *testing.T) {
 }
 
 func TestColumnsMapBigQueryTypes(t *testing.T) {
+	t.Parallel()
 	got := columns(bigquery.Schema{
 		{Name: "user_id", Type: bigquery.IntegerFieldType},
 		{Name: "s", Type: bigquery.StringFieldType},
@@ -55,6 +57,7 @@ func TestColumnsMapBigQueryTypes(t *testing.T) {
 }
 
 func TestClassifyTellsRetryableFromNot(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		err  error
 		want backfill.Kind

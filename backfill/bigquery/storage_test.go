@@ -68,6 +68,7 @@ func (f *storageFixture) open(restriction string) (*streamReader, error) {
 }
 
 func TestStorageReaderReadsEveryStreamOnce(t *testing.T) {
+	t.Parallel()
 	f := newStorageFixture(t, 10_000, 4)
 	r, err := f.open("")
 	if err != nil {
@@ -99,6 +100,7 @@ func TestStorageReaderReadsEveryStreamOnce(t *testing.T) {
 }
 
 func TestStorageReaderResumesAStreamAtItsOffset(t *testing.T) {
+	t.Parallel()
 	f := newStorageFixture(t, 10_000, 2)
 	f.fake.SetFaults(bqreadfake.Faults{BreakAfter: 2 * bqreadfake.BatchRows, BreakCode: codes.Unavailable})
 	r, err := f.open("")
@@ -126,6 +128,7 @@ func TestStorageReaderResumesAStreamAtItsOffset(t *testing.T) {
 }
 
 func TestStorageReaderFailsOnAStreamErrorThatRetryingCannotFix(t *testing.T) {
+	t.Parallel()
 	f := newStorageFixture(t, 10_000, 2)
 	f.fake.SetFaults(bqreadfake.Faults{BreakAfter: bqreadfake.BatchRows, BreakCode: codes.PermissionDenied})
 	r, err := f.open("")
@@ -140,6 +143,7 @@ func TestStorageReaderFailsOnAStreamErrorThatRetryingCannotFix(t *testing.T) {
 }
 
 func TestStorageReaderReportsAShortStream(t *testing.T) {
+	t.Parallel()
 	f := newStorageFixture(t, 10_000, 2)
 	f.fake.SetFaults(bqreadfake.Faults{Truncate: 100})
 	r, err := f.open("")
@@ -160,6 +164,7 @@ func TestStorageReaderReportsAShortStream(t *testing.T) {
 }
 
 func TestStorageReaderReadsOneShardThroughTheRowRestriction(t *testing.T) {
+	t.Parallel()
 	f := newStorageFixture(t, 10_000, 3)
 	r, err := f.open("shard = 3")
 	if err != nil {
@@ -183,6 +188,7 @@ func TestStorageReaderReadsOneShardThroughTheRowRestriction(t *testing.T) {
 }
 
 func TestStorageSessionPermissionDeniedNamesTheRole(t *testing.T) {
+	t.Parallel()
 	f := newStorageFixture(t, 10, 1)
 	f.fake.SetFaults(bqreadfake.Faults{CreateErr: status.Error(codes.PermissionDenied, "Permission denied: User does not have bigquery.readsessions.create permission for project p.")})
 	_, err := f.open("")
@@ -192,6 +198,7 @@ func TestStorageSessionPermissionDeniedNamesTheRole(t *testing.T) {
 }
 
 func TestStorageSessionDisabledAPISaysToEnableIt(t *testing.T) {
+	t.Parallel()
 	f := newStorageFixture(t, 10, 1)
 	f.fake.SetFaults(bqreadfake.Faults{CreateErr: status.Error(codes.PermissionDenied, "BigQuery Storage API has not been used in project p before or it is disabled. Enable it by visiting ...")})
 	_, err := f.open("")
@@ -201,6 +208,7 @@ func TestStorageSessionDisabledAPISaysToEnableIt(t *testing.T) {
 }
 
 func TestStorageSessionIsBoundedByReadSessionTimeout(t *testing.T) {
+	t.Parallel()
 	// A peer that accepts connections and never answers: an unreachable
 	// endpoint, as a blackholed route would be.
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -294,6 +302,7 @@ func response(payload []byte, rows int64) *storagepb.ReadRowsResponse {
 }
 
 func TestMessagesAcceptBothFramings(t *testing.T) {
+	t.Parallel()
 	rec := ordersRecord(5, 4)
 	defer rec.Release()
 	schemaMsg, batchMsg, stream := framings(t, rec)
@@ -310,6 +319,7 @@ func TestMessagesAcceptBothFramings(t *testing.T) {
 }
 
 func TestMessagesRefuseRowCountsThatDoNotAddUp(t *testing.T) {
+	t.Parallel()
 	rec := ordersRecord(5, 4)
 	defer rec.Release()
 	schemaMsg, batchMsg, _ := framings(t, rec)
@@ -337,6 +347,7 @@ func equalColumns(a, b []backfill.Column) bool {
 }
 
 func TestStorageReaderHandsOverColumns(t *testing.T) {
+	t.Parallel()
 	f := newStorageFixture(t, 10_000, 3)
 	r, err := f.open("")
 	if err != nil {
@@ -375,6 +386,7 @@ func TestStorageReaderHandsOverColumns(t *testing.T) {
 // reused, so every buffer must come back, and no value handed over may
 // point into one: strings kept from earlier batches stay intact.
 func TestStorageReaderReusesBuffersSafely(t *testing.T) {
+	t.Parallel()
 	const rows = 50_000
 	fake, err := bqreadfake.Start()
 	if err != nil {
@@ -432,6 +444,7 @@ func TestStorageReaderReusesBuffersSafely(t *testing.T) {
 }
 
 func TestArrowColumnsMapBigQuerysArrowTypes(t *testing.T) {
+	t.Parallel()
 	got := arrowColumns(arrow.NewSchema([]arrow.Field{
 		{Name: "i", Type: arrow.PrimitiveTypes.Int64}, {Name: "s", Type: arrow.BinaryTypes.String},
 		{Name: "f", Type: arrow.PrimitiveTypes.Float64}, {Name: "b", Type: arrow.FixedWidthTypes.Boolean},

@@ -16,6 +16,7 @@ import (
 // Aborted, DeadlineExceeded, Internal and Unavailable without an attempt
 // bound. Here they are retried under a time budget.
 func TestStorageStreamRetriesPastFiveAttempts(t *testing.T) {
+	t.Parallel()
 	for _, code := range []codes.Code{codes.Unavailable, codes.Internal, codes.Aborted, codes.DeadlineExceeded} {
 		f := newStorageFixture(t, 5000, 1)
 		f.fake.SetFaults(bqreadfake.Faults{FailReads: 8, FailCode: code})
@@ -35,6 +36,7 @@ func TestStorageStreamRetriesPastFiveAttempts(t *testing.T) {
 // The budget bounds the retries: a stream that keeps failing without
 // delivering a row ends the shard with exit 4, naming the setting.
 func TestStorageStreamRetriesStopAtTheBudget(t *testing.T) {
+	t.Parallel()
 	f := newStorageFixture(t, 5000, 1)
 	f.src.cfg.ReadRetryTimeout = 300 * time.Millisecond
 	f.fake.SetFaults(bqreadfake.Faults{FailReads: 1 << 30, FailCode: codes.Unavailable})
@@ -57,6 +59,7 @@ func TestStorageStreamRetriesStopAtTheBudget(t *testing.T) {
 // NotFound) was a configuration error, exit 2, which fails the Kubernetes
 // Job: it is a retryable exit 4.
 func TestAnExpiredSessionMidStreamIsRetryable(t *testing.T) {
+	t.Parallel()
 	for _, code := range []codes.Code{codes.FailedPrecondition, codes.NotFound} {
 		f := newStorageFixture(t, 5000, 1)
 		f.fake.SetFaults(bqreadfake.Faults{BreakAfter: bqreadfake.BatchRows, BreakCode: code})

@@ -3,6 +3,7 @@ package ksqldb
 import "testing"
 
 func TestFindCountColumn(t *testing.T) {
+	t.Parallel()
 	table := func(names ...string) *sourceDescription {
 		d := &sourceDescription{}
 		for _, n := range names {

@@ -37,6 +37,7 @@ func minTable() http.Handler {
 // more than once: verification fails although the table holds every
 // minimum, and says how many records and keys disagree.
 func TestVerifyFailsWhenRecordsAndKeysDisagree(t *testing.T) {
+	t.Parallel()
 	facts := Facts{ServerVersion: "0.23.1", Table: "T", TableKeyColumn: "K", TableValueColumn: "V"}
 	for _, mode := range []VerifyMode{ModeFull, ModeSample} {
 		c := testClient(t, minTable(), nil)
@@ -64,6 +65,7 @@ func TestVerifyFailsWhenRecordsAndKeysDisagree(t *testing.T) {
 
 // Without duplicates the same run passes, and the report says so.
 func TestVerifyPassesWhenEveryKeyWasSentOnce(t *testing.T) {
+	t.Parallel()
 	facts := Facts{ServerVersion: "0.23.1", Table: "T", TableKeyColumn: "K", TableValueColumn: "V"}
 	for _, mode := range []VerifyMode{ModeFull, ModeSample} {
 		c := testClient(t, minTable(), nil)
@@ -81,6 +83,7 @@ func TestVerifyPassesWhenEveryKeyWasSentOnce(t *testing.T) {
 // In sample mode every copy of a sampled key is seen, so a duplicated key
 // in the sample is always found, and its smallest value is kept.
 func TestSampleSeesEveryCopyOfASampledKey(t *testing.T) {
+	t.Parallel()
 	for seed := uint64(1); seed <= 50; seed++ {
 		r, _ := NewRecorder(ModeSample, 20, seed)
 		for k := int64(0); k < 1000; k++ {
@@ -105,6 +108,7 @@ func TestSampleSeesEveryCopyOfASampledKey(t *testing.T) {
 // A verification whose every key matched in the first pass does not
 // pause for a second one.
 func TestVerifyDoesNotRecheckWhenNothingFailed(t *testing.T) {
+	t.Parallel()
 	facts := Facts{ServerVersion: "0.23.1", Table: "T", TableKeyColumn: "K", TableValueColumn: "V"}
 	c := testClient(t, minTable(), nil)
 	rec, _ := NewRecorder(ModeFull, 0, 1)
@@ -118,6 +122,7 @@ func TestVerifyDoesNotRecheckWhenNothingFailed(t *testing.T) {
 
 // SIGTERM during verification is an interruption, not a failed check.
 func TestVerifyInterruptedIsNotFailed(t *testing.T) {
+	t.Parallel()
 	facts := Facts{ServerVersion: "0.23.1", Table: "T", TableKeyColumn: "K", TableValueColumn: "V"}
 	ctx, cancel := context.WithCancel(context.Background())
 	// The table lacks key 2, so a recheck is due; the run is interrupted

@@ -33,6 +33,7 @@ func tlsServer(t *testing.T) (srv *httptest.Server, caFile string, requests *ato
 }
 
 func TestTLSVerifiesByDefaultAndTrustsTheCAFile(t *testing.T) {
+	t.Parallel()
 	srv, ca, _ := tlsServer(t)
 	fast := func(c Config) Config {
 		c.MinBackoff, c.MaxBackoff, c.Retries, c.Timeout = time.Millisecond, time.Millisecond, 1, 5*time.Second
@@ -75,6 +76,7 @@ func TestTLSVerifiesByDefaultAndTrustsTheCAFile(t *testing.T) {
 // server unreachable (exit 7, which Kubernetes retries); the registry client
 // already answers this case with a config error naming its tls_ca_file.
 func TestUntrustedCertificateIsAConfigError(t *testing.T) {
+	t.Parallel()
 	srv, _, requests := tlsServer(t)
 	c, err := New(Config{URL: srv.URL, Retries: 3, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond, Timeout: 5 * time.Second, Stream: "stream_order_insert", Table: "table_min_order"})
 	if err != nil {
@@ -93,6 +95,7 @@ func TestUntrustedCertificateIsAConfigError(t *testing.T) {
 // statement_error (400) fails verification at once with a contract error;
 // retrying cannot help.
 func TestVerifyStatementErrorIsNotRetried(t *testing.T) {
+	t.Parallel()
 	var calls atomic.Int32
 	c := testClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)

@@ -12,6 +12,7 @@ import (
 )
 
 func TestDeniedGroup(t *testing.T) {
+	t.Parallel()
 	for msg, want := range map[string]string{
 		"Authorization denied to Describe on group: [_confluent-ksql-default_query_CTAS_T_1]":                  "_confluent-ksql-default_query_CTAS_T_1",
 		"Error from Kafka: Authorization denied to Describe on group: [_confluent-ksql-x_pq_CTAS_T_1]":         "_confluent-ksql-x_pq_CTAS_T_1",
@@ -32,6 +33,7 @@ func TestDeniedGroup(t *testing.T) {
 }
 
 func TestQueryGroupMatchesTheQueryIDWhateverThePrefix(t *testing.T) {
+	t.Parallel()
 	for group, want := range map[string]bool{
 		"_confluent-ksql-default_query_CTAS_T_1": true,
 		"_confluent-ksql-default_pq_CTAS_T_1":    true,
@@ -46,6 +48,7 @@ func TestQueryGroupMatchesTheQueryIDWhateverThePrefix(t *testing.T) {
 }
 
 func TestMarkerCheckKeepsWhatItCannotProve(t *testing.T) {
+	t.Parallel()
 	calls := 0
 	only := func(_ context.Context, p int32, from, to int64) (bool, error) {
 		calls++

@@ -54,6 +54,7 @@ func policyClient(t *testing.T, url string, retries int) *Client {
 // A 503 is retried, after the server's Retry-After rather than the
 // client's (much shorter) backoff.
 func TestSharedPolicyRetries503ThenSucceeds(t *testing.T) {
+	t.Parallel()
 	srv, n := policyServer(t, "1", http.StatusServiceUnavailable)
 	start := time.Now()
 	si, err := policyClient(t, srv.URL, 2).info(t.Context())
@@ -68,6 +69,7 @@ func TestSharedPolicyRetries503ThenSucceeds(t *testing.T) {
 // retries: 0 is one attempt; the exhausted 503 is unavailability, without
 // the password the answer echoed.
 func TestSharedPolicyRetriesZeroIsOneAttempt(t *testing.T) {
+	t.Parallel()
 	srv, n := policyServer(t, "", http.StatusServiceUnavailable)
 	_, err := policyClient(t, srv.URL, 0).info(t.Context())
 	if backfill.KindOf(err) != backfill.KindUnavailable || n.Load() != 1 {
@@ -80,6 +82,7 @@ func TestSharedPolicyRetriesZeroIsOneAttempt(t *testing.T) {
 
 // A 401 is not retried, and the password the answer echoed is redacted.
 func TestSharedPolicyDoesNotRetry401AndRedacts(t *testing.T) {
+	t.Parallel()
 	srv, n := policyServer(t, "", http.StatusUnauthorized, http.StatusUnauthorized)
 	_, err := policyClient(t, srv.URL, 3).info(t.Context())
 	if backfill.KindOf(err) != backfill.KindConfig || n.Load() != 1 {

@@ -24,6 +24,7 @@ func describeAnswer(summaries func() string) http.Handler {
 var progressFacts = Facts{Table: "table_min_order", Stream: "stream_order_insert", Topic: "STREAM.ORDER.INSERT", QueryID: "CTAS_TABLE_MIN_ORDER_3"}
 
 func TestProgressReadsTheTableQuerysCommittedOffsets(t *testing.T) {
+	t.Parallel()
 	for name, tc := range map[string]struct {
 		summaries string
 		want      map[int32]int64
@@ -63,6 +64,7 @@ func TestProgressReadsTheTableQuerysCommittedOffsets(t *testing.T) {
 // for a while is waited through, as long as the lag shrinks within the
 // stall bound; a ksqlDB that stays unreachable fails with KindUnavailable.
 func TestCatchUpKeepsWaitingThroughUnreachableSpells(t *testing.T) {
+	t.Parallel()
 	var calls atomic.Int64
 	c := testClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := calls.Add(1)
@@ -93,6 +95,7 @@ func TestCatchUpKeepsWaitingThroughUnreachableSpells(t *testing.T) {
 }
 
 func TestCatchUpReturnsContractErrorsAtOnceAndStopsOnCancel(t *testing.T) {
+	t.Parallel()
 	c := testClient(t, describeAnswer(func() string { return `[]` }), nil)
 	start := time.Now()
 	if _, err := c.CatchUp(context.Background(), progressFacts, map[int32]int64{0: 1}, CatchUpOptions{Poll: time.Millisecond, Stall: time.Minute}); backfill.KindOf(err) != backfill.KindContract || time.Since(start) > 5*time.Second {

@@ -15,6 +15,7 @@ import (
 )
 
 func TestQuoteIdentifier(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"stream_order_insert":         "`stream_order_insert`",
 		"STREAM_ORDER_INSERT":         "`STREAM_ORDER_INSERT`",
@@ -30,6 +31,7 @@ func TestQuoteIdentifier(t *testing.T) {
 }
 
 func TestPullStatementQuotesNames(t *testing.T) {
+	t.Parallel()
 	f := &Facts{Table: "my`table", TableKeyColumn: "ACCOUNT_ID"}
 	got := pullStatement(f, []int64{1, -2, 9007199254740993})
 	want := "SELECT * FROM `my``table` WHERE `ACCOUNT_ID` IN (1,-2,9007199254740993);"
@@ -39,6 +41,7 @@ func TestPullStatementQuotesNames(t *testing.T) {
 }
 
 func TestSchemaColumns(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"`ACCOUNT_ID` BIGINT KEY, `MIN_ORDER_ID` BIGINT":                            "ACCOUNT_ID|MIN_ORDER_ID",
 		"`a``b` BIGINT KEY, `S` STRUCT<`X` INTEGER, `Y` DECIMAL(4, 2)>, `Z` BIGINT": "a`b|S|Z",
@@ -77,6 +80,7 @@ func collect(t *testing.T, read func(add func([]string, []any) error) error) map
 }
 
 func TestReadersKeepBigintsExact(t *testing.T) {
+	t.Parallel()
 	const big = "9007199254740993" // 2^53+1: float64 would make it ...992
 	query := `[{"header":{"queryId":"q1","schema":"` + "`ACCOUNT_ID` BIGINT KEY, `MIN_ORDER_ID` BIGINT" + `"}},
 {"row":{"columns":[` + big + `,` + big + `]}},
@@ -100,6 +104,7 @@ func TestReadersKeepBigintsExact(t *testing.T) {
 }
 
 func TestReadersSurfaceInlineErrors(t *testing.T) {
+	t.Parallel()
 	noop := func([]string, []any) error { return nil }
 	for name, tc := range map[string]struct {
 		body   string
@@ -130,6 +135,7 @@ func TestReadersSurfaceInlineErrors(t *testing.T) {
 // choice against the server's behaviour (sandbox/internal/component/ksqldb,
 // TestEveryReleaseProfile).
 func TestSupportsQueryStream(t *testing.T) {
+	t.Parallel()
 	for v, want := range map[string]bool{
 		"0.15.0": false, "0.17.0": false, "0.22.0": false, "0.23.1": false, "0.24.0": true, "0.28.1": true, "0.29.0": true,
 		"6.2.1": false, "7.0.0": false, "7.0.9": false, "7.1.0": true, "7.2.1": true, "7.6.0-ce": true, "8.0.0": true, "8.3.1": true,
@@ -142,6 +148,7 @@ func TestSupportsQueryStream(t *testing.T) {
 }
 
 func TestRetriesHonourRetryAfterAndClassify(t *testing.T) {
+	t.Parallel()
 	var calls atomic.Int32
 	c := testClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if calls.Add(1) <= 2 {
@@ -181,6 +188,7 @@ func TestRetriesHonourRetryAfterAndClassify(t *testing.T) {
 }
 
 func TestAuthFailureIsConfigAndHidesThePassword(t *testing.T) {
+	t.Parallel()
 	const secret = "hunter2-very-secret"
 	c := testClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
@@ -224,6 +232,7 @@ func TestURLCredentialsNeverReachErrors(t *testing.T) {
 }
 
 func TestRecorderModes(t *testing.T) {
+	t.Parallel()
 	// config.Validate refuses both; reaching the recorder is a bug.
 	if _, err := NewRecorder("everything", 0, 1); err == nil || backfill.KindOf(err) != backfill.KindInternal {
 		t.Errorf("unknown mode: %v", err)
@@ -254,6 +263,7 @@ func TestRecorderModes(t *testing.T) {
 }
 
 func TestRecorderIsSafeForConcurrentBatches(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []VerifyMode{ModeFull, ModeSample} {
 		r, _ := NewRecorder(mode, 50, 3)
 		var wg sync.WaitGroup
@@ -280,6 +290,7 @@ func TestRecorderIsSafeForConcurrentBatches(t *testing.T) {
 }
 
 func TestRecorderSampleIsUniformAndBounded(t *testing.T) {
+	t.Parallel()
 	const keys, size, runs = 100, 10, 2000
 	hits := make([]int, keys)
 	for seed := uint64(1); seed <= runs; seed++ {
@@ -330,6 +341,7 @@ func TestRecorderSampleIsUniformAndBounded(t *testing.T) {
 // With the result's size reserved, full mode stores 16 bytes per record
 // and never grows its storage by copying.
 func TestRecorderReserveAvoidsGrowth(t *testing.T) {
+	t.Parallel()
 	r, err := NewRecorder(ModeFull, 0, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -359,6 +371,7 @@ func TestRecorderReserveAvoidsGrowth(t *testing.T) {
 // The client takes its settings as given: no zero value stands for a
 // default of its own (config.Default holds the defaults).
 func TestNewRefusesSettingsItCannotUse(t *testing.T) {
+	t.Parallel()
 	ok := Config{URL: "http://ksqldb:8088", Timeout: time.Second, Stream: "s", Table: "t"}
 	if c, err := New(ok); err != nil || c.hc.Policy.Retries != 0 {
 		t.Fatalf("retries 0: %v, %d retries", err, c.hc.Policy.Retries)

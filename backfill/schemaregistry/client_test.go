@@ -22,6 +22,7 @@ func register(t *testing.T, s *srfake.Server, subject, schema string) int {
 }
 
 func TestFetchLatest(t *testing.T) {
+	t.Parallel()
 	s := ksqlRegistry(t)
 	got := mustFetch(t, Config{URL: s.URL()})
 	want := backfill.Schemas{
@@ -37,6 +38,7 @@ func TestFetchLatest(t *testing.T) {
 }
 
 func TestFetchPinnedVersion(t *testing.T) {
+	t.Parallel()
 	s := ksqlRegistry(t)
 	got := mustFetch(t, Config{URL: s.URL(), KeySchema: "1", ValueSchema: "1"})
 	if got.Value.Version != 1 || got.Value.ID != 2 || got.Value.Schema != valueV1 || got.Key.ID != 1 {
@@ -47,6 +49,7 @@ func TestFetchPinnedVersion(t *testing.T) {
 }
 
 func TestFetchPinnedID(t *testing.T) {
+	t.Parallel()
 	s := ksqlRegistry(t)
 	register(t, s, "OTHER-key", keyLong) // the key id is shared with another subject
 	got := mustFetch(t, Config{URL: s.URL(), KeySchema: "id:1", ValueSchema: "id:2"})
@@ -60,6 +63,7 @@ func TestFetchPinnedID(t *testing.T) {
 }
 
 func TestFetchIDNotUnderSubject(t *testing.T) {
+	t.Parallel()
 	s := ksqlRegistry(t)
 	id := register(t, s, "OTHER-value", otherVal)
 	_, err := fetch(t, Config{URL: s.URL(), ValueSchema: "id:" + strconv.Itoa(id)})
@@ -70,6 +74,7 @@ func TestFetchIDNotUnderSubject(t *testing.T) {
 }
 
 func TestFetchMissingSubject(t *testing.T) {
+	t.Parallel()
 	s := srfake.New()
 	defer s.Close()
 	_, err := fetch(t, Config{URL: s.URL()})
@@ -81,6 +86,7 @@ func TestFetchMissingSubject(t *testing.T) {
 }
 
 func TestWrongKeyShapeIsFetchedAndRejectedByCodec(t *testing.T) {
+	t.Parallel()
 	s := srfake.New()
 	defer s.Close()
 	register(t, s, keySubj, `{"type":"record","name":"Key","fields":[{"name":"ACCOUNT_ID","type":"long"}]}`)
@@ -97,6 +103,7 @@ func TestWrongKeyShapeIsFetchedAndRejectedByCodec(t *testing.T) {
 // default selector takes ksqlDB's, an explicit one naming another id is a
 // contract error that names the id to use.
 func TestKeyIsTheSchemaKsqlDBSerializesWith(t *testing.T) {
+	t.Parallel()
 	s := ksqlRegistry(t)
 	other := register(t, s, keySubj, `{"type":"long","connect.name":"other"}`) // now the latest key version
 	got := mustFetch(t, Config{URL: s.URL()})

@@ -18,6 +18,7 @@ import (
 )
 
 func TestRetriesTransientFailures(t *testing.T) {
+	t.Parallel()
 	s := ksqlRegistry(t)
 	s.FailNext(2, http.StatusInternalServerError)
 	got := mustFetch(t, Config{URL: s.URL(), Retries: 2})
@@ -30,6 +31,7 @@ func TestRetriesTransientFailures(t *testing.T) {
 }
 
 func TestPersistentFailureIsUnavailable(t *testing.T) {
+	t.Parallel()
 	s := ksqlRegistry(t)
 	s.FailNext(100, http.StatusServiceUnavailable)
 	start := time.Now()
@@ -46,6 +48,7 @@ func TestPersistentFailureIsUnavailable(t *testing.T) {
 }
 
 func TestBackoffBounds(t *testing.T) {
+	t.Parallel()
 	for attempt, want := range []time.Duration{200, 400, 800, 1600, 3200, 5000, 5000} {
 		want *= time.Millisecond
 		for range 50 {
@@ -60,6 +63,7 @@ func TestBackoffBounds(t *testing.T) {
 }
 
 func TestBasicAuth(t *testing.T) {
+	t.Parallel()
 	const pass = "pa55-w0rd-x"
 	s := ksqlRegistry(t)
 	s.RequireBasicAuth("backfill", pass)
@@ -100,6 +104,7 @@ func TestUnreachableNamesURLWithoutUserinfo(t *testing.T) {
 }
 
 func TestRequestTimeout(t *testing.T) {
+	t.Parallel()
 	s := ksqlRegistry(t)
 	s.SetDelay(3 * time.Second)
 	start := time.Now()
@@ -111,6 +116,7 @@ func TestRequestTimeout(t *testing.T) {
 }
 
 func TestContextEndsFetchPromptly(t *testing.T) {
+	t.Parallel()
 	s := ksqlRegistry(t)
 	s.SetDelay(10 * time.Second)
 	c := newClient(t, Config{URL: s.URL(), Timeout: 30 * time.Second, Retries: 5})
@@ -135,6 +141,7 @@ func TestContextEndsFetchPromptly(t *testing.T) {
 }
 
 func TestNotARegistry(t *testing.T) {
+	t.Parallel()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "<html>not here</html>", http.StatusNotFound)
 	}))
@@ -144,6 +151,7 @@ func TestNotARegistry(t *testing.T) {
 }
 
 func TestTLSCAFile(t *testing.T) {
+	t.Parallel()
 	s := ksqlRegistry(t)
 	ts := httptest.NewTLSServer(s.Handler())
 	defer ts.Close()
@@ -165,6 +173,7 @@ func TestTLSCAFile(t *testing.T) {
 }
 
 func TestInvalidConfig(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		cfg  Config

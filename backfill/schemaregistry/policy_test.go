@@ -75,6 +75,7 @@ func policyWant(t *testing.T, err error, k backfill.Kind, contains ...string) {
 // A 503 is retried, after the server's Retry-After rather than the
 // schedule's first 100–200ms.
 func TestSharedPolicyRetries503ThenSucceeds(t *testing.T) {
+	t.Parallel()
 	srv, n := policyRegistry(t, "1", http.StatusServiceUnavailable)
 	start := time.Now()
 	got, err := policyFetch(t, srv.URL, 2)
@@ -89,6 +90,7 @@ func TestSharedPolicyRetries503ThenSucceeds(t *testing.T) {
 // retries: 0 is one attempt; the exhausted 503 is unavailability, without
 // the password the answer echoed.
 func TestSharedPolicyRetriesZeroIsOneAttempt(t *testing.T) {
+	t.Parallel()
 	srv, n := policyRegistry(t, "", http.StatusServiceUnavailable)
 	_, err := policyFetch(t, srv.URL, 0)
 	policyWant(t, err, backfill.KindUnavailable, "1 time(s)", "HTTP 503")
@@ -102,6 +104,7 @@ func TestSharedPolicyRetriesZeroIsOneAttempt(t *testing.T) {
 
 // A 401 is not retried, and the password the answer echoed is redacted.
 func TestSharedPolicyDoesNotRetry401AndRedacts(t *testing.T) {
+	t.Parallel()
 	srv, n := policyRegistry(t, "", http.StatusUnauthorized, http.StatusUnauthorized)
 	_, err := policyFetch(t, srv.URL, 3)
 	policyWant(t, err, backfill.KindConfig, "401", "[redacted]")

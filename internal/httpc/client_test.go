@@ -58,6 +58,7 @@ func failed(t *testing.T, err error) *Error {
 }
 
 func TestDoCountsAttemptsAndHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
 	srv, n := echoServer(t, 503, 503, 503)
 	c := &Client{HTTP: srv.Client(), Policy: Policy{Retries: 2, Base: time.Millisecond}, Secrets: []string{secret}}
 	e := failed(t, c.Do(t.Context(), get(srv.URL)))
@@ -108,6 +109,7 @@ func TestDoRedactsThePassword(t *testing.T) {
 // read a 2xx answer is retried when the answer was cut short, not when it
 // was whole but not understood.
 func TestDoClassifiesFailures(t *testing.T) {
+	t.Parallel()
 	srv, n := echoServer(t, 400, 400)
 	c := &Client{HTTP: srv.Client(), Policy: Policy{Retries: 3, Base: time.Millisecond}}
 	answer := func(retry bool) func(context.Context, *http.Client) error {
@@ -153,6 +155,7 @@ func TestDoClassifiesFailures(t *testing.T) {
 // Each attempt has Timeout, reading the answer included; an attempt
 // that fails before sending anything is neither retried nor wrapped.
 func TestDoTimesEachAttemptAndReturnsItsOwnFailures(t *testing.T) {
+	t.Parallel()
 	var n atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n.Add(1) == 1 {

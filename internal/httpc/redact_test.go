@@ -13,6 +13,7 @@ import (
 const password = "p@ss:w/rd 100%"
 
 func TestRedactURL(t *testing.T) {
+	t.Parallel()
 	withPassword := (&url.URL{Scheme: "https", User: url.UserPassword("job", password), Host: "ksqldb:8088", Path: "/info"}).String()
 	for raw, want := range map[string]string{
 		withPassword:                     "https://job:redacted@ksqldb:8088/info",
@@ -33,6 +34,7 @@ func TestRedactURL(t *testing.T) {
 }
 
 func TestRedact(t *testing.T) {
+	t.Parallel()
 	userinfo := url.UserPassword("job", password).String() // job:p%40ss%3Aw%2Frd%20100%25
 	for _, text := range []string{
 		"401: user job with password " + password + " refused",
@@ -77,6 +79,7 @@ func mustJSON(t *testing.T, s string, html bool) string {
 // RedactURL also removes the secrets given, where the URL holds them
 // outside its userinfo.
 func TestRedactURLWithSecrets(t *testing.T) {
+	t.Parallel()
 	for raw, want := range map[string]string{
 		"http://job:s3cret@ksqldb:8088/?password=s3cret": "http://job:redacted@ksqldb:8088/?password=" + Redacted,
 		"http://ksqldb:8088/%zz?token=s3cret":            "http://ksqldb:8088/%zz?token=" + Redacted, // does not parse

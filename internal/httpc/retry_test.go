@@ -69,6 +69,7 @@ func server(t *testing.T, statuses ...int) (*httptest.Server, *atomic.Int32) {
 var fast = Policy{Retries: 5, Base: time.Millisecond, Cap: 2 * time.Millisecond}
 
 func TestRetryAfterIsHonouredThenSuccess(t *testing.T) {
+	t.Parallel()
 	srv, n := server(t, http.StatusTooManyRequests)
 	start := time.Now()
 	_, err := do(context.Background(), srv.Client(), fast, get(srv.URL))
@@ -81,6 +82,7 @@ func TestRetryAfterIsHonouredThenSuccess(t *testing.T) {
 }
 
 func TestServerErrorsUpToTheRetryLimit(t *testing.T) {
+	t.Parallel()
 	srv, n := server(t, 503, 503, 503, 503, 503, 503, 503, 503)
 	attempts, err := do(context.Background(), srv.Client(), Policy{Retries: 3, Base: time.Millisecond}, get(srv.URL))
 	if err == nil || !strings.Contains(err.Error(), "503") || attempts != 4 || n.Load() != 4 {
@@ -99,6 +101,7 @@ func TestServerErrorsUpToTheRetryLimit(t *testing.T) {
 }
 
 func TestOther4xxAreNotRetried(t *testing.T) {
+	t.Parallel()
 	for _, status := range []int{400, 401, 403, 404, 409, 501, 505} {
 		srv, n := server(t, status)
 		if attempts, err := do(context.Background(), srv.Client(), fast, get(srv.URL)); err == nil || attempts != 1 || n.Load() != 1 {
@@ -120,6 +123,7 @@ func TestTransportErrorsAreRetried(t *testing.T) {
 // A certificate no retry can make trusted: one attempt, and an
 // explanation naming the setting to change.
 func TestUntrustedCertificateIsExplainedAndNotRetried(t *testing.T) {
+	t.Parallel()
 	var n atomic.Int32
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { n.Add(1) }))
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
@@ -157,6 +161,7 @@ func TestUntrustedCertificateIsExplainedAndNotRetried(t *testing.T) {
 }
 
 func TestBackoffSchedule(t *testing.T) {
+	t.Parallel()
 	for attempt, want := range []time.Duration{200, 400, 800, 1600, 3200, 5000, 5000} {
 		want *= time.Millisecond
 		for range 50 {
@@ -183,6 +188,7 @@ func TestBackoffSchedule(t *testing.T) {
 }
 
 func TestRetryAfter(t *testing.T) {
+	t.Parallel()
 	for h, want := range map[string]time.Duration{
 		"": 0, "0": 0, "7": 7 * time.Second, " 7 ": 7 * time.Second, "-3": 0, "soon": 0,
 		"100000": MaxRetryAfter, "99999999999999999": MaxRetryAfter,
@@ -200,6 +206,7 @@ func TestRetryAfter(t *testing.T) {
 }
 
 func TestRetryable(t *testing.T) {
+	t.Parallel()
 	for status, want := range map[int]bool{200: false, 400: false, 401: false, 403: false, 404: false, 429: true, 500: true, 501: false, 502: true, 503: true, 504: true, 505: false, 599: true, 600: false} {
 		if got := RetryableStatus(status); got != want {
 			t.Errorf("RetryableStatus(%d) = %v", status, got)
@@ -221,6 +228,7 @@ func TestRetryable(t *testing.T) {
 
 // Do stops as soon as ctx ends, also in the middle of a pause.
 func TestDoEndsWithTheContext(t *testing.T) {
+	t.Parallel()
 	srv, n := server(t, 503, 503, 503)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()

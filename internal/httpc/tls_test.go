@@ -39,6 +39,7 @@ func caFile(t *testing.T) string {
 
 // A CA file adds to the system's roots, for both clients.
 func TestCAFileAddsToTheSystemRoots(t *testing.T) {
+	t.Parallel()
 	c, err := Config("ksqldb", caFile(t), false)
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +58,7 @@ func TestCAFileAddsToTheSystemRoots(t *testing.T) {
 }
 
 func TestCAFileErrorsNameTheSetting(t *testing.T) {
+	t.Parallel()
 	if _, err := Config("schema_registry", "/nonexistent/ca.pem", false); err == nil || !strings.HasPrefix(err.Error(), "schema_registry.tls_ca_file") {
 		t.Errorf("missing file: %v", err)
 	}
@@ -68,6 +70,7 @@ func TestCAFileErrorsNameTheSetting(t *testing.T) {
 }
 
 func TestUntrusted(t *testing.T) {
+	t.Parallel()
 	for _, err := range []error{
 		x509.UnknownAuthorityError{}, fmt.Errorf("Get: %w", x509.HostnameError{Host: "h"}), x509.CertificateInvalidError{Reason: x509.Expired},
 	} {
