@@ -185,7 +185,7 @@ func TestPipelineFilterSkipsWhatTheTableHolds(t *testing.T) {
 }
 
 // serialProducer fails the test if Produce is ever entered by two
-// goroutines at once: the pipeline hands records over from one sender.
+// goroutines at once: the pipeline hands over one batch at a time.
 type serialProducer struct {
 	backfilltest.Producer
 	inside  atomic.Int32
@@ -201,7 +201,7 @@ func (s *serialProducer) Produce(ctx context.Context, key, value []byte) error {
 	return s.Producer.Produce(ctx, key, value)
 }
 
-func TestPipelineProducesFromOneGoroutineWhileEncodingInParallel(t *testing.T) {
+func TestPipelineProducesOneBatchAtATimeWhileEncodingInParallel(t *testing.T) {
 	t.Parallel()
 	const n = 5000
 	prod := &serialProducer{}

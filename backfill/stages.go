@@ -12,7 +12,7 @@ import (
 )
 
 // batch carries up to BatchSize rows through the pipeline's three stages:
-// read, encode (on the bounded errgroup) and send (one goroutine).
+// read, encode (on the bounded errgroup) and send (one batch at a time).
 type batch struct {
 	cols []Vector // the rows, column by column
 	n    int
@@ -64,56 +64,53 @@ func (b *batch) record(i int) (key, value []byte) {
 //   - read (this goroutine) fills batches from the source;
 //   - encode (at most workers goroutines, the errgroup) filters and encodes
 //     each batch into its own buffer;
-//   - send (one goroutine) hands the encoded records to the producer.
+//   - send: the encoder of a batch then hands its records to the producer,
+//     holding a mutex.
 //
-// A single sender calls the producer from one goroutine, as a plain
-// produce loop would: librdkafka serializes enqueueing on its own locks,
-// so several callers would only contend there, while encoding ahead on the
-// other goroutines keeps the sender busy. Records are counted as encoded
-// when handed over, so that encoded == produced on every path.
+// The producer is called by one goroutine at a time, as a plain produce
+// loop would call it: librdkafka serializes enqueueing on its own locks, so
+// concurrent callers would only contend there, while the other encoders
+// encode ahead. An interruption stops sending between batches: the records
+// already handed over are drained by Run's flush. Records are counted as
+// encoded when handed over, so that encoded == produced on every path.
 //
 // readErr is a source failure: the rows read before it are still sent.
 // workErr is the first failure of a filter, the encoder or the producer.
 func (p *Pipeline) move(ctx context.Context, reader RowReader, enc *Encoder, observed, workers, batchSize int, c *counters) (readErr, workErr error) {
-	g, gctx := errgroup.WithContext(ctx)
-	ready := make(chan *batch, workers)
 	batches := sync.Pool{New: func() any { return new(batch) }}
 	writers := sync.Pool{New: func() any { return enc.NewWriter() }}
-
-	g.Go(recovered(func() error { return p.send(gctx, ready, &batches, c) }))
-	g.Go(func() error {
-		// ready is closed only once no encoder can send on it, even
-		// after a panic while reading.
-		defer close(ready)
-		encoders, ectx := errgroup.WithContext(gctx)
-		encoders.SetLimit(workers)
-		readPanic := recovered(func() error {
-			readErr = p.read(ectx, reader, enc.keyCol, batchSize, &batches, c, func(b *batch) {
-				encoders.Go(recovered(func() error {
-					w := writers.Get().(*RecordWriter)
-					defer writers.Put(w)
-					if err := p.encode(ectx, w, b, observed, c); err != nil {
-						batches.Put(b)
-						return err
-					}
-					select {
-					case ready <- b:
-						return nil
-					case <-ectx.Done():
-						batches.Put(b)
-						return nil // the failure or interruption is reported elsewhere
-					}
-				}))
-			})
-			return nil
-		})()
-		if err := encoders.Wait(); err != nil {
-			return err
-		}
-		return readPanic
-	})
-	workErr = g.Wait()
-	return readErr, workErr
+	var sending sync.Mutex
+	encoders, ectx := errgroup.WithContext(ctx)
+	encoders.SetLimit(workers)
+	readPanic := recovered(func() error {
+		readErr = p.read(ectx, reader, enc.keyCol, batchSize, &batches, c, func(b *batch) {
+			encoders.Go(recovered(func() error {
+				w := writers.Get().(*RecordWriter)
+				err := p.encode(ectx, w, b, observed, c)
+				writers.Put(w)
+				if err != nil {
+					batches.Put(b)
+					return err
+				}
+				sending.Lock()
+				defer sending.Unlock()
+				if ectx.Err() != nil {
+					batches.Put(b)
+					return nil // the failure or interruption is reported elsewhere
+				}
+				if err := p.sendBatch(ectx, b, c); err != nil {
+					return err
+				}
+				batches.Put(b)
+				return nil
+			}))
+		})
+		return nil
+	})()
+	if err := encoders.Wait(); err != nil {
+		return readErr, err
+	}
+	return readErr, readPanic
 }
 
 // panicError is a panic of a pipeline goroutine, turned into an error so
@@ -234,32 +231,8 @@ func (p *Pipeline) encode(ctx context.Context, w *RecordWriter, b *batch, observ
 	return nil
 }
 
-// send hands every encoded record to the producer, from this one
-// goroutine, until ready is closed or ctx ends. An interruption stops it
-// between batches: the records already handed over are then drained by
-// Run's flush, and the batches still waiting are never sent.
-func (p *Pipeline) send(ctx context.Context, ready <-chan *batch, batches *sync.Pool, c *counters) error {
-	for {
-		var b *batch
-		select {
-		case <-ctx.Done():
-			return nil // reported by Run
-		case next, ok := <-ready:
-			if !ok {
-				return nil
-			}
-			b = next
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err := p.sendBatch(ctx, b, c); err != nil {
-			return err
-		}
-		batches.Put(b)
-	}
-}
-
+// sendBatch hands b's encoded records to the producer and counts them;
+// move calls it for one batch at a time.
 func (p *Pipeline) sendBatch(ctx context.Context, b *batch, c *counters) error {
 	n := b.records()
 	var sent int
