@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// Issue 25 item 3: a custom query with MIN(order_id) AS min_order_id and
+// A custom query with MIN(order_id) AS min_order_id and
 // MAX(order_id) AS order_id bound ORDER_ID to order_id, silently, and the
 // users got their maximum. Two candidates for one field, or a column the
 // mapping does not use, must be refused naming them.

@@ -12,7 +12,7 @@ import (
 	"github.com/ordermin/ordermin-backfill/backfill/backfilltest"
 )
 
-// Issue 26 item 9: `backfill check` runs the query as a dry run: it
+// `backfill check` runs the query as a dry run: it
 // reports the result's columns as the mapping binds them and the bytes
 // the query will process (what on-demand pricing bills), and starts no
 // job.

@@ -12,7 +12,7 @@ import (
 	"github.com/ordermin/ordermin-backfill/backfill"
 )
 
-// Issue 28: `backfill check` and the run's first log line say which
+// `backfill check` and the run's first log line say which
 // Google credentials the clients use and whose identity, from the
 // settings, the environment and the file, and never a secret. The end to
 // end tests through the auth library are in cmd/backfill

@@ -11,7 +11,7 @@ import (
 	"github.com/ordermin/ordermin-backfill/backfill"
 )
 
-// Issue 25 item 5: shards (or runs) that do not share one query job each
+// Shards (or runs) that do not share one query job each
 // ran theirs WRITE_TRUNCATE into bigquery.destination_table, and the
 // table ended up holding the result twice. No two query jobs may write
 // one table: each job writes a table named from its job id, WRITE_EMPTY,

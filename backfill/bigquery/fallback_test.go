@@ -48,7 +48,7 @@ func restRows(users, shards int) func(sql string) (*bq.TableSchema, []*bq.TableR
 	}
 }
 
-// Issue 25 item 4: a sharded run on read_api=auto whose Storage Read API
+// A sharded run on read_api=auto whose Storage Read API
 // is unavailable read the shared query's whole result over REST: one
 // shard wrote every user. The fallback must read this shard's rows only.
 func TestShardedRESTFallbackReadsItsShardOnly(t *testing.T) {

@@ -76,7 +76,7 @@ func customRun(t *testing.T, query string, dryRun *bq.TableSchema) (*backfill.Re
 	return &rep, ran, prod, err
 }
 
-// Issue 25 item 2: a custom query that returns a user more than once
+// A custom query that returns a user more than once
 // (no GROUP BY) sent every copy. The job must run it reduced to one row
 // per user carrying the minimum, whatever the query, and BigQuery then
 // enforces it.
@@ -102,7 +102,7 @@ func TestCustomQueryIsReducedToOneRowPerKey(t *testing.T) {
 	}
 }
 
-// Issue 25 item 3 through the source: MIN(order_id) AS min_order_id and
+// Through the source, MIN(order_id) AS min_order_id and
 // MAX(order_id) AS order_id are two candidates for ORDER_ID; the run
 // stops with a contract error naming both before any query job runs.
 func TestCustomQueryWithTwoCandidatesIsRefusedBeforeItRuns(t *testing.T) {
@@ -136,7 +136,7 @@ func TestKeyedSQLShapes(t *testing.T) {
 	}
 }
 
-// Issue 26 item 9: the default query over a table whose key is NUMERIC
+// The default query over a table whose key is NUMERIC
 // ran (and was billed) before the type check refused its result. The
 // table's schema is checked before any query job starts.
 func TestANumericKeyIsRefusedBeforeTheQueryRuns(t *testing.T) {

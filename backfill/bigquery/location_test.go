@@ -10,7 +10,7 @@ import (
 	"github.com/ordermin/ordermin-backfill/backfill"
 )
 
-// Issue 26 item 1: with bigquery.location unset, a shard attaching to the
+// With bigquery.location unset, a shard attaching to the
 // shared job called jobs.get without a location, which BigQuery answers
 // 404 for a job outside the US and EU multi-regions: every sharded run
 // there failed with exit 2. The location is resolved before the first job
@@ -48,7 +48,7 @@ func TestShardsAttachInARegionalLocation(t *testing.T) {
 	}
 }
 
-// Issue 26 item 7: the first call to BigQuery is bounded like
+// The first call to BigQuery is bounded like
 // read_session_timeout: an endpoint that never answers must not hold the
 // shard until query_timeout.
 func TestTheFirstCallToBigQueryIsBounded(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 	"github.com/ordermin/ordermin-backfill/backfill"
 )
 
-// Issue 26 item 5: the exit code follows the error's reason, as BigQuery
+// The exit code follows the error's reason, as BigQuery
 // documents it (cloud.google.com/bigquery/docs/error-messages), not its
 // HTTP status: jobInternalError is a 400 that BigQuery says to retry,
 // responseTooLarge a 403 that is no permission problem. Each reason is

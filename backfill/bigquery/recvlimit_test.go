@@ -16,7 +16,7 @@ import (
 	"github.com/ordermin/ordermin-backfill/internal/fake/bqreadfake"
 )
 
-// Issue 26 item 8: BigQuery sends Storage Read API responses of up to
+// BigQuery sends Storage Read API responses of up to
 // 128 MiB, and the official client raises gRPC's receive limit to
 // 129 MiB; the plaintext connection kept gRPC's 4 MiB, so the sandbox's
 // storage path failed above ~260,000 users, with a message calling it a

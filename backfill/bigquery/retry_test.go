@@ -25,9 +25,9 @@ func sharedJobs(jobs []*bq.Job) []string {
 	return ids
 }
 
-// Issue 26 item 6: a shared query job that failed was sticky: every
-// shard, and every retried pod, attached to the same failed job id. On a
-// retryable reason every shard moves to the same next id, "<id>_r1".
+// A shared query job that failed must not be sticky (every shard and
+// every retried pod attaching to the same failed job id): on a retryable
+// reason every shard moves to the same next id, "<id>_r1".
 func TestAFailedSharedJobMovesEveryShardToTheNextID(t *testing.T) {
 	t.Parallel()
 	const users, shards = 1000, 2
@@ -101,11 +101,10 @@ func TestSharedJobRetriesAreBounded(t *testing.T) {
 	}
 }
 
-// Issue 26 item 3: each shard counted its rows of the shared result with
-// a query of its own, N scans of the shard and key columns (the whole
-// column without clustering). The shards share one count, grouped by
-// shard, as they share the query: one job with a deterministic id that
-// the others attach to.
+// The shards share one count of the shared result, grouped by shard, as
+// they share the query: one job with a deterministic id that the others
+// attach to, not N scans of the shard and key columns (the whole column
+// without clustering).
 func TestShardsShareOneCount(t *testing.T) {
 	t.Parallel()
 	const users, shards = 1000, 3

@@ -66,7 +66,7 @@ func TestClassifyTellsRetryableFromNot(t *testing.T) {
 		{&googleapi.Error{Code: http.StatusForbidden, Errors: []googleapi.ErrorItem{{Reason: "accessDenied"}}}, backfill.KindConfig},
 		// A transient 403: a retry (another pod of the Job) may succeed.
 		{&googleapi.Error{Code: http.StatusForbidden, Errors: []googleapi.ErrorItem{{Reason: "rateLimitExceeded"}}}, backfill.KindSource},
-		// A used-up quota is not (issue 26 item 5; TestClassifyByReason).
+		// A used-up quota is not (TestClassifyByReason).
 		{&googleapi.Error{Code: http.StatusForbidden, Errors: []googleapi.ErrorItem{{Reason: "quotaExceeded"}}}, backfill.KindConfig},
 		{&googleapi.Error{Code: http.StatusBadRequest, Message: "Syntax error"}, backfill.KindConfig},
 		{&googleapi.Error{Code: http.StatusNotFound}, backfill.KindConfig},

@@ -11,10 +11,10 @@ import (
 	"github.com/ordermin/ordermin-backfill/internal/fake/bqreadfake"
 )
 
-// Issue 26 item 4: a stream gave up after 5 attempts without progress
-// (0.7-2.5 s of Unavailable ended the shard); the official client retries
-// Aborted, DeadlineExceeded, Internal and Unavailable without an attempt
-// bound. Here they are retried under a time budget.
+// A stream does not give up after a few attempts without progress: the
+// official client retries Aborted, DeadlineExceeded, Internal and
+// Unavailable without an attempt bound; here they are retried under a
+// time budget.
 func TestStorageStreamRetriesPastFiveAttempts(t *testing.T) {
 	t.Parallel()
 	for _, code := range []codes.Code{codes.Unavailable, codes.Internal, codes.Aborted, codes.DeadlineExceeded} {

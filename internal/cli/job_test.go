@@ -210,7 +210,7 @@ func TestCatchUpTargets(t *testing.T) {
 		t.Errorf("catch-up targets %v, want %v", w.targets, want)
 	}
 	if !w.markers["before delta lookups"] || !w.markers["before verification"] {
-		t.Errorf("barriers that can look through transaction markers: %v; want both (issue 25 g)", w.markers)
+		t.Errorf("barriers that can look through transaction markers: %v; want both", w.markers)
 	}
 	if len(rep.CatchUps) != 2 || rep.CatchUps[0].Stage != "before delta lookups" || rep.CatchUps[1].Stage != "before verification" {
 		t.Errorf("report's catch-ups %+v", rep.CatchUps)

@@ -7,7 +7,7 @@ import (
 	"github.com/ordermin/ordermin-backfill/backfill"
 )
 
-// Issue 25 item b: a shard's run holds every row its source hands over
+// A shard's run holds every row its source hands over
 // to the shard's rule, |key mod N| = i (NULL keys: shard 0), whatever the
 // read path; a row of another shard stops the run before it is encoded.
 func TestAShardStopsAtAnotherShardsRow(t *testing.T) {

@@ -112,8 +112,8 @@ func bigQuerySource(e BigQueryEndpoints, t Tuning) *bigquery.Source {
 
 // readRESTRun reads the result through the job's REST reader
 // (read_api=rest), column by column as the pipeline does, pages of pageRows
-// rows (0: bigquery.DefaultRESTPageRows; negative: no row limit, the
-// reader before issue 27 item 9), and drops the rows: the read stage alone.
+// rows (0: bigquery.DefaultRESTPageRows; negative: no row limit), and
+// drops the rows: the read stage alone.
 func readRESTRun(rows int64, e BigQueryEndpoints, t Tuning, pageRows int) timed {
 	return func(ctx context.Context) (int64, error) {
 		c := t.apply()

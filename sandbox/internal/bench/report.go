@@ -35,7 +35,7 @@ var descriptions = map[string]string{
 	ScenarioReadStorage:     "the read stage alone: backfill/bigquery's direct reader (query job, read session, Arrow columns), rows dropped",
 	ScenarioReadIterator:    "the read stage alone: the client library's RowIterator over the same Storage Read API double (EnableStorageReadClient, job.Read)",
 	ScenarioReadREST:        "the read stage alone over REST (read_api=rest): backfill/bigquery's reader paging jobs.getQueryResults from the REST double, bigquery.DefaultRESTPageRows rows per page",
-	ScenarioReadRESTUnpaged: "the same reader asking for no row limit per page, as before issue 27 item 9: each reply as full as BigQuery's 10 MB allows",
+	ScenarioReadRESTUnpaged: "the same reader asking for no row limit per page: each reply as full as BigQuery's 10 MB allows",
 	ScenarioSeed:            "one record at a time, waiting for its delivery report (the seed's per-row INSERT … VALUES); rate extrapolated",
 }
 

@@ -32,7 +32,7 @@ const (
 	// pages of bigquery.DefaultRESTPageRows rows, alone.
 	ScenarioReadREST = "read-rest"
 	// ScenarioReadRESTUnpaged is the same reader asking for no row limit
-	// per page, as it did before issue 27 item 9: BigQuery's 10 MB replies.
+	// per page: BigQuery's replies as full as its 10 MB allows.
 	ScenarioReadRESTUnpaged = "read-rest-unpaged"
 )
 
