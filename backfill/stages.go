@@ -277,9 +277,8 @@ func (p *Pipeline) filter(ctx context.Context, enc *Encoder, b *batch, observed 
 	}
 	b.keep = append(b.keep[:0], make([]bool, len(b.cand))...)
 	if err := p.Filter.Keep(ctx, b.cand, b.keep); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+		// After ctx ended (a sibling failed, or the run was stopped) this
+		// error is not the run's: errgroup keeps the first, Run checks ctx.
 		if KindOf(err) == KindUnclassified {
 			err = Errorf(KindUnavailable, "delta mode: looking keys up in ksqlDB: %w", err)
 		}
