@@ -31,16 +31,24 @@ func restJobs(t *testing.T, n int) *bqjobsfake.Server {
 	return jobs
 }
 
-// readREST reads the whole result over REST with page rows per page (0:
-// the default) and returns each getQueryResults call that returned rows.
-func readREST(t *testing.T, jobs *bqjobsfake.Server, n, page int) []bqjobsfake.ResultRead {
+// openRESTResult opens the default query's result over REST with page rows per
+// page (0: the default); the reader is closed when the test ends.
+func openRESTResult(t *testing.T, jobs *bqjobsfake.Server, page int) backfill.RowReader {
 	t.Helper()
 	r, err := New(Config{Project: "p", Endpoint: jobs.URL(), Table: "p.d.orders", OrderColumn: "order_id", KeyColumn: "user_id",
 		ShardCount: 1, ReadAPI: ReadREST, QueryTimeout: 30 * time.Second, RESTPageRows: page}, nil).Open(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// readREST reads the whole result over REST with page rows per page (0:
+// the default) and returns each getQueryResults call that returned rows.
+func readREST(t *testing.T, jobs *bqjobsfake.Server, n, page int) []bqjobsfake.ResultRead {
+	t.Helper()
+	r := openRESTResult(t, jobs, page)
 	got, err := readAll(t, r)
 	if err != nil {
 		t.Fatal(err)
@@ -107,12 +115,7 @@ func TestRESTPageRowsSetting(t *testing.T) {
 // with NULLs marked, then 0 and io.EOF, and again io.EOF after that.
 func TestRESTNextColumnsBatches(t *testing.T) {
 	const n = 100 // user 97's order is NULL
-	r, err := New(Config{Project: "p", Endpoint: restJobs(t, n).URL(), Table: "p.d.orders", OrderColumn: "order_id", KeyColumn: "user_id",
-		ShardCount: 1, ReadAPI: ReadREST, QueryTimeout: 30 * time.Second, RESTPageRows: 10}, nil).Open(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openRESTResult(t, restJobs(t, n), 10)
 	vecs := make([]backfill.Vector, len(r.Columns()))
 	var sizes []int
 	next := int64(1)
